@@ -1,0 +1,44 @@
+# Sluice — everything a fresh Debian 12 machine with the Swift toolchain needs.
+#   make run    install what is missing, build, start demo targets and sluiced on etc/sluice/sluice.yaml
+#   make test   install what is missing, build, run the whole test suite
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iperf3 nghttp2-client
+PREFIX ?= /usr/local
+CONFIG ?= etc/sluice/sluice.yaml
+
+.PHONY: deps build release run test bench install clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+run: release
+	@set -m; python3 etc/sluice/demo-targets.py 9001 9002 & demo=$$!; \
+	trap "kill $$demo 2>/dev/null" EXIT; \
+	echo "try: curl http://127.0.0.1:8080/   (Ctrl-C stops)"; \
+	.build/release/sluiced --config $(CONFIG)
+
+test: build
+	swift test 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+bench: release
+	Benchmarks/l4-bench.sh
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/sluice $(DESTDIR)/lib/systemd/system
+	install -m 0755 .build/release/sluiced .build/release/sluicectl $(DESTDIR)$(PREFIX)/bin/
+	[ -e $(DESTDIR)/etc/sluice/sluice.yaml ] || install -m 0644 etc/sluice/sluice.yaml $(DESTDIR)/etc/sluice/
+	install -m 0644 systemd/sluice.service $(DESTDIR)/lib/systemd/system/
+
+clean:
+	rm -rf .build

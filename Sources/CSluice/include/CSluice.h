@@ -1,0 +1,54 @@
+// Sluice's C shim: one prefixed wrapper per symbol that Swift's Glibc module cannot
+// reach (it is built without _GNU_SOURCE). No logic lives here.
+#ifndef SLUICE_CSLUICE_H
+#define SLUICE_CSLUICE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/signalfd.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+int csluice_epoll_create(void);
+int csluice_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+int csluice_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+uint64_t csluice_epoll_event_data(const struct epoll_event *event);
+uint32_t csluice_epoll_event_events(const struct epoll_event *event);
+
+int csluice_eventfd(void);
+int csluice_accept4(int fd, struct sockaddr *addr, socklen_t *len);
+int csluice_socket_nonblocking(int domain, int type);
+ssize_t csluice_splice(int fd_in, int fd_out, size_t len);
+int csluice_pipe2_nonblocking(int fds[2]);
+int csluice_pipe_set_size(int fd, int size);
+int csluice_pipe_get_size(int fd);
+
+/// Number of CPUs this process may run on (sched_getaffinity + CPU_COUNT).
+int csluice_cpu_count(void);
+int csluice_set_thread_name(const char *name);
+
+/// Blocks SIGTERM, SIGINT, SIGHUP, SIGPIPE in the calling thread (inherited by threads it starts)
+/// and returns a nonblocking signalfd for the first three.
+int csluice_block_signals_signalfd(void);
+/// Reads one signal from a signalfd; returns its number, 0 when none is pending, -1 on error.
+int csluice_signalfd_read(int fd);
+
+int csluice_getpeereid(int fd, uid_t *uid, gid_t *gid, pid_t *pid);
+
+/// Epoll and splice constants (GNU-only or macros).
+extern const uint32_t csluice_EPOLLIN;
+extern const uint32_t csluice_EPOLLOUT;
+extern const uint32_t csluice_EPOLLRDHUP;
+extern const uint32_t csluice_EPOLLHUP;
+extern const uint32_t csluice_EPOLLERR;
+extern const uint32_t csluice_EPOLLET;
+extern const int csluice_EPOLL_CTL_ADD;
+extern const int csluice_EPOLL_CTL_MOD;
+extern const int csluice_EPOLL_CTL_DEL;
+
+#endif

@@ -1,0 +1,90 @@
+/// The per-worker, per-target-group picking state the data plane holds: the configured
+/// algorithm, its rotation state, the Maglev table for hashing, and the outstanding count
+/// (open connections or requests in flight, as counted by this worker) of every target.
+///
+/// `pick` dispatches with a `switch` over concrete types — no existentials, closures or
+/// allocation per pick. The caller reports every connection or request it starts with
+/// `opened(_:)` and every one that ends with `closed(_:)`; `leastOutstanding` reads those
+/// counts, and they are available to every algorithm for metrics and draining.
+///
+/// Owned by one worker and mutated only there. For `flowHash`, weights live in the shared
+/// `MaglevTable`: a weight change means building a new table off-loop and handing it in with
+/// `setMaglev(_:)`.
+public struct TargetPicker: Sendable {
+    /// The algorithm `pick` uses.
+    public let algorithm: BalancerAlgorithm
+    /// Round robin: the `roundRobin` algorithm, and the fallback of the hash algorithms
+    /// (`pickRoundRobin`, or a `flowHash` picker without a table).
+    private var smooth: SmoothWeightedRoundRobin
+    /// Only holds weights when `algorithm == .leastOutstanding`.
+    private var least: LeastOutstanding
+    private var maglev: MaglevTable?
+    /// Outstanding connections / requests per target index.
+    private var counts: [Int]
+
+    /// Creates the picker for a group whose targets have `weights` (index = target index).
+    /// `maglev` is required for `flowHash` and must have been built for the same targets.
+    public init(algorithm: BalancerAlgorithm, weights: [Int], maglev: MaglevTable?) {
+        precondition(maglev.map { $0.targetCount == weights.count } ?? true, "Maglev table built for other targets")
+        self.algorithm = algorithm
+        self.smooth = SmoothWeightedRoundRobin(weights: weights)
+        self.least = LeastOutstanding(weights: algorithm == .leastOutstanding ? weights : [])
+        self.maglev = maglev
+        self.counts = [Int](repeating: 0, count: weights.count)
+    }
+
+    /// Number of targets.
+    public var targetCount: Int { counts.count }
+
+    /// Picks a target for a new connection or request, skipping `excluding` (targets already
+    /// tried for it). `hash` is only read by `flowHash` (the 5-tuple or key hash, e.g. from
+    /// `StableHash`); pass 0 otherwise. Returns nil when no eligible target is left.
+    public mutating func pick(hash: UInt64, excluding: TriedTargets) -> Int? {
+        switch algorithm {
+        case .roundRobin:
+            return smooth.next(excluding: excluding)
+        case .leastOutstanding:
+            return counts.withUnsafeBufferPointer { least.next(outstanding: $0, excluding: excluding) }
+        case .flowHash:
+            guard let maglev else { return smooth.next(excluding: excluding) }
+            return maglev.lookup(hash, excluding: excluding)
+        }
+    }
+
+    /// Smooth weighted round robin over the group whatever the algorithm: for hash-keyed
+    /// groups when a request lacks the key (SPEC §4).
+    public mutating func pickRoundRobin(excluding: TriedTargets) -> Int? {
+        smooth.next(excluding: excluding)
+    }
+
+    /// Records a connection or request started on `target`.
+    public mutating func opened(_ target: Int) {
+        counts[target] += 1
+    }
+
+    /// Records a connection or request on `target` that ended. Every `closed` must match an
+    /// `opened`; an unmatched one is a bug (asserted) and leaves the count at 0 in release.
+    public mutating func closed(_ target: Int) {
+        assert(counts[target] > 0, "closed(\(target)) without a matching opened")
+        if counts[target] > 0 { counts[target] -= 1 }
+    }
+
+    /// Connections or requests currently outstanding on `target`.
+    public func outstanding(_ target: Int) -> Int {
+        counts[target]
+    }
+
+    /// Replaces the weights (slow start, health changes) for the same targets, keeping the
+    /// outstanding counts and the rotation state. Cold path.
+    public mutating func setWeights(_ weights: [Int]) {
+        precondition(weights.count == counts.count, "setWeights: \(weights.count) weights for \(counts.count) targets")
+        smooth.setWeights(weights)
+        if algorithm == .leastOutstanding { least.setWeights(weights) }
+    }
+
+    /// Replaces the Maglev table (built off-loop for the same targets).
+    public mutating func setMaglev(_ maglev: MaglevTable?) {
+        precondition(maglev.map { $0.targetCount == counts.count } ?? true, "Maglev table built for other targets")
+        self.maglev = maglev
+    }
+}

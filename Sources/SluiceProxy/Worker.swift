@@ -1,0 +1,250 @@
+import SluiceBalancer
+import SluiceConfig
+import SluiceCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a worker thread starts from. Only `Sendable` values: descriptors as integers and
+/// shared objects built for crossing threads.
+public struct WorkerSeed: Sendable {
+    public let id: Int
+    /// This worker's own `SO_REUSEPORT` socket for each listener of the plan, by index.
+    public let listenerFds: [Int32]
+    /// Written by the control thread to wake the worker (stop, new plan).
+    public let wakeFd: Int32
+    public let planStore: PlanStore
+    public let process: ProcessState
+    /// False forces read/write copying instead of `splice` (diagnostics, benchmarks).
+    public let useSplice: Bool
+
+    public init(id: Int, listenerFds: [Int32], wakeFd: Int32, planStore: PlanStore, process: ProcessState, useSplice: Bool) {
+        self.id = id
+        self.listenerFds = listenerFds
+        self.wakeFd = wakeFd
+        self.planStore = planStore
+        self.process = process
+        self.useSplice = useSplice
+    }
+}
+
+/// One event-loop thread: its own epoll, descriptor table, timer wheel, connection slab,
+/// pipe and buffer pools and balancer state. Shares nothing mutable with other workers; the
+/// only cross-thread reads are the Plan generation and the process-wide atomics.
+final class Worker {
+    /// Connections accepted per listener event before other events get a turn.
+    static let acceptBatch = 64
+    /// Longest sleep while accepting is paused (connection limit or descriptor shortage).
+    static let pausedPollMillis: Int32 = 10
+    /// Tries per connection: the first target plus two more after connect failures.
+    static let maxConnectAttempts = 3
+
+    let id: Int
+    let epoll: Epoll
+    var fds = FdTable()
+    var wheel: TimerWheel
+    var fired: [UInt64] = []
+    var now: UInt64
+
+    let store: PlanStore
+    let process: ProcessState
+    var plan: Plan
+    var pickers: [TargetPicker] = []
+    /// Per listener: chooses among weighted groups of a split `forward`.
+    var groupChoosers: [SmoothWeightedRoundRobin] = []
+
+    var listenerFds: [Int32]
+    var listenerPending: [Bool]
+    var acceptPaused = false
+    var peer = SocketAddress()
+
+    var conns: [TCPConnection] = []
+    var freeSlots: [Int32] = []
+    var activeLocal = 0
+
+    let pipes = PipePool()
+    let buffers = BufferPool()
+    let useSplice: Bool
+    let wakeFd: Int32
+    var stopDeadline: UInt64?
+
+    init(seed: WorkerSeed) throws(Errno) {
+        id = seed.id
+        epoll = try Epoll(capacity: 512)
+        now = Posix.monotonicNanos()
+        wheel = TimerWheel(now: now)
+        store = seed.planStore
+        process = seed.process
+        plan = seed.planStore.plan
+        listenerFds = seed.listenerFds
+        listenerPending = Array(repeating: false, count: seed.listenerFds.count)
+        useSplice = seed.useSplice
+        wakeFd = seed.wakeFd
+        fired.reserveCapacity(256)
+        rebuildBalancers()
+        for (i, fd) in listenerFds.enumerated() where fd >= 0 {
+            let token = fds.register(fd, owner: .listener, index: Int32(i))
+            try epoll.add(fd, events: [.readable, .edgeTriggered], data: token)
+            listenerPending[i] = true  // connections may have queued before registration
+        }
+        let token = fds.register(wakeFd, owner: .wakeup, index: 0)
+        try epoll.add(wakeFd, events: [.readable], data: token)
+    }
+
+    /// Runs until a stop request has been served: listeners closed and every connection
+    /// finished or cut at the end of the grace period.
+    func run() {
+        while true {
+            if store.generation != plan.generation {
+                plan = store.plan
+                rebuildBalancers()
+            }
+            let n = epoll.wait(timeoutMillis: pollTimeout())
+            now = Posix.monotonicNanos()
+            for i in 0..<n {
+                let e = epoll.event(at: i)
+                dispatch(token: e.data, events: e.events)
+            }
+            wheel.advance(to: now, into: &fired)
+            if !fired.isEmpty { fireTimers() }
+            if listenerPending.contains(true) { acceptPending() }
+            if stopDeadline == nil, process.stopping.load(ordering: .relaxed) { beginStop() }
+            if let deadline = stopDeadline {
+                if activeLocal == 0 { break }
+                if now >= deadline {
+                    closeAll()
+                    break
+                }
+            }
+        }
+    }
+
+    private func pollTimeout() -> Int32 {
+        var timeout = wheel.nextTimeoutMillis(now: now)
+        if listenerPending.contains(true) {
+            timeout = acceptPaused ? clamp(timeout, Worker.pausedPollMillis) : 0
+        }
+        if stopDeadline != nil { timeout = clamp(timeout, 100) }
+        return timeout
+    }
+
+    private func clamp(_ timeout: Int32, _ limit: Int32) -> Int32 {
+        timeout < 0 ? limit : min(timeout, limit)
+    }
+
+    @inline(__always)
+    private func dispatch(token: UInt64, events: EpollEvents) {
+        guard let (fd, entry) = fds.lookup(token) else { return }
+        switch entry.owner {
+        case .listener:
+            acceptAll(listener: Int(entry.index))
+        case .clientSide:
+            clientEvent(conns[Int(entry.index)], events)
+        case .targetSide:
+            serverEvent(conns[Int(entry.index)], events)
+        case .wakeup:
+            Posix.drainEventfd(fd)
+        case .none:
+            break
+        }
+    }
+
+    /// Fresh per-worker balancer state for the current plan.
+    private func rebuildBalancers() {
+        pickers = plan.groups.map { TargetPicker(algorithm: $0.algorithm, weights: $0.weights, maglev: $0.maglev) }
+        groupChoosers = plan.listeners.map { SmoothWeightedRoundRobin(weights: $0.forward.map(\.weight)) }
+    }
+
+    private func fireTimers() {
+        for token in fired {
+            let c = conns[Int(token & 0xFFFF_FFFF)]
+            guard c.generation == UInt32(truncatingIfNeeded: token >> 32), c.state != .free else { continue }
+            if c.timerAt <= now { c.timerAt = 0 }
+            if now < c.nextDeadline {
+                armTimer(c)  // no-op while a later entry is still pending
+            } else if c.state == .connecting {
+                connectFailed(c)
+            } else {
+                close(c)  // idle timeout
+            }
+        }
+        fired.removeAll(keepingCapacity: true)
+    }
+
+    /// Makes sure a wheel entry will fire by `c.nextDeadline`. A connection has at most two
+    /// entries: deadlines only move later, except that the idle deadline after connecting
+    /// may come before the connect deadline that was scheduled.
+    @inline(__always)
+    func armTimer(_ c: TCPConnection) {
+        let deadline = c.nextDeadline
+        guard c.timerAt == 0 || deadline < c.timerAt else { return }
+        c.timerAt = deadline
+        wheel.schedule(c.timerToken, at: deadline)
+    }
+
+    // MARK: accepting
+
+    private func acceptPending() {
+        acceptPaused = false
+        for i in listenerPending.indices where listenerPending[i] { acceptAll(listener: i) }
+    }
+
+    private func acceptAll(listener index: Int) {
+        let fd = listenerFds[index]
+        guard fd >= 0 else { return }
+        var budget = Worker.acceptBatch
+        while budget > 0 {
+            if process.activeConnections.load(ordering: .relaxed) >= process.maxConnections {
+                pauseAccepting(index)
+                return
+            }
+            budget -= 1
+            let result: IOResult<Int32>
+            do {
+                result = try Posix.accept(fd, address: &peer)
+            } catch {
+                if Worker.isResourceShortage(error) {
+                    pauseAccepting(index)
+                    return
+                }
+                continue  // ECONNABORTED and friends: that client is gone
+            }
+            switch result {
+            case .wouldBlock:
+                listenerPending[index] = false
+                return
+            case .processed(let client):
+                open(client: client, listener: index)
+            }
+        }
+        listenerPending[index] = true
+    }
+
+    private func pauseAccepting(_ index: Int) {
+        listenerPending[index] = true
+        acceptPaused = true
+    }
+
+    static func isResourceShortage(_ e: Errno) -> Bool {
+        e == Errno(EMFILE) || e == Errno(ENFILE) || e == Errno(ENOBUFS) || e == Errno(ENOMEM)
+    }
+
+    private func beginStop() {
+        for (i, fd) in listenerFds.enumerated() where fd >= 0 {
+            epoll.remove(fd)
+            fds.unregister(fd)
+            Posix.close(fd)
+            listenerFds[i] = -1
+            listenerPending[i] = false
+        }
+        stopDeadline = now &+ process.shutdownGrace
+    }
+
+    private func closeAll() {
+        for c in conns where c.state != .free { close(c) }
+    }
+}
+
+@available(*, unavailable)
+extension Worker: Sendable {}

@@ -1,0 +1,35 @@
+import Foundation
+import Logging
+
+/// Writes one line per log event to stderr (journald takes it from there): plain text, or
+/// one JSON object per line with `--log-format json`.
+struct LineLogHandler: LogHandler {
+    enum Format: String, Sendable { case text, json }
+
+    let label: String
+    let format: Format
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        let line: String
+        switch format {
+        case .text:
+            let extra = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            line = "\(event.level) \(event.message)\(extra.isEmpty ? "" : " " + extra)\n"
+        case .json:
+            var object: [String: String] = ["time": ISO8601DateFormatter().string(from: Date()),
+                                            "level": "\(event.level)", "msg": "\(event.message)"]
+            for (k, v) in merged { object[k] = "\(v)" }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            line = String(decoding: data, as: UTF8.self) + "\n"
+        }
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
