@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Parses config addresses (SPEC §2) into `SocketAddressSpec`s.
@@ -69,7 +69,7 @@ public enum AddressParser {
 
     private static func parsePort(_ text: Substring) -> UInt16? {
         guard text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let value = Int(text), value >= 1, value <= 65_535
+            let value = Int(text), value >= 1, value <= 65_535
         else { return nil }
         return UInt16(value)
     }
@@ -101,9 +101,9 @@ public enum AddressParser {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         #if os(Linux)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         #else
-        hints.ai_socktype = SOCK_STREAM
+            hints.ai_socktype = SOCK_STREAM
         #endif
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, nil, &hints, &list)
@@ -121,11 +121,15 @@ public enum AddressParser {
                 let text: String?
                 if family == AF_INET {
                     text = sockaddr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                        withUnsafeBytes(of: sin.pointee.sin_addr) { presentation(family: AF_INET, address: $0.baseAddress) }
+                        withUnsafeBytes(of: sin.pointee.sin_addr) {
+                            presentation(family: AF_INET, address: $0.baseAddress)
+                        }
                     }
                 } else {
                     text = sockaddr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-                        withUnsafeBytes(of: sin6.pointee.sin6_addr) { presentation(family: AF_INET6, address: $0.baseAddress) }
+                        withUnsafeBytes(of: sin6.pointee.sin6_addr) {
+                            presentation(family: AF_INET6, address: $0.baseAddress)
+                        }
                     }
                 }
                 if let text {

@@ -23,9 +23,11 @@ extension ConfigBuilder {
     }
 
     private mutating func listenerConfig(_ item: YAMLValue, names: inout [String: String]) -> ListenerConfig? {
-        guard let listener = reader.mapping(item, supported: Schema.listenerKeys,
-                                            later: Schema.listenerLater.map(\.key),
-                                            expected: "a listener mapping with name, protocol, bind and default")
+        guard
+            let listener = reader.mapping(
+                item, supported: Schema.listenerKeys,
+                later: Schema.listenerLater.map(\.key),
+                expected: "a listener mapping with name, protocol, bind and default")
         else { return nil }
         let before = reader.errors.count
         reportLater(listener, Schema.listenerLater)
@@ -61,10 +63,11 @@ extension ConfigBuilder {
             action = self.action(value, listenerProtocol: kind)
         }
         guard reader.errors.count == before, let name, let kind, let bind, let idleTimeout, let connectTimeout,
-              let action
+            let action
         else { return nil }
-        return ListenerConfig(name: name, protocolKind: kind, bind: bind, idleTimeout: idleTimeout,
-                              connectTimeout: connectTimeout, defaultAction: action)
+        return ListenerConfig(
+            name: name, protocolKind: kind, bind: bind, idleTimeout: idleTimeout,
+            connectTimeout: connectTimeout, defaultAction: action)
     }
 
     /// Refuses a bind address that another listener (or `control.metrics`) already uses, or
@@ -76,9 +79,11 @@ extension ConfigBuilder {
                 return
             }
             if other.address.family == address.family, other.address.port == address.port,
-               isWildcard(other.address) || isWildcard(address) {
-                reader.error("bind address \(address) overlaps \(other.address) of \(other.owner) (\(other.path))",
-                             at: value)
+                isWildcard(other.address) || isWildcard(address)
+            {
+                reader.error(
+                    "bind address \(address) overlaps \(other.address) of \(other.owner) (\(other.path))",
+                    at: value)
                 return
             }
         }
@@ -94,23 +99,28 @@ extension ConfigBuilder {
         if let value = listener["proxy_protocol"], let key = listener.keyNode("proxy_protocol") {
             let text = value.node.scalar?.string
             if text == "v1" || text == "v2" {
-                reader.notSupportedYet(key, key: "proxy_protocol", shown: text, reason: LaterFeature.proxyProtocol.reason,
-                                       supported: "off")
+                reader.notSupportedYet(
+                    key, key: "proxy_protocol", shown: text, reason: LaterFeature.proxyProtocol.reason,
+                    supported: "off")
             } else if text != "off" {
                 reader.error("expected off, v1 or v2, got \(reader.describe(value.node))", at: value)
             }
         }
         if let value = listener["accept_proxy_protocol"], let key = listener.keyNode("accept_proxy_protocol"),
-           let accept = reader.bool(value), accept {
-            reader.notSupportedYet(key, key: "accept_proxy_protocol", shown: "true",
-                                   reason: LaterFeature.proxyProtocol.reason, supported: "false")
+            let accept = reader.bool(value), accept
+        {
+            reader.notSupportedYet(
+                key, key: "accept_proxy_protocol", shown: "true",
+                reason: LaterFeature.proxyProtocol.reason, supported: "false")
         }
     }
 
     /// `default:` — `{ forward: GROUP }` or `{ forward: [ { group: G, weight: W }, ... ] }`.
     private mutating func action(_ value: YAMLValue, listenerProtocol: ProtocolKind?) -> ListenerAction? {
-        guard let action = reader.mapping(value, supported: Schema.actionKeys, later: Schema.actionLater.map(\.key),
-                                          expected: "an action like { forward: GROUP }")
+        guard
+            let action = reader.mapping(
+                value, supported: Schema.actionKeys, later: Schema.actionLater.map(\.key),
+                expected: "an action like { forward: GROUP }")
         else { return nil }
         reportLater(action, Schema.actionLater)
         guard let forward = action["forward"] else {
@@ -142,15 +152,17 @@ extension ConfigBuilder {
         var entries: [WeightedGroup] = []
         var seen: [Int: String] = [:]
         for item in items {
-            guard let entry = reader.mapping(item, supported: Schema.weightedGroupKeys,
-                                             expected: "a mapping like { group: NAME, weight: N }")
+            guard
+                let entry = reader.mapping(
+                    item, supported: Schema.weightedGroupKeys,
+                    expected: "a mapping like { group: NAME, weight: N }")
             else { continue }
             var weight = 1
             if let value = entry["weight"] {
                 weight = reader.int(value, in: Schema.weights, expected: "a weight from 0 to 999") ?? weight
             }
             guard let value = reader.required("group", in: entry, expected: "a target group name"),
-                  let group = groupIndex(value, listenerProtocol: listenerProtocol)
+                let group = groupIndex(value, listenerProtocol: listenerProtocol)
             else { continue }
             if let other = seen[group] {
                 reader.error("group \"\(groupOrderName(group))\" is listed twice (also \(other))", at: value)
@@ -171,7 +183,8 @@ extension ConfigBuilder {
     private mutating func groupIndex(_ value: YAMLValue, listenerProtocol: ProtocolKind?) -> Int? {
         guard let name = reader.string(value, expected: "a target group name") else { return nil }
         guard let entry = groups[name] else {
-            let known = groupOrder.isEmpty
+            let known =
+                groupOrder.isEmpty
                 ? "no target groups are defined"
                 : "defined groups: \(groupOrder.joined(separator: ", "))"
             reader.error("unknown target group \"\(name)\"; \(known)", at: value)
@@ -179,12 +192,14 @@ extension ConfigBuilder {
         }
         // Only judged for listener protocols accepted now: the others are already refused.
         if let listenerProtocol, Schema.supportedProtocols.contains(listenerProtocol),
-           let groupProtocol = entry.protocolKind {
+            let groupProtocol = entry.protocolKind
+        {
             let fitting = Schema.groupProtocols(fitting: listenerProtocol)
             if !fitting.contains(groupProtocol) {
-                reader.error("target group \"\(name)\" has protocol \(groupProtocol.rawValue), which does not fit a "
-                             + "\(listenerProtocol.rawValue) listener (it needs a "
-                             + "\(orList(fitting.map(\.rawValue))) group)", at: value)
+                reader.error(
+                    "target group \"\(name)\" has protocol \(groupProtocol.rawValue), which does not fit a "
+                        + "\(listenerProtocol.rawValue) listener (it needs a "
+                        + "\(orList(fitting.map(\.rawValue))) group)", at: value)
                 return nil
             }
         }

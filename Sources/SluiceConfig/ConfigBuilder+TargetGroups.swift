@@ -22,8 +22,10 @@ extension ConfigBuilder {
     }
 
     private mutating func targetGroupConfig(_ item: YAMLValue, index: Int, nodeZone: String) -> TargetGroupConfig? {
-        guard let group = reader.mapping(item, supported: Schema.groupKeys, later: Schema.groupLater.map(\.key),
-                                         expected: "a target group mapping with name, protocol and targets")
+        guard
+            let group = reader.mapping(
+                item, supported: Schema.groupKeys, later: Schema.groupLater.map(\.key),
+                expected: "a target group mapping with name, protocol and targets")
         else { return nil }
         let before = reader.errors.count
         reportLater(group, Schema.groupLater)
@@ -64,10 +66,13 @@ extension ConfigBuilder {
         guard let text = reader.string(value, expected: "an algorithm") else { return nil }
         let supported = Schema.supportedAlgorithms.map(\.rawValue)
         if let kind = AlgorithmKind(rawValue: text), Schema.supportedAlgorithms.contains(kind) { return kind }
-        if let kind = AlgorithmKind(rawValue: text), Schema.laterAlgorithms.contains(kind), let key = group.keyNode("algorithm") {
-            reader.notSupportedYet(key, key: "algorithm", shown: text,
-                                   reason: LaterFeature.applicationLoadBalancing.reason,
-                                   supported: supported.joined(separator: ", "))
+        if let kind = AlgorithmKind(rawValue: text), Schema.laterAlgorithms.contains(kind),
+            let key = group.keyNode("algorithm")
+        {
+            reader.notSupportedYet(
+                key, key: "algorithm", shown: text,
+                reason: LaterFeature.applicationLoadBalancing.reason,
+                supported: supported.joined(separator: ", "))
             return nil
         }
         reader.error("expected \(orList(supported)), got \(reader.quoted(text))", at: value)
@@ -81,11 +86,13 @@ extension ConfigBuilder {
         case .bool(true):
             return
         case .bool(false):
-            reader.notSupportedYet(key, key: "cross_zone", shown: "false", reason: LaterFeature.zoneRouting.reason,
-                                   supported: "true")
+            reader.notSupportedYet(
+                key, key: "cross_zone", shown: "false", reason: LaterFeature.zoneRouting.reason,
+                supported: "true")
         case .string where value.node.scalar?.string == "prefer_local":
-            reader.notSupportedYet(key, key: "cross_zone", shown: "prefer_local",
-                                   reason: LaterFeature.zoneRouting.reason, supported: "true")
+            reader.notSupportedYet(
+                key, key: "cross_zone", shown: "prefer_local",
+                reason: LaterFeature.zoneRouting.reason, supported: "true")
         default:
             reader.error("expected true, false or prefer_local, got \(reader.describe(value.node))", at: value)
         }
@@ -94,10 +101,11 @@ extension ConfigBuilder {
     /// `slow_start:` — only `0s` (off) is implemented.
     private mutating func checkSlowStart(_ group: YAMLMapping) {
         guard let value = group["slow_start"], let key = group.keyNode("slow_start"),
-              let nanos = reader.duration(value), nanos != 0
+            let nanos = reader.duration(value), nanos != 0
         else { return }
-        reader.notSupportedYet(key, key: "slow_start", shown: value.node.scalar?.string,
-                               reason: LaterFeature.slowStart.reason, supported: "0s")
+        reader.notSupportedYet(
+            key, key: "slow_start", shown: value.node.scalar?.string,
+            reason: LaterFeature.slowStart.reason, supported: "0s")
     }
 
     /// `health_check:` — only `off` is implemented (targets are `unavailable` and get traffic).
@@ -107,8 +115,9 @@ extension ConfigBuilder {
         case .scalar(let scalar) where scalar.string == "off":
             return
         case .mapping:
-            reader.notSupportedYet(key, key: "health_check", reason: LaterFeature.healthChecks.reason,
-                                   supported: "off")
+            reader.notSupportedYet(
+                key, key: "health_check", reason: LaterFeature.healthChecks.reason,
+                supported: "off")
         default:
             reader.error("expected off or a health_check mapping, got \(reader.describe(value.node))", at: value)
         }
@@ -140,9 +149,12 @@ extension ConfigBuilder {
     /// The target (`nil` after an error) and, whenever it parsed, its address with the value
     /// node it came from (where a repeated address is reported).
     private mutating func targetConfig(_ item: YAMLValue, nodeZone: String)
-        -> (TargetConfig?, (SocketAddressSpec, YAMLValue)?) {
-        guard let target = reader.mapping(item, supported: Schema.targetKeys,
-                                          expected: "a target mapping like { address: 10.0.0.5:8080 }")
+        -> (TargetConfig?, (SocketAddressSpec, YAMLValue)?)
+    {
+        guard
+            let target = reader.mapping(
+                item, supported: Schema.targetKeys,
+                expected: "a target mapping like { address: 10.0.0.5:8080 }")
         else { return (nil, nil) }
         let before = reader.errors.count
         var address: SocketAddressSpec?

@@ -24,8 +24,10 @@ struct ConfigBuilder {
     var binds: [BindEntry] = []
 
     mutating func config(_ root: YAMLValue) -> Config? {
-        guard let top = reader.mapping(root, supported: Schema.topLevelKeys, later: Schema.topLevelLater.map(\.key),
-                                       expected: "a mapping with node, control, listeners and target_groups")
+        guard
+            let top = reader.mapping(
+                root, supported: Schema.topLevelKeys, later: Schema.topLevelLater.map(\.key),
+                expected: "a mapping with node, control, listeners and target_groups")
         else { return nil }
         reportLater(top, Schema.topLevelLater)
         let node = nodeConfig(top["node"])
@@ -68,7 +70,8 @@ struct ConfigBuilder {
             }
         }
         if let maxConnections = node["max_connections"],
-           let count = reader.int(maxConnections, in: 1...Int.max, expected: "a number of connections, 1 or more") {
+            let count = reader.int(maxConnections, in: 1...Int.max, expected: "a number of connections, 1 or more")
+        {
             config.maxConnections = count
         }
         if let grace = node["shutdown_grace"], let nanos = reader.duration(grace) {
@@ -85,8 +88,9 @@ struct ConfigBuilder {
         let before = reader.errors.count
         if let socket = control["socket"], let path = path(socket, expected: "a Unix socket path") {
             if path.utf8.count > Schema.maxSocketPathBytes {
-                reader.error("a Unix socket path may have at most \(Schema.maxSocketPathBytes) bytes, "
-                             + "this one has \(path.utf8.count)", at: socket)
+                reader.error(
+                    "a Unix socket path may have at most \(Schema.maxSocketPathBytes) bytes, "
+                        + "this one has \(path.utf8.count)", at: socket)
             }
             config.socket = path
         }
@@ -113,13 +117,14 @@ struct ConfigBuilder {
     /// yet), `nil` after an error for a missing or unknown protocol.
     mutating func protocolKind(in mapping: YAMLMapping) -> ProtocolKind? {
         guard let value = reader.required("protocol", in: mapping, expected: "tcp"),
-              let text = reader.string(value, expected: "a protocol")
+            let text = reader.string(value, expected: "a protocol")
         else { return nil }
         let supported = Schema.supportedProtocols.map(\.rawValue).joined(separator: ", ")
         guard let kind = ProtocolKind(rawValue: text) else {
             let later = ProtocolKind.allCases.filter { !Schema.supportedProtocols.contains($0) }.map(\.rawValue)
-            reader.error("expected \(supported), got \(reader.quoted(text)) (\(later.joined(separator: ", ")) "
-                         + "arrive with later releases)", at: value)
+            reader.error(
+                "expected \(supported), got \(reader.quoted(text)) (\(later.joined(separator: ", ")) "
+                    + "arrive with later releases)", at: value)
             return nil
         }
         if let feature = Schema.laterFeature(of: kind), let key = mapping.keyNode("protocol") {

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Turns a YAML config file (SPEC §2, the subset this release implements) into a validated
@@ -33,8 +33,11 @@ public enum ConfigLoader {
         let structural = document.structuralErrors(file: file)
         if structural.contains(where: { $0.path.isEmpty }) { throw ConfigErrors(structural) }
         guard let root = document.root else {
-            throw ConfigErrors([ConfigError(file: file, line: 1, column: 1, path: "",
-                                            message: "the file is empty; expected a mapping with at least \"listeners\"")])
+            throw ConfigErrors([
+                ConfigError(
+                    file: file, line: 1, column: 1, path: "",
+                    message: "the file is empty; expected a mapping with at least \"listeners\"")
+            ])
         }
         var builder = ConfigBuilder(reader: YAMLReader(file: file, renamedKeys: document.renamedKeys))
         let config = builder.config(YAMLValue(node: root, path: ""))
@@ -53,8 +56,10 @@ public enum ConfigLoader {
     /// The file's text, or a position-less error carrying the OS error.
     private static func readFile(_ path: String) -> Result<String, ConfigError> {
         func failure(_ what: String) -> Result<String, ConfigError> {
-            .failure(ConfigError(file: path, line: 0, column: 0, path: "",
-                                 message: "cannot read the config file: \(what)"))
+            .failure(
+                ConfigError(
+                    file: path, line: 0, column: 0, path: "",
+                    message: "cannot read the config file: \(what)"))
         }
         func osError() -> String { "\(String(cString: strerror(errno))) (errno \(errno))" }
 

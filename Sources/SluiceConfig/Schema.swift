@@ -2,7 +2,7 @@
 /// message that says so, never silently accepted, and told apart from unknown keys (typos).
 enum LaterFeature {
     case applicationLoadBalancing, tlsTermination, udp, proxyProtocol, healthChecks, draining, slowStart,
-         zoneRouting, registry
+        zoneRouting, registry
 
     /// Completes "… is not supported yet (REASON)".
     var reason: String {

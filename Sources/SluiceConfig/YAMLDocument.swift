@@ -45,7 +45,9 @@ struct YAMLDocument {
     /// a repeated key that could not be recovered from).
     static func parse(_ text: String, file: String) -> Result<YAMLDocument, ConfigError> {
         var document = YAMLDocument()
-        var current = text
+        // libyaml reads a leading byte order mark but then fails on the text after it; it is
+        // not part of any line's columns, so dropping it moves no position.
+        var current = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
         while true {
             do {
                 document.root = try Yams.compose(yaml: current)
@@ -54,20 +56,23 @@ struct YAMLDocument {
                 // Yams reports the first occurrence of the first duplicated key (in sort order).
                 let position = Position(line: context.mark.line, column: context.mark.column)
                 guard let key = duplicates.first,
-                      document.renamedKeys.count < maxRenamedKeys,
-                      document.renamedKeys[position] == nil,
-                      let renamed = rename(key: key, at: position, in: current,
-                                           serial: document.renamedKeys.count)
+                    document.renamedKeys.count < maxRenamedKeys,
+                    document.renamedKeys[position] == nil,
+                    let renamed = rename(
+                        key: key, at: position, in: current,
+                        serial: document.renamedKeys.count)
                 else {
-                    let key = duplicates.first ?? "?"
-                    return .failure(ConfigError(
-                        file: file, line: position.line, column: position.column, path: "",
-                        message: "duplicate key \"\(key)\": a key may appear only once in a mapping"))
+                    // Yams names a non-scalar key "<uncovertable>".
+                    let key = duplicates.first.flatMap { $0.hasPrefix("<") ? nil : " \"\($0)\"" } ?? ""
+                    return .failure(
+                        ConfigError(
+                            file: file, line: position.line, column: position.column, path: "",
+                            message: "duplicate key\(key): a key may appear only once in a mapping"))
                 }
                 document.renamedKeys[position] = key
                 current = renamed
             } catch {
-                return .failure(syntaxError(error, text: text, file: file))
+                return .failure(syntaxError(error, text: current, file: file))
             }
         }
     }
@@ -87,7 +92,8 @@ struct YAMLDocument {
         if rest.starts(with: keyScalars) {
             width = keyScalars.count
         } else if let quote = rest.first, quote == "\"" || quote == "'",
-                  rest.dropFirst().starts(with: keyScalars + [quote]) {
+            rest.dropFirst().starts(with: keyScalars + [quote])
+        {
             width = keyScalars.count + 2
         } else {
             return nil
@@ -111,11 +117,16 @@ struct YAMLDocument {
     /// A `ConfigError` for a Yams parse failure, at the position libyaml reported.
     private static func syntaxError(_ error: any Error, text: String, file: String) -> ConfigError {
         func located(_ mark: Mark, _ message: String) -> ConfigError {
-            ConfigError(file: file, line: mark.line, column: mark.column, path: "", message: message)
+            var message = message
+            if hasUnquotedIPv6(line: mark.line, in: text) || hasUnquotedIPv6(line: mark.line - 1, in: text) {
+                message += "; an IPv6 address must be quoted, as in \"[::1]:80\""
+            }
+            return ConfigError(file: file, line: mark.line, column: mark.column, path: "", message: message)
         }
         func describe(_ problem: String, _ context: YamlError.Context?) -> String {
             guard let context else { return "invalid YAML: \(problem)" }
-            return "invalid YAML: \(problem) (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
+            return
+                "invalid YAML: \(problem) (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
         }
         guard let yamlError = error as? YamlError else {
             return ConfigError(file: file, line: 0, column: 0, path: "", message: "cannot parse YAML: \(error)")
@@ -130,11 +141,31 @@ struct YAMLDocument {
             return located(mark, describe(problem, context))
         case .reader(let problem, let offset, _, _):
             let position = offset.map { characterPosition(ofOffset: $0, in: text) } ?? .none
-            return ConfigError(file: file, line: position.line, column: position.column, path: "",
-                               message: "unreadable text: \(problem)")
+            return ConfigError(
+                file: file, line: position.line, column: position.column, path: "",
+                message: "unreadable text: \(problem)")
         default:
             return ConfigError(file: file, line: 0, column: 0, path: "", message: "cannot parse YAML: \(yamlError)")
         }
+    }
+
+    /// Whether 1-based `line` holds a plain `[v6]:PORT`, which YAML reads as a flow list.
+    private static func hasUnquotedIPv6(line: Int, in text: String) -> Bool {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard line >= 1, line <= lines.count else { return false }
+        var rest = lines[line - 1][...]
+        while let open = rest.firstIndex(of: "[") {
+            let after = rest[rest.index(after: open)...]
+            let inside = after.prefix { $0.isHexDigit || $0 == ":" || $0 == "." }
+            let tail = after.dropFirst(inside.count)
+            if inside.contains(":"), tail.hasPrefix("]:"), tail.dropFirst(2).first?.isNumber == true {
+                // Quoted addresses are fine: only flag one not preceded by a quote.
+                let before = rest[..<open].last
+                if before != "\"" && before != "'" { return true }
+            }
+            rest = after
+        }
+        return false
     }
 
     private static func characterPosition(ofOffset offset: Int, in text: String) -> Position {
@@ -159,8 +190,11 @@ extension YAMLDocument {
         var walker = StructureWalker(file: file, renamedKeys: renamedKeys)
         walker.walk(root, path: "")
         if walker.visited > Self.maxNodes {
-            return [ConfigError(file: file, line: 1, column: 1, path: "",
-                                message: "the document expands to more than \(Self.maxNodes) nodes through aliases")]
+            return [
+                ConfigError(
+                    file: file, line: 1, column: 1, path: "",
+                    message: "the document expands to more than \(Self.maxNodes) nodes through aliases")
+            ]
         }
         return walker.errors
     }
@@ -188,14 +222,16 @@ private struct StructureWalker {
             for (index, pair) in pairs.enumerated() {
                 let name = keyName(pair.key)
                 let keyPath = path.isEmpty ? name : "\(path).\(name)"
-                let first = pair.key.position
-                if renamedKeys[first] != nil, reported.insert(first).inserted {
+                let renamed = pair.key.position
+                if renamedKeys[renamed] != nil, reported.insert(renamed).inserted {
                     let again = pairs[(index + 1)...].first { keyName($0.key) == name }?.key ?? pair.key
+                    let first = (pairs.first { keyName($0.key) == name }?.key ?? pair.key).position
                     let position = again.position
-                    errors.append(ConfigError(
-                        file: file, line: position.line, column: position.column, path: keyPath,
-                        message: "duplicate key \"\(name)\" (first at line \(first.line), column \(first.column));"
-                            + " a key may appear only once in a mapping"))
+                    errors.append(
+                        ConfigError(
+                            file: file, line: position.line, column: position.column, path: keyPath,
+                            message: "duplicate key \"\(name)\" (first at line \(first.line), column \(first.column));"
+                                + " a key may appear only once in a mapping"))
                 }
                 walk(pair.value, path: keyPath)
             }

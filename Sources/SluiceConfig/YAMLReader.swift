@@ -26,7 +26,10 @@ struct YAMLMapping {
 /// How a scalar reads under the YAML 1.2 core schema (plus `_` digit separators in integers).
 /// Quoted scalars are always strings; explicit tags win.
 enum ScalarKind: Equatable {
-    case null, bool(Bool), int(Int), float, string
+    case null
+    case bool(Bool)
+    case int(Int)
+    case float, string
 }
 
 /// Walks the parsed document on behalf of `ConfigLoader`: checks node shapes and keys, turns
@@ -45,8 +48,10 @@ struct YAMLReader {
     // MARK: Errors
 
     mutating func error(_ message: String, path: String, at position: Position) {
-        errors.append(ConfigError(file: file, line: position.line, column: position.column, path: path,
-                                  message: message))
+        errors.append(
+            ConfigError(
+                file: file, line: position.line, column: position.column, path: path,
+                message: message))
     }
 
     mutating func error(_ message: String, at value: YAMLValue) {
@@ -54,8 +59,10 @@ struct YAMLReader {
     }
 
     /// The config error for a known key whose feature is not implemented yet.
-    mutating func notSupportedYet(_ value: YAMLValue, key: String, shown: String? = nil, reason: String,
-                                  supported: String? = nil) {
+    mutating func notSupportedYet(
+        _ value: YAMLValue, key: String, shown: String? = nil, reason: String,
+        supported: String? = nil
+    ) {
         let what = shown.map { "\"\(key): \($0)\"" } ?? "\"\(key)\""
         var message = "\(what) is not supported yet (\(reason))"
         if let supported { message += "; supported now: \(supported)" }
@@ -66,8 +73,10 @@ struct YAMLReader {
 
     /// The mapping at `value`, keeping `supported` and `later` keys and reporting any other key
     /// as unknown (listing `supported`). Later keys are returned for the caller to judge.
-    mutating func mapping(_ value: YAMLValue, supported: [String], later: [String] = [],
-                          expected: String = "a mapping") -> YAMLMapping? {
+    mutating func mapping(
+        _ value: YAMLValue, supported: [String], later: [String] = [],
+        expected: String = "a mapping"
+    ) -> YAMLMapping? {
         guard case .mapping(let mapping) = value.node else {
             error("expected \(expected), got \(describe(value.node))", at: value)
             return nil
@@ -96,8 +105,9 @@ struct YAMLReader {
     /// The value of required `key`, or an error at the mapping if it is missing.
     mutating func required(_ key: String, in mapping: YAMLMapping, expected: String) -> YAMLValue? {
         if let value = mapping[key] { return value }
-        error("missing required key \"\(key)\" (\(expected))", path: mapping.value.path(key: key),
-              at: mapping.value.position)
+        error(
+            "missing required key \"\(key)\" (\(expected))", path: mapping.value.path(key: key),
+            at: mapping.value.position)
         return nil
     }
 
@@ -130,9 +140,12 @@ struct YAMLReader {
     mutating func name(_ value: YAMLValue) -> String? {
         let expected = "a name of letters, digits, _ . and -"
         guard let text = string(value, expected: expected) else { return nil }
-        let valid = !text.isEmpty && text.unicodeScalars.allSatisfy {
-            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0))
-        }
+        let valid =
+            !text.isEmpty
+            && text.unicodeScalars.allSatisfy {
+                $0.isASCII
+                    && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0))
+            }
         guard valid else {
             error("expected \(expected), got \(quoted(text))", at: value)
             return nil
@@ -226,7 +239,7 @@ struct YAMLReader {
         var digits = Substring(text)
         if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
         guard let first = digits.first, first.isASCII, first.isNumber,
-              digits.allSatisfy({ $0 == "_" || ($0.isASCII && $0.isNumber) })
+            digits.allSatisfy({ $0 == "_" || ($0.isASCII && $0.isNumber) })
         else { return nil }
         return Int(text.filter { $0 != "_" })
     }
@@ -266,15 +279,21 @@ struct YAMLReader {
         return best?.name
     }
 
+    /// Edit distance counting a swap of neighbours (`bnid` for `bind`) as one edit.
     private func editDistance(_ a: [Character], _ b: [Character]) -> Int {
-        var previous = Array(0...b.count)
-        for (i, ca) in a.enumerated() {
-            var current = [i + 1]
-            for (j, cb) in b.enumerated() {
-                current.append(Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (ca == cb ? 0 : 1)))
+        guard !a.isEmpty, !b.isEmpty else { return Swift.max(a.count, b.count) }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                d[i][j] = Swift.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    d[i][j] = Swift.min(d[i][j], d[i - 2][j - 2] + 1)
+                }
             }
-            previous = current
         }
-        return previous[b.count]
+        return d[a.count][b.count]
     }
 }

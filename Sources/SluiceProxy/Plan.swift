@@ -30,6 +30,8 @@ public final class Plan: Sendable {
         var targets: [TargetPlan]
         var weights: [Int]
         var maglev: MaglevTable?
+        /// For `round_robin`: the rotation all workers share.
+        var rotation: SharedRotation?
     }
 
     struct TargetPlan: Sendable {
@@ -60,9 +62,11 @@ public final class Plan: Sendable {
             let algorithm = Plan.balancerAlgorithm(g.algorithm)
             let maglev = algorithm == .flowHash
                 ? MaglevTable(keys: targets.map(\.key), weights: weights,
-                              size: MaglevTable.recommendedSize(targetCount: max(1, targets.count)))
+                              size: MaglevTable.defaultSize)
                 : nil
-            groups.append(GroupPlan(name: g.name, algorithm: algorithm, targets: targets, weights: weights, maglev: maglev))
+            let rotation = algorithm == .roundRobin ? SharedRotation(weights: weights) : nil
+            groups.append(GroupPlan(name: g.name, algorithm: algorithm, targets: targets, weights: weights,
+                                    maglev: maglev, rotation: rotation))
         }
         var listeners: [ListenerPlan] = []
         for l in config.listeners {

@@ -55,7 +55,9 @@ extension Worker {
         }
         let group = plan.groups[c.group]
         while c.tried.count < Worker.maxConnectAttempts {
-            guard let t = pickers[c.group].pick(hash: c.flowHash, excluding: c.tried) else { break }
+            let pick = group.rotation.map { $0.next(excluding: c.tried) }
+                ?? pickers[c.group].pick(hash: c.flowHash, excluding: c.tried)
+            guard let t = pick else { break }
             c.tried.insert(t)
             let address = group.targets[t].address
             guard let fd = try? Socket.tcp(for: address) else { break }

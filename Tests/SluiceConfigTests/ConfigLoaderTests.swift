@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SluiceConfig
+import Testing
 
 /// Valid documents: what `ConfigLoader` builds from them, defaults included.
 @Suite struct ConfigLoaderTests {
@@ -49,28 +49,37 @@ import SluiceConfig
         let config = try ConfigLoader.parse(yaml: yaml, file: testFile)
         let expected = Config(
             node: NodeConfig(zone: "zone-a", workers: 4, maxConnections: 5000, shutdownGrace: 10 * Nanoseconds.second),
-            control: ControlConfig(socket: "/tmp/sluice.sock",
-                                   metrics: SocketAddressSpec(family: .inet, host: "127.0.0.1", port: 9100),
-                                   state: "/tmp/state.json"),
+            control: ControlConfig(
+                socket: "/tmp/sluice.sock",
+                metrics: SocketAddressSpec(family: .inet, host: "127.0.0.1", port: 9100),
+                state: "/tmp/state.json"),
             listeners: [
-                ListenerConfig(name: "postgres", protocolKind: .tcp,
-                               bind: SocketAddressSpec(family: .inet, host: "0.0.0.0", port: 5432),
-                               idleTimeout: 120 * Nanoseconds.second, connectTimeout: 250 * Nanoseconds.millisecond,
-                               defaultAction: .forward([WeightedGroup(group: 0, weight: 1)])),
-                ListenerConfig(name: "split", protocolKind: .tcp,
-                               bind: SocketAddressSpec(family: .inet6, host: "::1", port: 6000),
-                               idleTimeout: ListenerConfig.defaultTCPIdleTimeout,
-                               connectTimeout: ListenerConfig.defaultConnectTimeout,
-                               defaultAction: .forward([WeightedGroup(group: 0, weight: 90),
-                                                        WeightedGroup(group: 1, weight: 10)])),
+                ListenerConfig(
+                    name: "postgres", protocolKind: .tcp,
+                    bind: SocketAddressSpec(family: .inet, host: "0.0.0.0", port: 5432),
+                    idleTimeout: 120 * Nanoseconds.second, connectTimeout: 250 * Nanoseconds.millisecond,
+                    defaultAction: .forward([WeightedGroup(group: 0, weight: 1)])),
+                ListenerConfig(
+                    name: "split", protocolKind: .tcp,
+                    bind: SocketAddressSpec(family: .inet6, host: "::1", port: 6000),
+                    idleTimeout: ListenerConfig.defaultTCPIdleTimeout,
+                    connectTimeout: ListenerConfig.defaultConnectTimeout,
+                    defaultAction: .forward([
+                        WeightedGroup(group: 0, weight: 90),
+                        WeightedGroup(group: 1, weight: 10),
+                    ])),
             ],
             targetGroups: [
-                TargetGroupConfig(name: "pg", protocolKind: .tcp, algorithm: .leastOutstanding, targets: [
-                    TargetConfig(address: SocketAddressSpec(family: .inet, host: "127.0.0.1", port: 9001),
-                                 zone: "zone-b", weight: 3),
-                    TargetConfig(address: SocketAddressSpec(family: .inet6, host: "::1", port: 9002),
-                                 zone: "zone-a", weight: 1),
-                ]),
+                TargetGroupConfig(
+                    name: "pg", protocolKind: .tcp, algorithm: .leastOutstanding,
+                    targets: [
+                        TargetConfig(
+                            address: SocketAddressSpec(family: .inet, host: "127.0.0.1", port: 9001),
+                            zone: "zone-b", weight: 3),
+                        TargetConfig(
+                            address: SocketAddressSpec(family: .inet6, host: "::1", port: 9002),
+                            zone: "zone-a", weight: 1),
+                    ]),
                 TargetGroupConfig(name: "pg-canary", protocolKind: .tcp, algorithm: .flowHash, targets: []),
             ])
         #expect(config == expected)
@@ -87,10 +96,12 @@ import SluiceConfig
         #expect(config.listeners[0].connectTimeout == 3 * Nanoseconds.second)
         #expect(config.listeners[0].defaultAction == .forward([WeightedGroup(group: 0, weight: 1)]))
         #expect(config.targetGroups[0].algorithm == .flowHash)
-        #expect(config.targetGroups[0].targets == [
-            TargetConfig(address: SocketAddressSpec(family: .inet, host: "127.0.0.1", port: 9001),
-                         zone: NodeConfig.defaultZone, weight: 1),
-        ])
+        #expect(
+            config.targetGroups[0].targets == [
+                TargetConfig(
+                    address: SocketAddressSpec(family: .inet, host: "127.0.0.1", port: 9001),
+                    zone: NodeConfig.defaultZone, weight: 1)
+            ])
         #expect(config.groupIndex(named: "db") == 0)
     }
 
@@ -134,7 +145,11 @@ import SluiceConfig
     @Test func loadReportsErrorsWithThePathAsFileName() throws {
         let path = try writeTemporaryFile("listeners: []\n")
         let errors = loadErrors(path: path)
-        #expect(errors == [ConfigError(file: path, line: 1, column: 12, path: "listeners",
-                                       message: "expected at least one listener")])
+        #expect(
+            errors == [
+                ConfigError(
+                    file: path, line: 1, column: 12, path: "listeners",
+                    message: "expected at least one listener")
+            ])
     }
 }

@@ -133,6 +133,20 @@ struct TCPProxyTests {
         #expect(!sequence.contains("bb"), "smooth round robin interleaves: \(sequence)")
     }
 
+    @Test func targetsTakeTurnsAcrossWorkers() throws {
+        let a = try TCPBackend(mode: .name("a"))
+        let b = try TCPBackend(mode: .name("b"))
+        let port = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: tcpConfig(listen: "127.0.0.1:\(port)",
+                                                   targets: [("127.0.0.1:\(a.port)", 1), ("127.0.0.1:\(b.port)", 1)],
+                                                   workers: 2))
+        defer { d.terminate() }
+        var sequence = ""
+        for _ in 0..<20 { sequence += try reachedBackend(port: port) }
+        #expect(sequence == String(repeating: "ab", count: 10) || sequence == String(repeating: "ba", count: 10),
+                "round robin is one rotation for the whole process: \(sequence)")
+    }
+
     @Test func leastOutstandingFillsTheLessLoadedTarget() throws {
         let a = try TCPBackend(mode: .hold)
         let b = try TCPBackend(mode: .hold)
