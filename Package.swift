@@ -53,6 +53,7 @@ let package = Package(
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceBalancerTests", dependencies: ["SluiceBalancer"]),
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceTestSupport", "SluiceBalancer"]),
     ]
 )

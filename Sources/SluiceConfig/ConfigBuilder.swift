@@ -116,7 +116,7 @@ struct ConfigBuilder {
     /// `protocol:` of a listener or group: the kind if known (reporting those not supported
     /// yet), `nil` after an error for a missing or unknown protocol.
     mutating func protocolKind(in mapping: YAMLMapping) -> ProtocolKind? {
-        guard let value = reader.required("protocol", in: mapping, expected: "tcp"),
+        guard let value = reader.required("protocol", in: mapping, expected: "the protocol, such as tcp"),
             let text = reader.string(value, expected: "a protocol")
         else { return nil }
         let supported = Schema.supportedProtocols.map(\.rawValue).joined(separator: ", ")

@@ -25,7 +25,7 @@ extension Node {
 /// Yams stops at the first mapping with a repeated key. To go on and report every other
 /// problem as well, the first occurrence of such a key is renamed in the text to a placeholder
 /// of the same width (so no other position moves) and the text is parsed again. `renamedKeys`
-/// remembers where those placeholders are and which key they stood for: `duplicateKeyErrors`
+/// remembers where those placeholders are and which key they stood for: `structuralErrors`
 /// reports each at the key's next occurrence, and `YAMLReader` skips them.
 struct YAMLDocument {
     /// `nil` for a file with no document (empty or only comments).
@@ -63,7 +63,7 @@ struct YAMLDocument {
                         serial: document.renamedKeys.count)
                 else {
                     // Yams names a non-scalar key "<uncovertable>".
-                    let key = duplicates.first.flatMap { $0.hasPrefix("<") ? nil : " \"\($0)\"" } ?? ""
+                    let key = duplicates.first.flatMap { $0 == "<uncovertable>" ? nil : " \"\($0)\"" } ?? ""
                     return .failure(
                         ConfigError(
                             file: file, line: position.line, column: position.column, path: "",

@@ -376,7 +376,7 @@ import Testing
         #expect(
             loadErrors(yaml) == [
                 ConfigError(
-                    file: testFile, line: 5, column: 50, path: "listeners[0].default.forward[1].group",
+                    file: testFile, line: 5, column: 51, path: "listeners[0].default.forward[1].group",
                     message: "group \"db\" is listed twice (also listeners[0].default.forward[0].group)")
             ])
     }
@@ -387,9 +387,9 @@ import Testing
         #expect(
             loadErrors(yaml).map { "\($0.line):\($0.column) \($0.path): \($0.message)" } == [
                 "1:20 control.socket: a Unix socket path may have at most 107 bytes, this one has 111",
-                "1:141 control.metrics: expected an address like 127.0.0.1:80 or [::1]:80, got \"*\": "
+                "1:142 control.metrics: expected an address like 127.0.0.1:80 or [::1]:80, got \"*\": "
                     + "the port is missing",
-                "1:153 control.state: expected a file path, got the string \"\"",
+                "1:154 control.state: expected a file path, got \"\"",
             ])
     }
 
