@@ -25,6 +25,8 @@ public enum Socket {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
             if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
             if address.isIPv6 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
+            // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt saved per connection.
+            try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             let r = address.withSockaddr { Glibc.bind(fd, $0, $1) }
             if r != 0 { throw Errno.current }
             if Glibc.listen(fd, backlog) != 0 { throw Errno.current }

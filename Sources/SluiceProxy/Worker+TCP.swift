@@ -14,7 +14,6 @@ extension Worker {
     func open(client fd: Int32, listener: Int) {
         _ = process.activeConnections.add(1, ordering: .relaxed)
         activeLocal += 1
-        Socket.setNoDelay(fd)
         let c = takeConnection()
         c.reset(client: fd, plan: plan, listener: listener, now: now)
         let token = fds.register(fd, owner: .clientSide, index: c.slot)
@@ -134,7 +133,8 @@ extension Worker {
     @inline(__always)
     func serverEvent(_ c: TCPConnection, _ events: EpollEvents) {
         if c.state == .connecting {
-            if !events.isDisjoint(with: [.error, .hangup]) || Socket.pendingError(c.server) != 0 {
+            // A failed nonblocking connect reports EPOLLERR|EPOLLHUP; no SO_ERROR read needed.
+            if !events.isDisjoint(with: [.error, .hangup]) {
                 connectFailed(c)
             } else if events.contains(.writable) {
                 if events.contains(.readable) { c.serverReadable = true }
@@ -157,9 +157,9 @@ extension Worker {
     private func service(_ c: TCPConnection) {
         var progressed = false
         let ok = pump(&c.up, from: c.client, to: c.server, sourceReadable: &c.clientReadable,
-                      destinationWritable: &c.serverWritable, progressed: &progressed)
+                      destinationWritable: &c.serverWritable, otherFinished: c.down.finished, progressed: &progressed)
             && pump(&c.down, from: c.server, to: c.client, sourceReadable: &c.serverReadable,
-                    destinationWritable: &c.clientWritable, progressed: &progressed)
+                    destinationWritable: &c.clientWritable, otherFinished: c.up.finished, progressed: &progressed)
         if !ok || (c.up.finished && c.down.finished) {
             close(c)
             return
@@ -170,7 +170,7 @@ extension Worker {
     /// One direction. Returns false on a socket error.
     @inline(__always)
     private func pump(_ flow: inout Flow, from source: Int32, to destination: Int32, sourceReadable: inout Bool,
-                      destinationWritable: inout Bool, progressed: inout Bool) -> Bool {
+                      destinationWritable: inout Bool, otherFinished: Bool, progressed: inout Bool) -> Bool {
         do {
             if useSplice && flow.buffer == nil {
                 try splicePump(&flow, source, destination, &sourceReadable, &destinationWritable, &progressed)
@@ -181,7 +181,9 @@ extension Worker {
             return false
         }
         if flow.sourceClosed && flow.pending == 0 && !flow.shutdownSent {
-            Posix.shutdown(destination, how: Posix.shutdownWrite)
+            // When the other direction has already finished the connection closes right
+            // away, and close() sends this FIN itself.
+            if !otherFinished { Posix.shutdown(destination, how: Posix.shutdownWrite) }
             flow.shutdownSent = true
         }
         return true
