@@ -26,10 +26,11 @@ let package = Package(
 
         .target(name: "SluiceCore", dependencies: ["CSluice"], swiftSettings: releaseFlags),
         .target(name: "SluiceBalancer", swiftSettings: releaseFlags),
+        .target(name: "SluiceHTTP", swiftSettings: releaseFlags),
         .target(name: "SluiceConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: releaseFlags),
         .target(
             name: "SluiceProxy",
-            dependencies: ["SluiceCore", "SluiceBalancer", "SluiceConfig", "CSluice"],
+            dependencies: ["SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "CSluice"],
             swiftSettings: releaseFlags
         ),
         .executableTarget(
@@ -52,6 +53,7 @@ let package = Package(
         .target(name: "SluiceTestSupport", path: "Tests/SluiceTestSupport"),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceBalancerTests", dependencies: ["SluiceBalancer"]),
+        .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"]),
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceTestSupport", "SluiceBalancer"]),

@@ -6,6 +6,33 @@ public enum BalancerAlgorithm: Sendable, Equatable {
     case leastOutstanding
     /// Maglev consistent hashing on a caller-supplied hash (the 5-tuple for L4).
     case flowHash
+    /// Power of two random choices: two distinct targets drawn at random (with probability
+    /// proportional to weight) and the one with less outstanding work per weight wins.
+    /// See `RandomTwoChoices`.
+    case randomTwo
+    /// Maglev consistent hashing on the hash of a request header's value (`hash_key: {header:}`).
+    /// The caller hashes the value with `StableHash` and passes it to `TargetPicker.pick`; a
+    /// request without the header must go through `TargetPicker.pickRoundRobin` (SPEC §4).
+    case headerHash
+    /// Maglev consistent hashing on the hash of a request cookie's value (`hash_key: {cookie:}`).
+    /// As for `headerHash`: `pick(hash:)` with the value's `StableHash`, and
+    /// `pickRoundRobin` when the request has no such cookie.
+    case cookieHash
+
+    /// True for the algorithms that look targets up in a `MaglevTable` (`flowHash`,
+    /// `headerHash`, `cookieHash`): the plan should build one for their groups.
+    public var usesMaglev: Bool {
+        switch self {
+        case .flowHash, .headerHash, .cookieHash: return true
+        case .roundRobin, .leastOutstanding, .randomTwo: return false
+        }
+    }
+
+    /// True for the algorithms keyed on a request header or cookie (`headerHash`,
+    /// `cookieHash`): a request lacking the key falls back to `TargetPicker.pickRoundRobin`.
+    public var isRequestKeyed: Bool {
+        self == .headerHash || self == .cookieHash
+    }
 }
 
 /// Up to `TriedTargets.capacity` target indices already tried for one connection, kept inline

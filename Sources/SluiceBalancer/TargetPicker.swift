@@ -7,9 +7,15 @@
 /// `opened(_:)` and every one that ends with `closed(_:)`; `leastOutstanding` reads those
 /// counts, and they are available to every algorithm for metrics and draining.
 ///
-/// Owned by one worker and mutated only there. For `flowHash`, weights live in the shared
-/// `MaglevTable`: a weight change means building a new table off-loop and handing it in with
-/// `setMaglev(_:)`.
+/// Owned by one worker and mutated only there. For the hash algorithms (`flowHash`,
+/// `headerHash`, `cookieHash`), weights live in the shared `MaglevTable`: a weight change means
+/// building a new table off-loop and handing it in with `setMaglev(_:)`.
+///
+/// `headerHash` / `cookieHash`: the data plane hashes the header or cookie value with
+/// `StableHash` (with a seed that is the same on every node, e.g. derived from the group name,
+/// so every node sends a key to the same target) and calls `pick(hash:excluding:)`. When the
+/// request does not carry the key, it must call `pickRoundRobin(excluding:)` instead (SPEC §4:
+/// such requests fall back to round robin); `pick` cannot tell a missing key from a hash.
 public struct TargetPicker: Sendable {
     /// The algorithm `pick` uses.
     public let algorithm: BalancerAlgorithm
@@ -18,17 +24,26 @@ public struct TargetPicker: Sendable {
     private var smooth: SmoothWeightedRoundRobin
     /// Only holds weights when `algorithm == .leastOutstanding`.
     private var least: LeastOutstanding
+    /// Only holds weights when `algorithm == .randomTwo`; its generator state lives here.
+    private var randomTwo: RandomTwoChoices
     private var maglev: MaglevTable?
     /// Outstanding connections / requests per target index.
     private var counts: [Int]
 
     /// Creates the picker for a group whose targets have `weights` (index = target index).
-    /// `maglev` is required for `flowHash` and must have been built for the same targets.
-    public init(algorithm: BalancerAlgorithm, weights: [Int], maglev: MaglevTable?) {
+    /// `maglev` is required for the hash algorithms (`algorithm.usesMaglev`) and must have been
+    /// built for the same targets; without one they fall back to round robin. `seed` seeds the
+    /// `randomTwo` generator (ignored by the other algorithms); give each worker its own so
+    /// workers do not draw in lockstep.
+    public init(
+        algorithm: BalancerAlgorithm, weights: [Int], maglev: MaglevTable?,
+        seed: UInt64 = RandomTwoChoices.defaultSeed
+    ) {
         precondition(maglev.map { $0.targetCount == weights.count } ?? true, "Maglev table built for other targets")
         self.algorithm = algorithm
         self.smooth = SmoothWeightedRoundRobin(weights: weights)
         self.least = LeastOutstanding(weights: algorithm == .leastOutstanding ? weights : [])
+        self.randomTwo = RandomTwoChoices(weights: algorithm == .randomTwo ? weights : [], seed: seed)
         self.maglev = maglev
         self.counts = [Int](repeating: 0, count: weights.count)
     }
@@ -37,22 +52,27 @@ public struct TargetPicker: Sendable {
     public var targetCount: Int { counts.count }
 
     /// Picks a target for a new connection or request, skipping `excluding` (targets already
-    /// tried for it). `hash` is only read by `flowHash` (the 5-tuple or key hash, e.g. from
-    /// `StableHash`); pass 0 otherwise. Returns nil when no eligible target is left.
+    /// tried for it). `hash` is only read by the hash algorithms: the 5-tuple hash for
+    /// `flowHash`, the `StableHash` of the header / cookie value for `headerHash` /
+    /// `cookieHash` (call `pickRoundRobin` instead when the request lacks the key); pass 0
+    /// otherwise. Returns nil when no eligible target is left.
     public mutating func pick(hash: UInt64, excluding: TriedTargets) -> Int? {
         switch algorithm {
         case .roundRobin:
             return smooth.next(excluding: excluding)
         case .leastOutstanding:
             return counts.withUnsafeBufferPointer { least.next(outstanding: $0, excluding: excluding) }
-        case .flowHash:
+        case .randomTwo:
+            return counts.withUnsafeBufferPointer { randomTwo.next(outstanding: $0, excluding: excluding) }
+        case .flowHash, .headerHash, .cookieHash:
             guard let maglev else { return smooth.next(excluding: excluding) }
             return maglev.lookup(hash, excluding: excluding)
         }
     }
 
-    /// Smooth weighted round robin over the group whatever the algorithm: for hash-keyed
-    /// groups when a request lacks the key (SPEC §4).
+    /// Smooth weighted round robin over the group whatever the algorithm: the data plane calls
+    /// it for `headerHash` / `cookieHash` groups when a request lacks the header or cookie
+    /// (SPEC §4). Shares the rotation `roundRobin` uses, so it honours weights and `excluding`.
     public mutating func pickRoundRobin(excluding: TriedTargets) -> Int? {
         smooth.next(excluding: excluding)
     }
@@ -80,6 +100,7 @@ public struct TargetPicker: Sendable {
         precondition(weights.count == counts.count, "setWeights: \(weights.count) weights for \(counts.count) targets")
         smooth.setWeights(weights)
         if algorithm == .leastOutstanding { least.setWeights(weights) }
+        if algorithm == .randomTwo { randomTwo.setWeights(weights) }
     }
 
     /// Replaces the Maglev table (built off-loop for the same targets).

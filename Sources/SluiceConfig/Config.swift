@@ -80,9 +80,16 @@ public struct WeightedGroup: Sendable, Equatable {
 }
 
 /// What a listener does with a connection (L4) or request (L7).
+///
+/// A tcp listener's actions are always `forward`; `redirect` and `respond` occur only on http
+/// listeners (their `default` and their rules).
 public enum ListenerAction: Sendable, Equatable {
     /// Forward to one group (a single entry with weight 1) or split by weight.
     case forward([WeightedGroup])
+    /// Answer with a redirect built from the request (SPEC §3).
+    case redirect(RedirectAction)
+    /// Answer with a fixed response; no target is involved.
+    case respond(FixedResponse)
 }
 
 /// `listeners[i]`.
@@ -94,20 +101,32 @@ public struct ListenerConfig: Sendable, Equatable {
     public var idleTimeout: UInt64
     /// Nanoseconds allowed for a target connection to open.
     public var connectTimeout: UInt64
+    /// What happens when no rule matches (for tcp listeners: always, and always a `forward`).
     public var defaultAction: ListenerAction
+    /// `rules:` of an http listener, sorted by ascending priority (first match wins); empty
+    /// for tcp listeners.
+    public var rules: [RuleConfig]
+    /// The keys only http listeners have, with their defaults filled in; `nil` for tcp
+    /// listeners.
+    public var http: HTTPListenerSettings?
 
     /// NLB's idle timeout for TCP.
     public static let defaultTCPIdleTimeout: UInt64 = 350 * Nanoseconds.second
+    /// ALB's idle timeout (time without a byte either way, also between keep-alive requests).
+    public static let defaultHTTPIdleTimeout: UInt64 = 60 * Nanoseconds.second
     public static let defaultConnectTimeout: UInt64 = 3 * Nanoseconds.second
 
     public init(name: String, protocolKind: ProtocolKind, bind: SocketAddressSpec, idleTimeout: UInt64,
-                connectTimeout: UInt64, defaultAction: ListenerAction) {
+                connectTimeout: UInt64, defaultAction: ListenerAction, rules: [RuleConfig] = [],
+                http: HTTPListenerSettings? = nil) {
         self.name = name
         self.protocolKind = protocolKind
         self.bind = bind
         self.idleTimeout = idleTimeout
         self.connectTimeout = connectTimeout
         self.defaultAction = defaultAction
+        self.rules = rules
+        self.http = http
     }
 }
 
@@ -140,11 +159,43 @@ public struct TargetGroupConfig: Sendable, Equatable {
     public var protocolKind: ProtocolKind
     public var algorithm: AlgorithmKind
     public var targets: [TargetConfig]
-    public init(name: String, protocolKind: ProtocolKind, algorithm: AlgorithmKind, targets: [TargetConfig]) {
+    /// What `header_hash` / `cookie_hash` hash on; set exactly for those two algorithms.
+    public var hashKey: HashKey?
+    /// Cookie-based stickiness (http groups only); `nil` when off.
+    public var stickiness: Stickiness?
+
+    public init(name: String, protocolKind: ProtocolKind, algorithm: AlgorithmKind, targets: [TargetConfig],
+                hashKey: HashKey? = nil, stickiness: Stickiness? = nil) {
         self.name = name
         self.protocolKind = protocolKind
         self.algorithm = algorithm
         self.targets = targets
+        self.hashKey = hashKey
+        self.stickiness = stickiness
+    }
+}
+
+/// `hash_key:` of a `header_hash` or `cookie_hash` group.
+public enum HashKey: Sendable, Equatable {
+    /// A request header, by name in lowercase.
+    case header(String)
+    /// A cookie, by name (case-sensitive, as cookies are).
+    case cookie(String)
+}
+
+/// `stickiness: { cookie: NAME, duration: 1h }`: Sluice sets cookie `NAME` naming the target
+/// it chose; later requests carrying it go to that target while it is healthy.
+public struct Stickiness: Sendable, Equatable {
+    public var cookie: String
+    /// Cookie lifetime in nanoseconds (`Max-Age`), 1s ... 7 days.
+    public var duration: UInt64
+
+    /// ALB's default stickiness duration: one day.
+    public static let defaultDuration: UInt64 = 86_400 * Nanoseconds.second
+
+    public init(cookie: String, duration: UInt64 = Stickiness.defaultDuration) {
+        self.cookie = cookie
+        self.duration = duration
     }
 }
 

@@ -23,10 +23,14 @@ extension ConfigBuilder {
     }
 
     private mutating func listenerConfig(_ item: YAMLValue, names: inout [String: String]) -> ListenerConfig? {
+        // "Allowed keys" in messages lists the keys of the listener's protocol; the http keys on
+        // another listener are reported by `checkProtocolKeys`, not as unknown.
+        let written = Self.writtenProtocol(item).flatMap(ProtocolKind.init(rawValue:))
+        let httpKeysAllowed = written.map(Schema.isHTTP) ?? true
         guard
             let listener = reader.mapping(
-                item, supported: Schema.listenerKeys,
-                later: Schema.listenerLater.map(\.key),
+                item, supported: httpKeysAllowed ? Schema.listenerKeys : Schema.commonListenerKeys,
+                later: Schema.listenerLater.map(\.key) + (httpKeysAllowed ? [] : Schema.httpListenerKeys),
                 expected: "a listener mapping with name, protocol, bind and default")
         else { return nil }
         let before = reader.errors.count
@@ -44,6 +48,7 @@ extension ConfigBuilder {
             }
         }
         let kind = protocolKind(in: listener)
+        if let kind { checkProtocolKeys(listener, kind: kind) }
 
         var bind: SocketAddressSpec?
         if let value = reader.required("bind", in: listener, expected: "the address to listen on, like 0.0.0.0:8080") {
@@ -51,23 +56,53 @@ extension ConfigBuilder {
             if let bind { checkBind(bind, at: value, owner: name.map { "listener \"\($0)\"" } ?? item.path) }
         }
 
-        var idleTimeout: UInt64? = ListenerConfig.defaultTCPIdleTimeout
+        let isHTTP = kind.map(Schema.isHTTP) ?? false
+        var idleTimeout: UInt64? =
+            isHTTP ? ListenerConfig.defaultHTTPIdleTimeout : ListenerConfig.defaultTCPIdleTimeout
         if let value = listener["idle_timeout"] { idleTimeout = positiveDuration(value) }
         var connectTimeout: UInt64? = ListenerConfig.defaultConnectTimeout
         if let value = listener["connect_timeout"] { connectTimeout = positiveDuration(value) }
 
         checkProxyProtocol(listener)
 
+        var http: HTTPListenerSettings?
+        var rules: [RuleConfig]? = []
+        if let kind, isHTTP {
+            http = httpSettings(listener)
+            if let value = listener["rules"] { rules = ruleConfigs(value, listenerProtocol: kind) }
+        }
+
         var action: ListenerAction?
         if let value = reader.required("default", in: listener, expected: "an action like { forward: GROUP }") {
             action = self.action(value, listenerProtocol: kind)
         }
         guard reader.errors.count == before, let name, let kind, let bind, let idleTimeout, let connectTimeout,
-            let action
+            let action, let rules, !isHTTP || http != nil
         else { return nil }
         return ListenerConfig(
             name: name, protocolKind: kind, bind: bind, idleTimeout: idleTimeout,
-            connectTimeout: connectTimeout, defaultAction: action)
+            connectTimeout: connectTimeout, defaultAction: action, rules: rules, http: http)
+    }
+
+    /// The `protocol:` text of a listener mapping, read before the mapping is checked.
+    private static func writtenProtocol(_ item: YAMLValue) -> String? {
+        guard case .mapping(let mapping) = item.node else { return nil }
+        for (key, value) in mapping where key.scalar?.string == "protocol" {
+            return value.scalar?.string
+        }
+        return nil
+    }
+
+    /// Refuses the keys of http listeners on other listeners, at the key.
+    private mutating func checkProtocolKeys(_ listener: YAMLMapping, kind: ProtocolKind) {
+        guard !Schema.isHTTP(kind) else { return }
+        for key in Schema.httpListenerKeys {
+            if let keyNode = listener.keyNode(key) {
+                reader.error(
+                    "\"\(key)\" is a key of http listeners; this listener's protocol is \(kind.rawValue)",
+                    at: keyNode)
+            }
+        }
     }
 
     /// Refuses a bind address that another listener (or `control.metrics`) already uses, or
@@ -113,100 +148,5 @@ extension ConfigBuilder {
                 key, key: "accept_proxy_protocol", shown: "true",
                 reason: LaterFeature.proxyProtocol.reason, supported: "false")
         }
-    }
-
-    /// `default:` — `{ forward: GROUP }` or `{ forward: [ { group: G, weight: W }, ... ] }`.
-    private mutating func action(_ value: YAMLValue, listenerProtocol: ProtocolKind?) -> ListenerAction? {
-        guard
-            let action = reader.mapping(
-                value, supported: Schema.actionKeys, later: Schema.actionLater.map(\.key),
-                expected: "an action like { forward: GROUP }")
-        else { return nil }
-        reportLater(action, Schema.actionLater)
-        guard let forward = action["forward"] else {
-            if !Schema.actionLater.contains(where: { action[$0.key] != nil }) {
-                _ = reader.required("forward", in: action, expected: "the group to forward to")
-            }
-            return nil
-        }
-        let expected = "a group name or a list of { group: NAME, weight: N }"
-        switch forward.node {
-        case .scalar:
-            guard let group = groupIndex(forward, listenerProtocol: listenerProtocol) else { return nil }
-            return .forward([WeightedGroup(group: group, weight: 1)])
-        case .sequence:
-            return weightedForward(forward, listenerProtocol: listenerProtocol)
-        default:
-            reader.error("expected \(expected), got \(reader.describe(forward.node))", at: forward)
-            return nil
-        }
-    }
-
-    private mutating func weightedForward(_ forward: YAMLValue, listenerProtocol: ProtocolKind?) -> ListenerAction? {
-        guard let items = reader.sequence(forward, expected: "a list of { group: NAME, weight: N }") else { return nil }
-        guard !items.isEmpty else {
-            reader.error("expected at least one { group: NAME, weight: N }", at: forward)
-            return nil
-        }
-        let before = reader.errors.count
-        var entries: [WeightedGroup] = []
-        var seen: [Int: String] = [:]
-        for item in items {
-            guard
-                let entry = reader.mapping(
-                    item, supported: Schema.weightedGroupKeys,
-                    expected: "a mapping like { group: NAME, weight: N }")
-            else { continue }
-            var weight = 1
-            if let value = entry["weight"] {
-                weight = reader.int(value, in: Schema.weights, expected: "a weight from 0 to 999") ?? weight
-            }
-            guard let value = reader.required("group", in: entry, expected: "a target group name"),
-                let group = groupIndex(value, listenerProtocol: listenerProtocol)
-            else { continue }
-            if let other = seen[group] {
-                reader.error("group \"\(groupOrderName(group))\" is listed twice (also \(other))", at: value)
-                continue
-            }
-            seen[group] = value.path
-            entries.append(WeightedGroup(group: group, weight: weight))
-        }
-        guard reader.errors.count == before else { return nil }
-        guard entries.contains(where: { $0.weight > 0 }) else {
-            reader.error("at least one group needs a weight above 0", at: forward)
-            return nil
-        }
-        return .forward(entries)
-    }
-
-    /// The index of the group named at `value`, checking that it exists and fits the listener.
-    private mutating func groupIndex(_ value: YAMLValue, listenerProtocol: ProtocolKind?) -> Int? {
-        guard let name = reader.string(value, expected: "a target group name") else { return nil }
-        guard let entry = groups[name] else {
-            let known =
-                groupOrder.isEmpty
-                ? "no target groups are defined"
-                : "defined groups: \(groupOrder.joined(separator: ", "))"
-            reader.error("unknown target group \"\(name)\"; \(known)", at: value)
-            return nil
-        }
-        // Only judged for listener protocols accepted now: the others are already refused.
-        if let listenerProtocol, Schema.supportedProtocols.contains(listenerProtocol),
-            let groupProtocol = entry.protocolKind
-        {
-            let fitting = Schema.groupProtocols(fitting: listenerProtocol)
-            if !fitting.contains(groupProtocol) {
-                reader.error(
-                    "target group \"\(name)\" has protocol \(groupProtocol.rawValue), which does not fit a "
-                        + "\(listenerProtocol.rawValue) listener (it needs a "
-                        + "\(orList(fitting.map(\.rawValue))) group)", at: value)
-                return nil
-            }
-        }
-        return entry.index
-    }
-
-    private func groupOrderName(_ index: Int) -> String {
-        groups.first { $0.value.index == index }?.key ?? "#\(index)"
     }
 }

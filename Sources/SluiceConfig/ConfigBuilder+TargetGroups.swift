@@ -46,6 +46,8 @@ extension ConfigBuilder {
         if let name, groups[name]?.index == index { groups[name]?.protocolKind = kind }
 
         let algorithm = self.algorithm(in: group, protocolKind: kind)
+        let hashKey = self.hashKey(in: group, algorithm: algorithm)
+        let stickiness = self.stickiness(in: group, protocolKind: kind)
         checkCrossZone(group)
         checkSlowStart(group)
         checkHealthCheck(group)
@@ -55,28 +57,127 @@ extension ConfigBuilder {
             targets = targetConfigs(value, nodeZone: nodeZone)
         }
         guard reader.errors.count == before, let name, let kind, let algorithm, let targets else { return nil }
-        return TargetGroupConfig(name: name, protocolKind: kind, algorithm: algorithm, targets: targets)
+        return TargetGroupConfig(
+            name: name, protocolKind: kind, algorithm: algorithm, targets: targets, hashKey: hashKey,
+            stickiness: stickiness)
     }
 
     /// `algorithm:`, defaulting to `flow_hash` for L4 groups and `round_robin` for HTTP ones.
     private mutating func algorithm(in group: YAMLMapping, protocolKind: ProtocolKind?) -> AlgorithmKind? {
-        guard let value = group["algorithm"] else {
-            return protocolKind == .http || protocolKind == .https ? .roundRobin : .flowHash
-        }
+        let isHTTP = protocolKind.map(Schema.isHTTP) ?? false
+        guard let value = group["algorithm"] else { return isHTTP ? .roundRobin : .flowHash }
         guard let text = reader.string(value, expected: "an algorithm") else { return nil }
-        let supported = Schema.supportedAlgorithms.map(\.rawValue)
-        if let kind = AlgorithmKind(rawValue: text), Schema.supportedAlgorithms.contains(kind) { return kind }
-        if let kind = AlgorithmKind(rawValue: text), Schema.laterAlgorithms.contains(kind),
-            let key = group.keyNode("algorithm")
-        {
-            reader.notSupportedYet(
-                key, key: "algorithm", shown: text,
-                reason: LaterFeature.applicationLoadBalancing.reason,
-                supported: supported.joined(separator: ", "))
+        let allowed = Schema.algorithms(for: protocolKind)
+        guard let kind = AlgorithmKind(rawValue: text) else {
+            reader.error("expected \(orList(allowed.map(\.rawValue))), got \(reader.quoted(text))", at: value)
             return nil
         }
-        reader.error("expected \(orList(supported)), got \(reader.quoted(text))", at: value)
+        guard !allowed.contains(kind), let protocolKind else { return kind }
+        let fitting = "\(protocolKind.rawValue) groups use \(orList(allowed.map(\.rawValue)))"
+        switch kind {
+        case .randomTwo:
+            if let key = group.keyNode("algorithm") {
+                reader.notSupportedYet(
+                    key, key: "algorithm", shown: text, reason: LaterFeature.l4RandomTwo.reason,
+                    supported: allowed.map(\.rawValue).joined(separator: ", "))
+            }
+        case .flowHash:
+            reader.error(
+                "flow_hash hashes connections and does not fit an \(protocolKind.rawValue) group; \(fitting)",
+                at: value)
+        default:
+            reader.error(
+                "\(text) needs an http group, this one's protocol is \(protocolKind.rawValue); \(fitting)", at: value)
+        }
         return nil
+    }
+
+    /// `hash_key: { header: NAME }` or `{ cookie: NAME }`: required by `header_hash` and
+    /// `cookie_hash` (matching the algorithm), refused with any other algorithm.
+    private mutating func hashKey(in group: YAMLMapping, algorithm: AlgorithmKind?) -> HashKey? {
+        let wanted: String? =
+            switch algorithm {
+            case .headerHash: "header"
+            case .cookieHash: "cookie"
+            default: nil
+            }
+        guard let value = group["hash_key"] else {
+            if let wanted, let algorithm {
+                _ = reader.required(
+                    "hash_key", in: group, expected: "\(algorithm.rawValue) hashes on { \(wanted): NAME }")
+            }
+            return nil
+        }
+        if let algorithm, wanted == nil, let key = group.keyNode("hash_key") {
+            reader.error(
+                "\"hash_key\" is used only by header_hash and cookie_hash; this group's algorithm is "
+                    + "\(algorithm.rawValue)", at: key)
+            return nil
+        }
+        let before = reader.errors.count
+        guard
+            let mapping = reader.mapping(
+                value, supported: Schema.hashKeyKeys, expected: "{ header: NAME } or { cookie: NAME }")
+        else { return nil }
+        let present = Schema.hashKeyKeys.filter { mapping[$0] != nil }
+        guard present.count == 1, let kind = present.first, let nameValue = mapping[kind] else {
+            // Unknown keys are reported already.
+            guard reader.errors.count == before else { return nil }
+            reader.error(
+                "expected exactly one of header or cookie, as in { header: x-user-id }, got "
+                    + (present.isEmpty ? "neither" : "both"), at: value)
+            return nil
+        }
+        let expected = "a \(kind) name"
+        guard let name = reader.string(nameValue, expected: expected) else { return nil }
+        guard HTTPSyntax.isToken(name) else {
+            reader.error("expected \(expected), got \(reader.quoted(name))", at: nameValue)
+            return nil
+        }
+        if let wanted, let algorithm, kind != wanted, let key = mapping.keyNode(kind) {
+            reader.error("\(algorithm.rawValue) hashes on a \(wanted), as in { \(wanted): NAME }, not a \(kind)",
+                at: key)
+            return nil
+        }
+        return kind == "header" ? .header(name.lowercased()) : .cookie(name)
+    }
+
+    /// `stickiness: { cookie: NAME, duration: 1h }` — http groups only.
+    private mutating func stickiness(in group: YAMLMapping, protocolKind: ProtocolKind?) -> Stickiness? {
+        guard let value = group["stickiness"] else { return nil }
+        if let protocolKind, !Schema.isHTTP(protocolKind), let key = group.keyNode("stickiness") {
+            reader.error(
+                "\"stickiness\" works per HTTP request and needs an http group; this group's protocol is "
+                    + "\(protocolKind.rawValue)", at: key)
+            return nil
+        }
+        guard
+            let mapping = reader.mapping(
+                value, supported: Schema.stickinessKeys, expected: "a mapping like { cookie: SLUICE, duration: 1h }")
+        else { return nil }
+        let before = reader.errors.count
+        var cookie: String?
+        if let nameValue = reader.required("cookie", in: mapping, expected: "the name of the cookie Sluice sets"),
+            let name = reader.string(nameValue, expected: "a cookie name")
+        {
+            if HTTPSyntax.isToken(name) {
+                cookie = name
+            } else {
+                reader.error("expected a cookie name, got \(reader.quoted(name))", at: nameValue)
+            }
+        }
+        var duration = Stickiness.defaultDuration
+        if let durationValue = mapping["duration"], let nanos = reader.duration(durationValue) {
+            if Schema.stickinessDurations.contains(nanos) {
+                duration = nanos
+            } else {
+                reader.error(
+                    "expected a duration from 1s to 7 days (168h), got \(reader.describe(durationValue.node))",
+                    at: durationValue)
+            }
+        }
+        guard reader.errors.count == before, let cookie else { return nil }
+        return Stickiness(cookie: cookie, duration: duration)
     }
 
     /// `cross_zone:` — only `true` (every healthy target shares the load) is implemented.

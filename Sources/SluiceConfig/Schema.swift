@@ -1,13 +1,12 @@
 /// A feature of SPEC §2 that a later release brings. Its keys and values are refused with a
 /// message that says so, never silently accepted, and told apart from unknown keys (typos).
 enum LaterFeature {
-    case applicationLoadBalancing, tlsTermination, udp, proxyProtocol, healthChecks, draining, slowStart,
-        zoneRouting, registry
+    case tlsTermination, udp, proxyProtocol, healthChecks, draining, slowStart, zoneRouting, registry,
+        l4RandomTwo
 
     /// Completes "… is not supported yet (REASON)".
     var reason: String {
         switch self {
-        case .applicationLoadBalancing: "ALB mode arrives with a later release"
         case .tlsTermination: "TLS termination arrives with a later release"
         case .udp: "UDP forwarding arrives with a later release"
         case .proxyProtocol: "PROXY protocol arrives with a later release"
@@ -16,6 +15,7 @@ enum LaterFeature {
         case .slowStart: "slow start arrives with a later release"
         case .zoneRouting: "zone-aware routing arrives with a later release"
         case .registry: "the shared etcd registry arrives with a later release"
+        case .l4RandomTwo: "random_two for tcp groups arrives with a later release"
         }
     }
 }
@@ -32,54 +32,71 @@ enum Schema {
     static let nodeKeys = ["zone", "workers", "max_connections", "shutdown_grace"]
     static let controlKeys = ["socket", "metrics", "state"]
 
-    static let listenerKeys = [
+    /// Keys of every listener.
+    static let commonListenerKeys = [
         "name", "protocol", "bind", "idle_timeout", "connect_timeout", "default", "proxy_protocol",
         "accept_proxy_protocol",
     ]
+    /// Keys only http (and later https) listeners have.
+    static let httpListenerKeys = [
+        "rules", "header_timeout", "response_timeout", "desync_mitigation", "xff", "access_log",
+        "max_request_body", "max_header_bytes", "max_headers", "max_request_line", "retry_idempotent",
+    ]
+    static let listenerKeys = commonListenerKeys + httpListenerKeys
     static let listenerLater: KeyValuePairs<String, LaterFeature> = [
-        "rules": .applicationLoadBalancing,
-        "tls": .tlsTermination,
-        "desync_mitigation": .applicationLoadBalancing,
-        "xff": .applicationLoadBalancing,
-        "access_log": .applicationLoadBalancing,
-        "header_timeout": .applicationLoadBalancing,
-        "response_timeout": .applicationLoadBalancing,
-        "max_request_body": .applicationLoadBalancing,
-        "retry_idempotent": .applicationLoadBalancing,
+        "tls": .tlsTermination
     ]
 
-    static let actionKeys = ["forward"]
-    static let actionLater: KeyValuePairs<String, LaterFeature> = [
-        "redirect": .applicationLoadBalancing,
-        "respond": .applicationLoadBalancing,
-    ]
+    static let ruleKeys = ["priority", "when", "then"]
+    static let conditionKeys = ["host", "path", "method", "header", "query", "source"]
+
+    static let actionKeys = ["forward", "redirect", "respond"]
     static let weightedGroupKeys = ["group", "weight"]
+    static let redirectKeys = ["status", "protocol", "host", "port", "path", "query"]
+    static let respondKeys = ["status", "content_type", "body"]
+    /// Placeholders of redirect templates (SPEC §3).
+    static let redirectPlaceholders = ["protocol", "host", "port", "path", "query"]
 
-    static let groupKeys = ["name", "protocol", "algorithm", "targets", "cross_zone", "slow_start", "health_check"]
+    static let groupKeys = [
+        "name", "protocol", "algorithm", "targets", "cross_zone", "slow_start", "health_check", "hash_key",
+        "stickiness",
+    ]
     static let groupLater: KeyValuePairs<String, LaterFeature> = [
-        "stickiness": .applicationLoadBalancing,
-        "hash_key": .applicationLoadBalancing,
         "deregistration_delay": .draining,
         "min_healthy": .healthChecks,
     ]
+    static let hashKeyKeys = ["header", "cookie"]
+    static let stickinessKeys = ["cookie", "duration"]
+    /// Stickiness cookie lifetimes, as ALB: 1 second to 7 days.
+    static let stickinessDurations = (1 * Nanoseconds.second)...(7 * 86_400 * Nanoseconds.second)
 
     static let targetKeys = ["address", "zone", "weight"]
 
     /// Protocols listeners and groups accept now.
-    static let supportedProtocols: [ProtocolKind] = [.tcp]
+    static let supportedProtocols: [ProtocolKind] = [.tcp, .http]
 
     /// Why a protocol is not accepted yet.
     static func laterFeature(of kind: ProtocolKind) -> LaterFeature? {
         switch kind {
-        case .tcp: nil
-        case .http, .https: .applicationLoadBalancing
-        case .tls: .tlsTermination
+        case .tcp, .http: nil
+        case .https, .tls: .tlsTermination
         case .udp, .tcpUDP: .udp
         }
     }
 
-    static let supportedAlgorithms: [AlgorithmKind] = [.roundRobin, .leastOutstanding, .flowHash]
-    static let laterAlgorithms: [AlgorithmKind] = [.randomTwo, .headerHash, .cookieHash]
+    /// Whether listeners and groups of `kind` work per HTTP request (L7).
+    static func isHTTP(_ kind: ProtocolKind) -> Bool {
+        kind == .http || kind == .https
+    }
+
+    /// Algorithms a group of `kind` accepts now, in the order messages list them.
+    static func algorithms(for kind: ProtocolKind?) -> [AlgorithmKind] {
+        switch kind {
+        case .http, .https: [.roundRobin, .leastOutstanding, .randomTwo, .headerHash, .cookieHash]
+        case .tcp, .tls, .udp, .tcpUDP: [.roundRobin, .leastOutstanding, .flowHash]
+        case nil: AlgorithmKind.allCases
+        }
+    }
 
     /// Group protocols a listener of `kind` may forward to (SPEC §2: "a group whose protocol
     /// fits the listener").
@@ -97,4 +114,6 @@ enum Schema {
     static let maxSocketPathBytes = 107
     static let weights = 0...999
     static let workers = 1...1024
+    /// Longest host or path pattern of a rule (as ALB).
+    static let maxPatternBytes = 128
 }

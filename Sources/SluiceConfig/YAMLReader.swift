@@ -102,6 +102,26 @@ struct YAMLReader {
         return result
     }
 
+    /// The entries of a mapping whose keys are data (header names, query keys), in file
+    /// order, each with its key node; `nil` after an error.
+    mutating func entries(_ value: YAMLValue, expected: String) -> [(key: String, keyValue: YAMLValue, value: YAMLValue)]? {
+        guard case .mapping(let mapping) = value.node else {
+            error("expected \(expected), got \(describe(value.node))", at: value)
+            return nil
+        }
+        var result: [(key: String, keyValue: YAMLValue, value: YAMLValue)] = []
+        for (keyNode, valueNode) in mapping {
+            guard renamedKeys[keyNode.position] == nil else { continue }  // repeat, reported elsewhere
+            guard let key = keyNode.scalar?.string, kind(keyNode) != .null else {
+                error("expected a plain key, got \(describe(keyNode))", path: value.path, at: keyNode.position)
+                continue
+            }
+            let keyValue = YAMLValue(node: keyNode, path: value.path(key: key))
+            result.append((key, keyValue, YAMLValue(node: valueNode, path: keyValue.path)))
+        }
+        return result
+    }
+
     /// The value of required `key`, or an error at the mapping if it is missing.
     mutating func required(_ key: String, in mapping: YAMLMapping, expected: String) -> YAMLValue? {
         if let value = mapping[key] { return value }

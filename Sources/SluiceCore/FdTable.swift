@@ -5,6 +5,10 @@ public enum FdOwner: UInt8, Sendable {
     case clientSide
     case targetSide
     case wakeup
+    /// An HTTP client connection (index: its slot).
+    case httpClient
+    /// A connection to an HTTP target, busy or pooled (index: its slot).
+    case upstream
 }
 
 /// The worker's descriptor table: an array indexed by fd. Each slot carries a generation

@@ -59,6 +59,25 @@ public struct SocketAddress: @unchecked Sendable {
         return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The numeric host text, formatted into a stack buffer (no allocation).
+    @inline(__always)
+    public func withHostText<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        var buf: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &buf) { out in
+            let p = out.baseAddress!.assumingMemoryBound(to: CChar.self)
+            withUnsafeBytes(of: storage) { raw in
+                if isIPv6 {
+                    var a = raw.load(as: sockaddr_in6.self).sin6_addr
+                    _ = inet_ntop(AF_INET6, &a, p, socklen_t(out.count))
+                } else {
+                    var a = raw.load(as: sockaddr_in.self).sin_addr
+                    _ = inet_ntop(AF_INET, &a, p, socklen_t(out.count))
+                }
+            }
+            return body(UnsafeRawBufferPointer(start: out.baseAddress, count: strlen(p)))
+        }
+    }
+
     /// The address bytes and port, for hashing flows without allocating.
     @inline(__always)
     public func withAddressBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {

@@ -1,6 +1,7 @@
 import SluiceBalancer
 import SluiceConfig
 import SluiceCore
+import SluiceHTTP
 
 /// The immutable snapshot workers run on: listeners, groups and targets compiled from a
 /// `Config` into flat arrays with integer indices. Built off the data path (control thread),
@@ -21,6 +22,24 @@ public final class Plan: Sendable {
         var forward: [WeightedGroup]
         /// Seed for flow hashes so two listeners spread the same client differently.
         var hashSeed: UInt64
+        var port: UInt16
+
+        // http listeners only
+        var isHTTP = false
+        var limits = HTTPLimits()
+        var desyncMode = DesyncMitigationMode.defensive
+        var xff = HTTPWriter.XFFMode.append
+        var headerTimeout: UInt64 = 0
+        var responseTimeout: UInt64 = 0
+        var maxRequestBody: UInt64 = 0
+        var retryIdempotent = false
+        var accessLog = AccessLogDestination.off
+        var rules: RuleTable?
+        /// Rule actions by rule index, then the default action.
+        var actions: [CompiledAction] = []
+        var defaultAction = 0
+        /// Priority of the rule behind each action index (for the access log).
+        var rulePriorities: [Int] = []
     }
 
     /// A target group with its algorithm and, for `flow_hash`, its shared Maglev table.
@@ -32,6 +51,12 @@ public final class Plan: Sendable {
         var maglev: MaglevTable?
         /// For `round_robin`: the rotation all workers share.
         var rotation: SharedRotation?
+        /// For `header_hash` / `cookie_hash`: the lowercased header or cookie name.
+        var hashKey: [UInt8] = []
+        /// Stickiness: cookie name, lifetime in seconds and the target ↔ cookie value map.
+        var stickyCookie: [UInt8] = []
+        var stickySeconds: UInt64 = 0
+        var sticky: StickyIndex?
     }
 
     struct TargetPlan: Sendable {
@@ -60,26 +85,54 @@ public final class Plan: Sendable {
             }
             let weights = targets.map(\.weight)
             let algorithm = Plan.balancerAlgorithm(g.algorithm)
-            let maglev = algorithm == .flowHash
+            let maglev = algorithm.usesMaglev
                 ? MaglevTable(keys: targets.map(\.key), weights: weights,
                               size: MaglevTable.defaultSize)
                 : nil
             let rotation = algorithm == .roundRobin ? SharedRotation(weights: weights) : nil
-            groups.append(GroupPlan(name: g.name, algorithm: algorithm, targets: targets, weights: weights,
-                                    maglev: maglev, rotation: rotation))
+            var gp = GroupPlan(name: g.name, algorithm: algorithm, targets: targets, weights: weights,
+                               maglev: maglev, rotation: rotation)
+            switch g.hashKey {
+            case .header(let name)?: gp.hashKey = Array(name.lowercased().utf8)
+            case .cookie(let name)?: gp.hashKey = Array(name.utf8)
+            case nil: break
+            }
+            if let s = g.stickiness {
+                gp.stickyCookie = Array(s.cookie.utf8)
+                gp.stickySeconds = s.duration / Nanoseconds.second
+                gp.sticky = StickyIndex(targetKeys: targets.map(\.key), secret: StableHash.hash(g.name))
+            }
+            groups.append(gp)
         }
         var listeners: [ListenerPlan] = []
         for l in config.listeners {
             guard let address = SocketAddress(host: l.bind.host, port: l.bind.port) else {
                 throw CompileError(description: "listener \(l.name): bad bind address \(l.bind)")
             }
-            let forward: [WeightedGroup]
-            switch l.defaultAction {
-            case .forward(let f): forward = f
+            var forward: [WeightedGroup] = []
+            if case .forward(let f) = l.defaultAction { forward = f }
+            var lp = ListenerPlan(name: l.name, address: address, idleTimeout: l.idleTimeout,
+                                  connectTimeout: l.connectTimeout, forward: forward,
+                                  hashSeed: StableHash.hash(l.name), port: l.bind.port)
+            if let h = l.http {
+                lp.isHTTP = true
+                lp.limits = HTTPLimits(maxRequestLine: h.maxRequestLine, maxHeadBytes: h.maxHeaderBytes,
+                                       maxHeaders: h.maxHeaders)
+                lp.desyncMode = h.desyncMitigation
+                switch h.xff {
+                case .append: lp.xff = HTTPWriter.XFFMode.append
+                case .preserve: lp.xff = HTTPWriter.XFFMode.preserve
+                case .remove: lp.xff = HTTPWriter.XFFMode.remove
+                }
+                lp.headerTimeout = h.headerTimeout
+                lp.responseTimeout = h.responseTimeout
+                lp.maxRequestBody = h.maxRequestBody
+                lp.retryIdempotent = h.retryIdempotent
+                lp.accessLog = h.accessLog
+                (lp.rules, lp.actions, lp.defaultAction) = Plan.compileRules(l)
+                lp.rulePriorities = l.rules.map(\.priority) + [0]
             }
-            listeners.append(ListenerPlan(name: l.name, address: address, idleTimeout: l.idleTimeout,
-                                          connectTimeout: l.connectTimeout, forward: forward,
-                                          hashSeed: StableHash.hash(l.name)))
+            listeners.append(lp)
         }
         self.groups = groups
         self.listeners = listeners
@@ -91,7 +144,9 @@ public final class Plan: Sendable {
         case .leastOutstanding: return .leastOutstanding
         case .flowHash: return .flowHash
         // HTTP-only algorithms are refused by config validation until ALB mode lands.
-        case .randomTwo, .headerHash, .cookieHash: return .roundRobin
+        case .randomTwo: return .randomTwo
+        case .headerHash: return .headerHash
+        case .cookieHash: return .cookieHash
         }
     }
 }

@@ -1,5 +1,6 @@
 import SluiceConfig
 import SluiceCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,8 +13,10 @@ public final class Runtime: Sendable {
         public var listener: String
         public var address: String
         public var errno: Errno
+        var what = "listen"
         public var description: String {
-            errno == .addressInUse
+            if what != "listen" { return "listener \(listener): cannot open its \(what) \(address): \(errno)" }
+            return errno == .addressInUse
                 ? "listener \(listener): address \(address) is already in use"
                 : "listener \(listener): cannot listen on \(address): \(errno)"
         }
@@ -23,6 +26,8 @@ public final class Runtime: Sendable {
     public let process: ProcessState
     public let workerCount: Int
     private let seeds: [WorkerSeed]
+    private let accessLogWriter: AccessLogWriter?
+    private let logThread = Mutex<WorkerThread?>(nil)
 
     /// Binds all listeners of `plan` for `workerCount` workers. Nothing runs yet.
     public init(plan: Plan, workerCount: Int, useSplice: Bool) throws(BindError) {
@@ -48,6 +53,22 @@ public final class Runtime: Sendable {
             for fd in opened { Posix.close(fd) }
             throw error
         }
+        // Access logs: stdout, or a file opened for appending now (so a bad path fails at start).
+        var logFds: [Int32] = []
+        for l in plan.listeners {
+            switch l.accessLog {
+            case .off: logFds.append(-1)
+            case .stdout: logFds.append(1)
+            case .file(let path):
+                let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+                if fd < 0 {
+                    for fd in opened { Posix.close(fd) }
+                    throw BindError(listener: l.name, address: path, errno: Errno.current, what: "access log")
+                }
+                logFds.append(fd)
+            }
+        }
+        accessLogWriter = logFds.contains { $0 >= 0 } ? AccessLogWriter(workers: workerCount) : nil
         var seeds: [WorkerSeed] = []
         for w in 0..<workerCount {
             let wake: Int32
@@ -57,7 +78,8 @@ public final class Runtime: Sendable {
                 fatalError("eventfd: \(error)")  // only at start, with descriptors to spare
             }
             seeds.append(WorkerSeed(id: w, listenerFds: perWorker[w], wakeFd: wake, planStore: planStore,
-                                    process: process, useSplice: useSplice))
+                                    process: process, useSplice: useSplice, accessLogFds: logFds,
+                                    accessLog: accessLogWriter?.rings[w]))
         }
         self.seeds = seeds
     }
@@ -73,6 +95,10 @@ public final class Runtime: Sendable {
     /// Starts one thread per worker; returns their handles.
     public func start() throws(Errno) -> [WorkerThread] {
         var threads: [WorkerThread] = []
+        if let w = accessLogWriter {
+            let t = try w.start()
+            logThread.withLock { $0 = t }
+        }
         for seed in seeds {
             threads.append(try WorkerThread(name: "sluice-w\(seed.id)") {
                 do {
@@ -90,6 +116,12 @@ public final class Runtime: Sendable {
     public func requestStop() {
         process.stopping.store(true, ordering: .relaxed)
         for s in seeds { Posix.signalEventfd(s.wakeFd) }
+    }
+
+    /// After the workers have returned: flushes and ends the access-log thread.
+    public func stopLogging() {
+        accessLogWriter?.stop()
+        logThread.withLock { $0 }?.join()
     }
 
     /// Number of usable CPUs: the worker count for `workers: auto`.

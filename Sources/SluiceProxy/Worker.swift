@@ -18,8 +18,14 @@ public struct WorkerSeed: Sendable {
     public let process: ProcessState
     /// False forces read/write copying instead of `splice` (diagnostics, benchmarks).
     public let useSplice: Bool
+    /// Per listener: descriptor its access log goes to, or -1.
+    let accessLogFds: [Int32]
+    let accessLog: AccessLogRing?
 
-    public init(id: Int, listenerFds: [Int32], wakeFd: Int32, planStore: PlanStore, process: ProcessState, useSplice: Bool) {
+    init(id: Int, listenerFds: [Int32], wakeFd: Int32, planStore: PlanStore, process: ProcessState, useSplice: Bool,
+         accessLogFds: [Int32], accessLog: AccessLogRing?) {
+        self.accessLogFds = accessLogFds
+        self.accessLog = accessLog
         self.id = id
         self.listenerFds = listenerFds
         self.wakeFd = wakeFd
@@ -27,6 +33,15 @@ public struct WorkerSeed: Sendable {
         self.process = process
         self.useSplice = useSplice
     }
+}
+
+/// Plain per-worker counters, summed at scrape time.
+struct WorkerCounters {
+    var requests: UInt64 = 0
+    var responses: UInt64 = 0
+    var ownResponses: UInt64 = 0
+    /// Requests by desync class (compliant, acceptable, ambiguous, severe).
+    var desync: [UInt64] = [0, 0, 0, 0]
 }
 
 /// One event-loop thread: its own epoll, descriptor table, timer wheel, connection slab,
@@ -63,6 +78,24 @@ final class Worker {
     var freeSlots: [Int32] = []
     var activeLocal = 0
 
+    // L7
+    var httpConns: [HTTPConnection] = []
+    var freeHTTPSlots: [Int32] = []
+    var upstreams: [UpstreamConnection] = []
+    var freeUpstreamSlots: [Int32] = []
+    /// Idle target connections by group and target (upstream slots).
+    var idlePool: [[[Int32]]] = []
+    /// Per listener, per action: chooses among the weighted groups of a split forward.
+    var actionChoosers: [[SmoothWeightedRoundRobin]] = []
+    /// Reused header views for the rule matcher.
+    var factHeaders: [(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)] = []
+    let httpBuffers = BufferPool(bufferSize: 64 * 1024 + 4096)
+    var traceCounter: UInt64 = 0
+    let traceSeed = Posix.monotonicNanos()
+    var counters = WorkerCounters()
+    let accessLogFds: [Int32]
+    let accessLog: AccessLogRing?
+
     let pipes = PipePool()
     let buffers = BufferPool()
     let useSplice: Bool
@@ -81,6 +114,8 @@ final class Worker {
         listenerPending = Array(repeating: false, count: seed.listenerFds.count)
         useSplice = seed.useSplice
         wakeFd = seed.wakeFd
+        accessLogFds = seed.accessLogFds
+        accessLog = seed.accessLog
         fired.reserveCapacity(256)
         rebuildBalancers()
         for (i, fd) in listenerFds.enumerated() where fd >= 0 {
@@ -143,6 +178,10 @@ final class Worker {
             clientEvent(conns[Int(entry.index)], events)
         case .targetSide:
             serverEvent(conns[Int(entry.index)], events)
+        case .httpClient:
+            httpClientEvent(httpConns[Int(entry.index)], events)
+        case .upstream:
+            upstreamEvent(upstreams[Int(entry.index)], events)
         case .wakeup:
             Posix.drainEventfd(fd)
         case .none:
@@ -152,12 +191,32 @@ final class Worker {
 
     /// Fresh per-worker balancer state for the current plan.
     private func rebuildBalancers() {
-        pickers = plan.groups.map { TargetPicker(algorithm: $0.algorithm, weights: $0.weights, maglev: $0.maglev) }
+        pickers = plan.groups.map {
+            TargetPicker(algorithm: $0.algorithm, weights: $0.weights, maglev: $0.maglev, seed: traceSeed &+ UInt64(id))
+        }
         groupChoosers = plan.listeners.map { SmoothWeightedRoundRobin(weights: $0.forward.map(\.weight)) }
+        actionChoosers = plan.listeners.map { l in
+            l.actions.map { a in
+                if case .forward(let groups) = a { return SmoothWeightedRoundRobin(weights: groups.map(\.weight)) }
+                return SmoothWeightedRoundRobin(weights: [])
+            }
+        }
+        // Pooled target connections belong to the old plan's indices: close them.
+        for perGroup in idlePool {
+            for perTarget in perGroup {
+                for slot in perTarget { discard(upstreams[Int(slot)]) }
+            }
+        }
+        idlePool = plan.groups.map { g in Array(repeating: [Int32](), count: g.targets.count) }
     }
 
     private func fireTimers() {
         for token in fired {
+            if token & Worker.httpTimerBit != 0 {
+                let c = httpConns[Int(token & 0x7FFF_FFFF)]
+                if c.generation == UInt32(truncatingIfNeeded: token >> 32), c.state != .free { httpTimerFired(c) }
+                continue
+            }
             let c = conns[Int(token & 0xFFFF_FFFF)]
             guard c.generation == UInt32(truncatingIfNeeded: token >> 32), c.state != .free else { continue }
             if c.timerAt <= now { c.timerAt = 0 }
@@ -215,7 +274,11 @@ final class Worker {
                 listenerPending[index] = false
                 return
             case .processed(let client):
-                open(client: client, listener: index)
+                if plan.listeners[index].isHTTP {
+                    openHTTP(client: client, listener: index)
+                } else {
+                    open(client: client, listener: index)
+                }
             }
         }
         listenerPending[index] = true
@@ -243,6 +306,7 @@ final class Worker {
 
     private func closeAll() {
         for c in conns where c.state != .free { close(c) }
+        for c in httpConns where c.state != .free { closeHTTP(c) }
     }
 }
 

@@ -96,6 +96,7 @@ struct Sluiced: ParsableCommand {
 
         try controlLoop(signalFd: signalFd, runtime: runtime, log: log)
         for t in threads { t.join() }
+        runtime.stopLogging()
         log.info("stopped")
     }
 

@@ -4,7 +4,7 @@ import Testing
 /// Keys and values of later releases are refused at the key, saying so, and told apart from typos.
 @Suite struct LaterFeatureTests {
     @Test(arguments: [
-        ("http", "ALB mode"), ("https", "ALB mode"), ("tls", "TLS termination"), ("udp", "UDP forwarding"),
+        ("https", "TLS termination"), ("tls", "TLS termination"), ("udp", "UDP forwarding"),
         ("tcp_udp", "UDP forwarding"),
     ])
     func laterListenerProtocols(protocolName: String, feature: String) {
@@ -15,7 +15,7 @@ import Testing
                     file: testFile, line: 3, column: 5, path: "listeners[0].protocol",
                     message:
                         "\"protocol: \(protocolName)\" is not supported yet (\(feature) arrives with a later release); "
-                        + "supported now: tcp")
+                        + "supported now: tcp, http")
             ])
     }
 
@@ -30,21 +30,31 @@ import Testing
             loadErrors(yaml).map(\.message) == [
                 "target group \"db\" has protocol udp, which does not fit a tcp listener (it needs a tcp group)",
                 "\"protocol: udp\" is not supported yet (UDP forwarding arrives with a later release); "
-                    + "supported now: tcp",
+                    + "supported now: tcp, http",
             ])
     }
 
     @Test(arguments: [
-        "rules: []", "tls: { certificates: [] }", "desync_mitigation: defensive", "xff: append", "access_log: stdout",
-        "header_timeout: 5s", "response_timeout: 5s", "max_request_body: 1048576", "retry_idempotent: true",
+        "rules: []", "desync_mitigation: defensive", "xff: append", "access_log: stdout", "header_timeout: 5s",
+        "response_timeout: 5s", "max_request_body: 1048576", "max_header_bytes: 8K", "max_headers: 50",
+        "max_request_line: 4096", "retry_idempotent: true",
     ])
-    func laterListenerKeys(line: String) {
+    func httpListenerKeysAreRefusedOnTCPListeners(line: String) {
         let key = String(line.prefix { $0 != ":" })
-        let errors = loadErrors(listenerDocument(line))
-        #expect(errors.count == 1)
-        #expect(errors.first.map { "\($0.line):\($0.column) \($0.path)" } == "6:5 listeners[0].\(key)")
-        #expect(errors.first?.message.hasPrefix("\"\(key)\" is not supported yet (") == true)
-        #expect(errors.first?.message.contains("unknown") == false)
+        #expect(
+            loadErrors(listenerDocument(line)) == [
+                ConfigError(
+                    file: testFile, line: 6, column: 5, path: "listeners[0].\(key)",
+                    message: "\"\(key)\" is a key of http listeners; this listener's protocol is tcp")
+            ])
+    }
+
+    @Test func tlsIsStillLater() {
+        let errors = loadErrors(listenerDocument("tls: { certificates: [] }"))
+        #expect(errors.map { "\($0.line):\($0.column) \($0.path)" } == ["6:5 listeners[0].tls"])
+        #expect(
+            errors.first?.message
+                == "\"tls\" is not supported yet (TLS termination arrives with a later release)")
     }
 
     @Test func acceptedValuesOfLaterKeysLoad() throws {
@@ -84,9 +94,7 @@ import Testing
     @Test func laterGroupKeysAndValues() {
         let yaml = groupDocument(
             """
-            algorithm: cookie_hash
-            stickiness: { cookie: SLUICE, duration: 1h }
-            hash_key: { header: x-user }
+            algorithm: random_two
             deregistration_delay: 30s
             min_healthy: 1
             cross_zone: prefer_local
@@ -96,20 +104,19 @@ import Testing
         let errors = loadErrors(yaml)
         #expect(
             errors.map { "\($0.line):\($0.column) \($0.path)" } == [
-                "6:5 target_groups[0].algorithm", "7:5 target_groups[0].stickiness", "8:5 target_groups[0].hash_key",
-                "9:5 target_groups[0].deregistration_delay", "10:5 target_groups[0].min_healthy",
-                "11:5 target_groups[0].cross_zone", "12:5 target_groups[0].slow_start",
-                "13:5 target_groups[0].health_check",
+                "6:5 target_groups[0].algorithm", "7:5 target_groups[0].deregistration_delay",
+                "8:5 target_groups[0].min_healthy", "9:5 target_groups[0].cross_zone",
+                "10:5 target_groups[0].slow_start", "11:5 target_groups[0].health_check",
             ])
         #expect(errors.allSatisfy { $0.message.contains("is not supported yet (") })
         #expect(
-            errors[0].message == "\"algorithm: cookie_hash\" is not supported yet (ALB mode arrives with a later "
-                + "release); supported now: round_robin, least_outstanding, flow_hash")
-        #expect(errors[5].message.hasSuffix("; supported now: true"))
+            errors[0].message == "\"algorithm: random_two\" is not supported yet (random_two for tcp groups arrives "
+                + "with a later release); supported now: round_robin, least_outstanding, flow_hash")
+        #expect(errors[3].message.hasSuffix("; supported now: true"))
         #expect(
-            errors[6].message == "\"slow_start: 30s\" is not supported yet (slow start arrives with a later "
+            errors[4].message == "\"slow_start: 30s\" is not supported yet (slow start arrives with a later "
                 + "release); supported now: 0s")
-        #expect(errors[7].message.hasSuffix("(health checks arrive with a later release); supported now: off"))
+        #expect(errors[5].message.hasSuffix("(health checks arrive with a later release); supported now: off"))
     }
 
     @Test func crossZoneFalseIsLaterButGarbageIsAnError() {

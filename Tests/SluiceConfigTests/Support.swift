@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import SluiceConfig
 
 /// File name used in every parsed test document.
@@ -80,4 +81,53 @@ func groupDocument(_ extra: String) -> String {
 
 private func indent(_ lines: String) -> String {
     lines.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+}
+
+/// A valid document whose only listener is http (forwarding to http group `app`) and gets
+/// `extra` (lines indented by 4) from line 6, column 5 on. Groups: `app` and `v2` (http), `db`
+/// (tcp).
+func httpListenerDocument(_ extra: String) -> String {
+    """
+    listeners:
+      - name: web
+        protocol: http
+        bind: 127.0.0.1:8080
+        default: { forward: app }
+    \(indent(extra))
+    target_groups:
+      - { name: app, protocol: http }
+      - { name: v2, protocol: http }
+      - { name: db, protocol: tcp }
+    """
+}
+
+/// A valid document with one http listener whose `rules:` list is `rules` (lines indented by 6),
+/// starting at line 7, column 7.
+func rulesDocument(_ rules: String) -> String {
+    httpListenerDocument(
+        "rules:\n" + rules.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+            .joined(separator: "\n"))
+}
+
+/// A valid document whose only group is http and gets `extra` (lines indented by 4) from line 6,
+/// column 5 on.
+func httpGroupDocument(_ extra: String) -> String {
+    """
+    listeners:
+      - { name: web, protocol: http, bind: 127.0.0.1:8080, default: { forward: app } }
+    target_groups:
+      - name: app
+        protocol: http
+    \(indent(extra))
+    """
+}
+
+/// The loaded config, or `nil` (with the errors recorded as a test issue) if it did not load.
+func load(_ yaml: String) -> Config? {
+    do {
+        return try ConfigLoader.parse(yaml: yaml, file: testFile)
+    } catch {
+        Issue.record("expected the config to load, got:\n\(error)")
+        return nil
+    }
 }

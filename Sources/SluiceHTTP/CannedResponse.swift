@@ -1,0 +1,42 @@
+/// Sluice's own short responses (SPEC §3 "Errors made by Sluice"): status line, `content-type:
+/// text/plain`, `content-length`, `connection: close` when closing, and a one-line body.
+/// Built once (static lets); `bytes` returns a shared array, so answering allocates nothing.
+public enum CannedResponse {
+    /// The statuses Sluice answers by itself.
+    public static let statuses = [400, 403, 404, 408, 413, 414, 431, 500, 501, 502, 503, 504]
+
+    private static func build(_ status: Int, close: Bool) -> [UInt8] {
+        let reason: String
+        switch status {
+        case 400: reason = "Bad Request"
+        case 403: reason = "Forbidden"
+        case 404: reason = "Not Found"
+        case 408: reason = "Request Timeout"
+        case 413: reason = "Content Too Large"
+        case 414: reason = "URI Too Long"
+        case 431: reason = "Request Header Fields Too Large"
+        case 500: reason = "Internal Server Error"
+        case 501: reason = "Not Implemented"
+        case 502: reason = "Bad Gateway"
+        case 503: reason = "Service Unavailable"
+        case 504: reason = "Gateway Timeout"
+        default: reason = "Error"
+        }
+        let body = reason.lowercased() + "\n"
+        var head = "HTTP/1.1 \(status) \(reason)\r\ncontent-type: text/plain\r\ncontent-length: \(body.utf8.count)\r\n"
+        if close { head += "connection: close\r\n" }
+        head += "\r\n"
+        return Array((head + body).utf8)
+    }
+
+    private static let keepOpen: [[UInt8]] = statuses.map { build($0, close: false) }
+    private static let closing: [[UInt8]] = statuses.map { build($0, close: true) }
+    private static let fallbackKeepOpen = build(500, close: false)
+    private static let fallbackClosing = build(500, close: true)
+
+    /// The response for `status` (one of `statuses`; any other status gets the 500 response).
+    public static func bytes(status: Int, close: Bool) -> [UInt8] {
+        guard let i = statuses.firstIndex(of: status) else { return close ? fallbackClosing : fallbackKeepOpen }
+        return close ? closing[i] : keepOpen[i]
+    }
+}

@@ -1,0 +1,181 @@
+import SluiceBalancer
+import SluiceCore
+import SluiceHTTP
+
+/// Bytes waiting in a pool buffer: `[start, end)` is unconsumed.
+struct ByteQueue {
+    var base: UnsafeMutableRawPointer? = nil
+    var start = 0
+    var end = 0
+
+    var count: Int { end - start }
+    var isEmpty: Bool { start == end }
+
+    /// The unconsumed bytes.
+    var bytes: UnsafeRawBufferPointer {
+        guard let b = base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: b + start, count: end - start)
+    }
+
+    /// Moves the unconsumed bytes to the front so more can be read behind them.
+    mutating func compact() {
+        guard let b = base, start > 0 else { return }
+        if end > start { (b).copyMemory(from: b + start, byteCount: end - start) }
+        end -= start
+        start = 0
+    }
+}
+
+/// How far one message body (request or response) has been forwarded.
+struct BodyProgress {
+    var framing = BodyFraming.none
+    /// Content-Length bytes still to forward.
+    var remaining: UInt64 = 0
+    var chunks = ChunkedBodyScanner()
+    /// Body bytes in the buffer already validated by the chunk scanner, not yet forwarded.
+    var chunkReady = 0
+    /// The chunk scanner saw the end of the body (within `chunkReady`).
+    var chunkEnded = false
+    var done = true
+
+    mutating func begin(_ framing: BodyFraming) {
+        self.framing = framing
+        chunkReady = 0
+        chunkEnded = false
+        switch framing {
+        case .none:
+            done = true
+        case .contentLength(let n):
+            remaining = n
+            done = n == 0
+        case .chunked:
+            chunks.reset()
+            done = false
+        case .untilClose:
+            done = false
+        }
+    }
+}
+
+/// A pooled or busy connection to an HTTP target. Pooled ones stay registered with epoll,
+/// so a target that closes an idle connection is noticed and the socket dropped.
+final class UpstreamConnection {
+    let slot: Int32
+    var fd: Int32 = -1
+    var group = 0
+    var target = 0
+    var planGeneration: UInt64 = 0
+    /// Slot of the client connection using it, or -1 while pooled.
+    var owner: Int32 = -1
+    var readable = false
+    var writable = false
+    var connecting = false
+    var idleSince: UInt64 = 0
+    var generation: UInt32 = 0
+
+    init(slot: Int32) { self.slot = slot }
+}
+
+/// A client connection on an `http` listener and the exchange in progress on it. One
+/// request is handled at a time; pipelined requests wait in `input` and are served in order.
+final class HTTPConnection {
+    enum State {
+        case free
+        /// Waiting for (the rest of) a request head.
+        case readingHead
+        /// Connecting to a target, or sending the request and its body; the response may
+        /// already be arriving.
+        case exchanging
+        /// Writing a response Sluice made itself, then reading the next request or closing.
+        case answering
+        /// After a 101: bytes both ways until either side closes.
+        case tunnel
+        /// Our side is shut for writing after an error answer; what the client still sends is
+        /// read and dropped for a moment, so the answer is not lost to a reset.
+        case lingering
+    }
+
+    let slot: Int32
+    var generation: UInt32 = 0
+    var state = State.free
+
+    var plan: Plan?
+    var listener = 0
+    var client: Int32 = -1
+    var clientReadable = false
+    var clientWritable = false
+    var clientAddress = SocketAddress()
+    var clientClosed = false
+    /// The target sent FIN (tunnels).
+    var targetClosed = false
+
+    var parser: HTTPRequestParser
+    var input = ByteQueue()
+    /// Head bytes Sluice writes to the client (rewritten response heads, own responses).
+    var toClient = ByteQueue()
+    /// Head bytes Sluice writes to the target (the rewritten request head).
+    var toTarget = ByteQueue()
+    /// Response bytes read from the target.
+    var fromTarget = ByteQueue()
+
+    var request = BodyProgress()
+    var response = BodyProgress()
+    var responseParser: HTTPResponseParser
+    var responseHeadDone = false
+    var methodKind = HTTPMethod.get
+    /// Close the client connection once the current response is out.
+    var closeAfterResponse = false
+    /// The connection is closed because of an error while the client may still be sending.
+    var lingerOnClose = false
+    /// The target connection may go back to the pool after this exchange.
+    var upstreamReusable = true
+    var responseStarted = false
+
+    var upstream: UpstreamConnection?
+    var group = 0
+    var tried = TriedTargets()
+    var keyHash: UInt64 = 0
+    /// The request lacks the group's hash key: pick by round robin.
+    var keyMissing = false
+    /// Target named by a valid stickiness cookie, or -1.
+    var stickyTarget = -1
+    var connectFailures = 0
+    var timedOutConnects = 0
+
+    var lastActivity: UInt64 = 0
+    var requestStarted: UInt64 = 0
+    var exchangeStarted: UInt64 = 0
+    var deadline: UInt64 = 0
+    var timerAt: UInt64 = 0
+
+    // For the access log: the request's method and path, copied when the head is parsed.
+    let logScratch = UnsafeMutableRawPointer.allocate(byteCount: HTTPConnection.logScratchSize, alignment: 8)
+    /// A request was parsed (or answered) and its line is not written yet.
+    var logPending = false
+    var logMethodLength = 0
+    var logPathLength = 0
+    var logAction = -1
+    var logStatus = 0
+    var logTarget = -1
+    var logVerdict = DesyncVerdict(klass: .compliant, reason: .none)
+    var bytesFromClient: UInt64 = 0
+    var bytesToClient: UInt64 = 0
+    var targetStarted: UInt64 = 0
+    static let logScratchSize = 600
+
+    deinit { logScratch.deallocate() }
+
+    init(slot: Int32, limits: HTTPLimits) {
+        self.slot = slot
+        parser = HTTPRequestParser(limits: limits)
+        responseParser = HTTPResponseParser(limits: HTTPLimits())
+    }
+
+    var timerToken: UInt64 { UInt64(generation) << 32 | UInt64(UInt32(bitPattern: slot)) }
+}
+
+@available(*, unavailable)
+extension HTTPConnection: Sendable {}
+
+@available(*, unavailable)
+extension UpstreamConnection: Sendable {}

@@ -1,0 +1,354 @@
+import SluiceBalancer
+import SluiceConfig
+import SluiceCore
+import SluiceHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The L7 data path, client side: read and parse request heads, apply desync mitigation and
+/// the listener's rules, answer Sluice's own responses, hand forwards to the exchange.
+extension Worker {
+    func openHTTP(client fd: Int32, listener: Int) {
+        _ = process.activeConnections.add(1, ordering: .relaxed)
+        activeLocal += 1
+        let c = takeHTTPConnection(limits: plan.listeners[listener].limits)
+        c.generation &+= 1
+        c.state = .readingHead
+        c.plan = plan
+        c.listener = listener
+        c.client = fd
+        c.clientAddress = peer
+        c.clientReadable = false
+        c.clientWritable = true
+        c.clientClosed = false
+        c.targetClosed = false
+        c.lingerOnClose = false
+        c.closeAfterResponse = false
+        c.parser.reset()
+        c.lastActivity = now
+        c.requestStarted = 0
+        c.timerAt = 0
+        c.upstream = nil
+        let token = fds.register(fd, owner: .httpClient, index: c.slot)
+        do {
+            try epoll.add(fd, events: Worker.pollEvents, data: token)
+        } catch {
+            closeHTTP(c)
+            return
+        }
+        armHTTPTimer(c)
+    }
+
+    private func takeHTTPConnection(limits: HTTPLimits) -> HTTPConnection {
+        if let slot = freeHTTPSlots.popLast() { return httpConns[Int(slot)] }
+        let c = HTTPConnection(slot: Int32(httpConns.count), limits: limits)
+        httpConns.append(c)
+        return c
+    }
+
+    func httpClientEvent(_ c: HTTPConnection, _ events: EpollEvents) {
+        if events.contains(.error) {
+            closeHTTP(c)
+            return
+        }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.clientReadable = true }
+        if !events.isDisjoint(with: [.writable, .hangup]) { c.clientWritable = true }
+        drive(c)
+    }
+
+    /// Runs the connection's state machine until it has to wait for the kernel.
+    func drive(_ c: HTTPConnection) {
+        var rounds = 0
+        while c.state != .free && rounds < 64 {
+            rounds += 1
+            let progressed: Bool
+            switch c.state {
+            case .free: return
+            case .readingHead: progressed = readHead(c)
+            case .exchanging: progressed = exchange(c)
+            case .answering: progressed = answer(c)
+            case .tunnel: progressed = tunnel(c)
+            case .lingering: progressed = linger(c)
+            }
+            if !progressed { break }
+        }
+    }
+
+    // MARK: request heads
+
+    /// Returns true when the state changed and the machine should run again.
+    private func readHead(_ c: HTTPConnection) -> Bool {
+        let l = plan(of: c).listeners[c.listener]
+        while true {
+            if !c.input.isEmpty {
+                if c.requestStarted == 0 {
+                    c.requestStarted = now
+                    armHTTPTimer(c)
+                }
+                switch c.parser.parse(c.input.bytes) {
+                case .complete:
+                    handleRequest(c, l)
+                    return true
+                case .error(let e):
+                    respond(c, status: e.status, close: true)
+                    return true
+                case .needMore:
+                    break
+                }
+                if c.input.end == httpBuffers.bufferSize {
+                    if c.input.start == 0 {
+                        respond(c, status: 431, close: true)  // a head larger than the buffer
+                        return true
+                    }
+                    c.input.compact()
+                }
+            }
+            guard c.clientReadable else { return false }
+            switch readClient(c) {
+            case .data: continue
+            case .wait: return false
+            case .closed, .failed:
+                closeHTTP(c)
+                return false
+            }
+        }
+    }
+
+    enum ReadOutcome { case data, wait, closed, failed }
+
+    /// Reads from the client into `input`.
+    func readClient(_ c: HTTPConnection) -> ReadOutcome {
+        if c.input.base == nil { c.input.base = httpBuffers.acquire() }
+        if c.input.isEmpty {
+            c.input.start = 0
+            c.input.end = 0
+        }
+        let room = httpBuffers.bufferSize - c.input.end
+        guard room > 0 else { return .wait }
+        do {
+            switch try Posix.read(c.client, into: c.input.base! + c.input.end, count: room) {
+            case .processed(0):
+                c.clientClosed = true
+                return .closed
+            case .processed(let n):
+                c.input.end += n
+                c.lastActivity = now
+                return .data
+            case .wouldBlock:
+                c.clientReadable = false
+                return .wait
+            }
+        } catch {
+            return .failed
+        }
+    }
+
+    private func handleRequest(_ c: HTTPConnection, _ l: Plan.ListenerPlan) {
+        let head = c.parser.head
+        let verdict = head.verdict
+        captureForLog(c, head)
+        counters.requests &+= 1
+        counters.desync[Int(verdict.klass.rawValue)] &+= 1
+        let reject = head.rejectStatus != 0 ? head.rejectStatus : 400
+        if head.rejectStatus == 501 {
+            respond(c, status: 501, close: true)  // a coding Sluice cannot frame: never forwarded
+            return
+        }
+        switch l.desyncMode {
+        case .monitor:
+            break
+        case .defensive:
+            if verdict.klass == .severe {
+                respond(c, status: reject, close: true)
+                return
+            }
+        case .strictest:
+            if verdict.klass != .compliant {
+                respond(c, status: reject, close: true)
+                return
+            }
+        }
+        c.closeAfterResponse = !head.keepAlive
+        c.upstreamReusable = true
+        if verdict.klass == .ambiguous && l.desyncMode == .defensive {
+            // ALB's defensive mode: forward, then close both connections.
+            c.closeAfterResponse = true
+            c.upstreamReusable = false
+        }
+        if l.maxRequestBody > 0, case .contentLength(let n) = head.framing, n > l.maxRequestBody {
+            respond(c, status: 413, close: true)
+            return
+        }
+        let action = l.rules.map { matchRules($0, c, head) } ?? l.defaultAction
+        c.logAction = action
+        switch l.actions[action] {
+        case .forward(let groups):
+            startExchange(c, head: head, listener: l, groups: groups, choice: action)
+        case .respond(let variants):
+            if head.framing != .none { c.closeAfterResponse = true }
+            sendOwn(c, bytes: variants[c.closeAfterResponse ? 1 : 0], head: head)
+        case .redirect(let template):
+            if head.framing != .none { c.closeAfterResponse = true }
+            let bytes = template.response(for: c.input.bytes, head: head, listenerPort: l.port,
+                                          close: c.closeAfterResponse)
+            sendOwn(c, bytes: bytes, head: head)
+        }
+    }
+
+    /// Queues a response Sluice makes (fixed response, redirect) for the request in `head`.
+    /// A request body is not read: such a connection closes after the answer.
+    private func sendOwn(_ c: HTTPConnection, bytes: [UInt8], head: HTTPRequestHead) {
+        c.input.start += head.headLength
+        c.logStatus = bytes.count > 12 ? Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48) : 0
+        queueToClient(c, bytes)
+        c.state = .answering
+    }
+
+    /// Answers with one of Sluice's own error responses.
+    func respond(_ c: HTTPConnection, status: Int, close: Bool) {
+        counters.ownResponses &+= 1
+        c.logStatus = status
+        c.logPending = true
+        if close {
+            c.closeAfterResponse = true
+            c.lingerOnClose = true
+            c.input.start = c.input.end  // nothing more is read from this client
+        }
+        queueToClient(c, CannedResponse.bytes(status: status, close: close))
+        c.state = .answering
+    }
+
+    func queueToClient(_ c: HTTPConnection, _ bytes: [UInt8]) {
+        if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
+        if c.toClient.isEmpty {
+            c.toClient.start = 0
+            c.toClient.end = 0
+        }
+        let n = min(bytes.count, httpBuffers.bufferSize - c.toClient.end)
+        bytes.withUnsafeBytes { c.toClient.base!.advanced(by: c.toClient.end).copyMemory(from: $0.baseAddress!, byteCount: n) }
+        c.toClient.end += n
+    }
+
+    private func answer(_ c: HTTPConnection) -> Bool {
+        switch flush(&c.toClient, to: c.client, writable: &c.clientWritable) {
+        case .failed:
+            closeHTTP(c)
+            return false
+        case .pending:
+            return false
+        case .done:
+            break
+        }
+        if c.closeAfterResponse {
+            if c.lingerOnClose {
+                startLingering(c)
+                return true
+            }
+            closeHTTP(c)
+            return false
+        }
+        beginNextRequest(c)
+        return true
+    }
+
+    /// How long a lingering close reads and drops what the client still sends.
+    static let lingerNanos: UInt64 = 2_000_000_000
+
+    private func startLingering(_ c: HTTPConnection) {
+        logRequest(c)
+        Posix.shutdown(c.client, how: Posix.shutdownWrite)
+        c.state = .lingering
+        c.lastActivity = now
+        armHTTPTimer(c)
+    }
+
+    private func linger(_ c: HTTPConnection) -> Bool {
+        while c.clientReadable {
+            c.input.start = 0
+            c.input.end = 0
+            switch readClient(c) {
+            case .data: continue
+            case .wait: return false
+            case .closed, .failed:
+                closeHTTP(c)
+                return false
+            }
+        }
+        return false
+    }
+
+    func beginNextRequest(_ c: HTTPConnection) {
+        logRequest(c)
+        c.state = .readingHead
+        c.parser.reset()
+        c.requestStarted = 0
+        c.lastActivity = now
+        if c.input.isEmpty, let b = c.input.base {
+            httpBuffers.release(b)
+            c.input = ByteQueue()
+        }
+        armHTTPTimer(c)
+    }
+
+    enum FlushOutcome { case done, pending, failed }
+
+    /// Writes a queue out; releases its buffer once empty.
+    func flush(_ q: inout ByteQueue, to fd: Int32, writable: inout Bool) -> FlushOutcome {
+        while !q.isEmpty {
+            guard writable else { return .pending }
+            do {
+                switch try Posix.write(fd, from: q.base! + q.start, count: q.count) {
+                case .processed(let n): q.start += n
+                case .wouldBlock: writable = false
+                }
+            } catch {
+                return .failed
+            }
+        }
+        if let b = q.base {
+            httpBuffers.release(b)
+            q = ByteQueue()
+        }
+        return .done
+    }
+
+    /// Runs the rule table on the request; header views go to the worker's reusable scratch.
+    private func matchRules(_ rules: RuleTable, _ c: HTTPConnection, _ head: HTTPRequestHead) -> Int {
+        let bytes = c.input.bytes
+        @inline(__always) func slice(_ r: ByteRange) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: bytes[Int(r.start)..<r.end])
+        }
+        factHeaders.removeAll(keepingCapacity: true)
+        for h in head.headers { factHeaders.append((name: slice(h.name), value: slice(h.value))) }
+        var host = head.host.map(slice) ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        host = Worker.stripPort(host)
+        var family: UInt8 = 4
+        var addr: (UInt64, UInt64) = (0, 0)
+        c.clientAddress.withAddressBytes { raw in
+            // withAddressBytes gives port (2 bytes) then the address.
+            let a = UnsafeRawBufferPointer(rebasing: raw[2...])
+            family = a.count == 16 ? 6 : 4
+            var hi: UInt64 = 0
+            var lo: UInt64 = 0
+            for i in 0..<a.count {
+                if i < 8 { hi |= UInt64(a[i]) << (56 - 8 * UInt64(i)) } else { lo |= UInt64(a[i]) << (56 - 8 * UInt64(i - 8)) }
+            }
+            addr = (hi, lo)
+        }
+        return factHeaders.withUnsafeBufferPointer { headers in
+            rules.match(RequestFacts(method: slice(head.method), host: host, path: slice(head.path),
+                                     query: slice(head.query), headers: headers, sourceFamily: family,
+                                     sourceAddress: addr))
+        }
+    }
+
+    /// `host[:port]` → `host`; `[v6]:port` → `[v6]`.
+    static func stripPort(_ host: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        guard let last = host.lastIndex(where: { $0 == UInt8(ascii: ":") }) else { return host }
+        if host.first == UInt8(ascii: "["), host[..<last].last != UInt8(ascii: "]") { return host }
+        return UnsafeRawBufferPointer(rebasing: host[..<last])
+    }
+
+    func plan(of c: HTTPConnection) -> Plan { c.plan ?? plan }
+}
