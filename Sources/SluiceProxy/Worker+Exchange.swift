@@ -278,7 +278,7 @@ extension Worker {
         if u.connecting { return false }
         var progressed = false
         // Request: rewritten head, then body bytes from `input`.
-        switch flush(&c.toTarget, to: u.fd, writable: &u.writable) {
+        switch flush(&c.toTarget, to: u.fd, writable: &u.writable, release: false) {
         case .failed: return targetFailed(c)
         case .pending: break
         case .done:
@@ -430,12 +430,7 @@ extension Worker {
                         c.upstreamReusable = false
                         return .progressed
                     }
-                    if c.responseStarted {
-                        releaseUpstream(c, reusable: false)
-                        closeHTTP(c)  // truncated response: the client must not take it as whole
-                    } else {
-                        badGateway(c, status: 502)
-                    }
+                    _ = targetFailed(c)  // a truncated response must not pass as whole
                     return .failed
                 case .processed(let n):
                     c.fromTarget.end += n
@@ -445,12 +440,7 @@ extension Worker {
                     u.readable = false
                 }
             } catch {
-                if c.responseStarted {
-                    releaseUpstream(c, reusable: false)
-                    closeHTTP(c)
-                } else {
-                    badGateway(c, status: 502)
-                }
+                _ = targetFailed(c)
                 return .failed
             }
         }
@@ -509,13 +499,28 @@ extension Worker {
     }
 
     /// The target failed before the response began: 502, or a plain close once it began.
+    /// The target failed: a plain close once the response began; before that a replay on
+    /// another target when `retry_idempotent` allows it (idempotent method, no body, tries
+    /// left), else 502.
     private func targetFailed(_ c: HTTPConnection) -> Bool {
         if c.responseStarted {
             releaseUpstream(c, reusable: false)
             closeHTTP(c)
-        } else {
-            badGateway(c, status: 502)
+            return false
         }
+        let l = plan(of: c).listeners[c.listener]
+        if l.retryIdempotent && c.methodKind.isIdempotent && c.request.framing == .none
+            && c.tried.count < Worker.maxConnectAttempts && c.toTarget.base != nil {
+            releaseUpstream(c, reusable: false)
+            c.toTarget.start = 0  // the head is kept until the exchange ends
+            c.fromTarget.start = 0
+            c.fromTarget.end = 0
+            c.responseParser.reset()
+            counters.retries &+= 1
+            connectUpstream(c)
+            return c.state == .exchanging
+        }
+        badGateway(c, status: 502)
         return false
     }
 

@@ -294,7 +294,7 @@ extension Worker {
     enum FlushOutcome { case done, pending, failed }
 
     /// Writes a queue out; releases its buffer once empty.
-    func flush(_ q: inout ByteQueue, to fd: Int32, writable: inout Bool) -> FlushOutcome {
+    func flush(_ q: inout ByteQueue, to fd: Int32, writable: inout Bool, release: Bool = true) -> FlushOutcome {
         while !q.isEmpty {
             guard writable else { return .pending }
             do {
@@ -306,7 +306,7 @@ extension Worker {
                 return .failed
             }
         }
-        if let b = q.base {
+        if release, let b = q.base {
             httpBuffers.release(b)
             q = ByteQueue()
         }

@@ -40,6 +40,7 @@ struct WorkerCounters {
     var requests: UInt64 = 0
     var responses: UInt64 = 0
     var ownResponses: UInt64 = 0
+    var retries: UInt64 = 0
     /// Requests by desync class (compliant, acceptable, ambiguous, severe).
     var desync: [UInt64] = [0, 0, 0, 0]
 }

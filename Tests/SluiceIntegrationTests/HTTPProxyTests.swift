@@ -119,6 +119,27 @@ struct HTTPProxyTests {
         #expect(try get(port, "/slow?ms=3000").status == 504)
     }
 
+    @Test func idempotentRequestsAreRetriedOnlyWhenAllowed() throws {
+        let dying = try TCPBackend(mode: .closeAfterRead)
+        let good = try HTTPBackend(name: "good")
+        for retry in [false, true] {
+            let port = try TestSocket.freePort()
+            let d = try SluicedProcess(yaml: httpConfig(port: port, groups: [("app", [dying.port, good.port])],
+                                                        listener: ["retry_idempotent: \(retry)"]))
+            defer { d.terminate() }
+            // Round robin starts with the first target: the one that dies.
+            let r = try get(port, "/item")
+            #expect(r.status == (retry ? 200 : 502), "retry_idempotent \(retry)")
+            if retry {
+                #expect(r.header("x-backend") == "good")
+                let post = try HTTPClient.request(port: port,
+                    "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+                let second = try get(port, "/again")
+                #expect([post.status, second.status].sorted() == [200, 502], "a POST is never replayed")
+            }
+        }
+    }
+
     @Test func slowlorisGets408() throws {
         let a = try HTTPBackend(name: "a")
         let port = try TestSocket.freePort()

@@ -13,6 +13,8 @@ public final class TCPBackend: Sendable {
         case name(String)
         /// Accept and keep the connection open until the client closes it.
         case hold
+        /// Read what arrives first, then close without answering (a target that dies mid-request).
+        case closeAfterRead
     }
 
     public let port: UInt16
@@ -78,6 +80,9 @@ public final class TCPBackend: Sendable {
             try? TestSocket.sendAll(fd, Array((name + "\n").utf8))
         case .hold:
             _ = TestSocket.waitForClose(fd)
+        case .closeAfterRead:
+            var buf = [UInt8](repeating: 0, count: 65536)
+            _ = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         }
     }
 }
