@@ -19,8 +19,8 @@ public struct HTTPRequestHead: Sendable {
     public var query: ByteRange
     /// 1 for HTTP/1.1 (and the non-compliant 1.2 ... 1.9), 0 for HTTP/1.0.
     public var versionMinor: UInt8
-    /// The header fields in order. Lines without a colon or with an empty name are not in it
-    /// (they are classified and never forwarded); an obs-fold extends the previous field's value.
+    /// The header fields in order. Lines without a colon, with an empty name or with NUL/CR in
+    /// the name are not in it (they are classified and never forwarded); an obs-fold extends the previous field's value.
     public var headers: [HTTPHeader]
     /// The authority: from an absolute-form or authority-form target, else the first Host
     /// header's value (port included); nil when there is none.

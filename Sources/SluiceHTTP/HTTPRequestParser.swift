@@ -228,9 +228,14 @@ public struct HTTPRequestParser: Sendable {
             if f.contains(.valueFatal) { head.verdict.raise(.severe, .badHeader) }
             return nil
         }
+        if f.contains(.nameFatal) {
+            // NUL or a bare CR in a name: severe, and the field is not kept (never forwarded).
+            head.verdict.raise(.severe, .badHeader)
+            return nil
+        }
         if head.headers.count >= limits.maxHeaders { return .headTooLarge }
         let kind = HeaderName.match(p, Int(lexed.name.start), Int(lexed.name.count))
-        if f.contains(.nameFatal) || f.contains(.valueFatal) || f.contains(.wsBeforeColon) {
+        if f.contains(.valueFatal) || f.contains(.wsBeforeColon) {
             head.verdict.raise(.severe, .badHeader)
         }
         if kind == .other && (f.contains(.nameNotToken) || lexed.name.count >= 13) && HeaderLexer.isSuspicious(p, lexed.name) {

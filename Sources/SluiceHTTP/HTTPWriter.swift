@@ -75,7 +75,9 @@ public enum HTTPWriter {
     }
 
     /// Writes the request head for the target into `out`:
-    /// * the request line, with the method and target copied from `source`; any target byte
+    /// * the request line, with the method and target copied from `source` (a method byte that
+    ///   is not a token character becomes `_`: such a request is severe and only forwarded in
+    ///   monitor mode, and must not break the line); any target byte
     ///   that is not visible ASCII (space, CTL, obs-text) is percent-encoded, so an accepted
     ///   non-compliant target cannot split the line downstream; the version is the client's
     ///   (`HTTP/1.0` stays 1.0, so nothing has to be invented for a request without Host);
@@ -92,7 +94,7 @@ public enum HTTPWriter {
         options: ForwardOptions
     ) -> Int? {
         var w = Output(out)
-        w.range(source, head.method)
+        w.method(source, head.method)
         w.byte(0x20)
         w.target(source, head.target)
         w.literal(head.versionMinor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
@@ -298,6 +300,18 @@ struct Output {
         literal(": ")
         value(p, h.value)
         crlf()
+    }
+
+    /// The method with every non-token byte replaced by `_`.
+    mutating func method(_ p: UnsafeRawBufferPointer, _ r: ByteRange) {
+        let k = Int(r.count)
+        guard k > 0, fits(k) else { return }
+        let s = Int(r.start)
+        for i in 0..<k {
+            let b = p[s &+ i]
+            out[n &+ i] = ByteClass.table[Int(b)] & ByteClass.token != 0 ? b : 0x5F
+        }
+        n &+= k
     }
 
     /// The request-target with every byte that is not visible ASCII percent-encoded.

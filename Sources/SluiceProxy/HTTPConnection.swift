@@ -105,6 +105,8 @@ final class HTTPConnection {
     var clientReadable = false
     var clientWritable = false
     var clientAddress = SocketAddress()
+    /// The client address as text, formatted once per connection for X-Forwarded-For.
+    var clientText = HTTPWriter.AddressText()
     var clientClosed = false
     /// The target sent FIN (tunnels).
     var targetClosed = false

@@ -30,8 +30,7 @@ extension Worker {
         // The rewritten head goes to `toTarget`; the original head leaves `input`.
         if c.toTarget.base == nil { c.toTarget.base = httpBuffers.acquire() }
         c.toTarget.start = 0
-        let client = c.clientAddress.withHostText { HTTPWriter.AddressText($0) }
-        let options = HTTPWriter.ForwardOptions(xff: l.xff, clientAddress: client, proto: "http", port: l.port,
+        let options = HTTPWriter.ForwardOptions(xff: l.xff, clientAddress: c.clientText, proto: "http", port: l.port,
                                                 traceID: nextTraceID(), keepAliveToTarget: true)
         let written = HTTPWriter.writeUpstreamHead(
             head, source: c.input.bytes,
@@ -66,6 +65,8 @@ extension Worker {
             if let t = sticky.target(forCookie: v), t < g.weights.count, g.weights[t] > 0 { c.stickyTarget = t }
         }
         switch g.algorithm {
+        case .roundRobin, .leastOutstanding, .randomTwo:
+            return 0  // not keyed
         case .headerHash:
             for h in head.headers where Worker.equalsLowercased(source, h.name, g.hashKey) {
                 return StableHash.hash(UnsafeRawBufferPointer(rebasing: source[Int(h.value.start)..<h.value.end]))
@@ -436,6 +437,7 @@ extension Worker {
                     c.fromTarget.end += n
                     c.lastActivity = now
                     moved = true
+                    if n < room { u.readable = false }  // drained: see readClient
                 case .wouldBlock:
                     u.readable = false
                 }
@@ -492,6 +494,8 @@ extension Worker {
         c.response.begin(head.framing)
         c.responseHeadDone = true
         c.logStatus = head.status
+        // Stickiness puts its cookie in `toClient` behind the head; bodies follow it.
+        if case .contentLength = head.framing { coalesceBody(c) }
         c.deadline = 0
         armHTTPTimer(c)
         counters.responses &+= 1
@@ -499,6 +503,23 @@ extension Worker {
     }
 
     /// The target failed before the response began: 502, or a plain close once it began.
+    /// Copies the start of a Content-Length body that arrived with the head behind the
+    /// rewritten head, so head and a small body leave in one write.
+    private func coalesceBody(_ c: HTTPConnection) {
+        let room = httpBuffers.bufferSize - c.toClient.end
+        let n = Int(min(UInt64(min(c.fromTarget.count, room)), c.response.remaining))
+        guard n > 0, n <= Worker.coalesceLimit else { return }
+        (c.toClient.base! + c.toClient.end).copyMemory(from: c.fromTarget.base! + c.fromTarget.start, byteCount: n)
+        c.toClient.end += n
+        c.fromTarget.start += n
+        c.response.remaining -= UInt64(n)
+        c.bytesToClient &+= UInt64(n)
+        if c.response.remaining == 0 { c.response.done = true }
+    }
+
+    /// Largest body copied behind a response head (bigger ones are written from their buffer).
+    static let coalesceLimit = 16 * 1024
+
     /// The target failed: a plain close once the response began; before that a replay on
     /// another target when `retry_idempotent` allows it (idempotent method, no body, tries
     /// left), else 502.

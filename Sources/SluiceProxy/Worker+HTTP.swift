@@ -19,6 +19,7 @@ extension Worker {
         c.listener = listener
         c.client = fd
         c.clientAddress = peer
+        c.clientText = peer.withHostText { HTTPWriter.AddressText($0) }
         c.clientReadable = false
         c.clientWritable = true
         c.clientClosed = false
@@ -134,6 +135,9 @@ extension Worker {
             case .processed(let n):
                 c.input.end += n
                 c.lastActivity = now
+                // A short read drained the socket; with edge-triggered epoll the next byte
+                // brings a new event, so skip the read that would only say EAGAIN.
+                if n < room { c.clientReadable = false }
                 return .data
             case .wouldBlock:
                 c.clientReadable = false
