@@ -7,7 +7,7 @@ APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iper
 PREFIX ?= /usr/local
 CONFIG ?= etc/sluice/sluice.yaml
 
-.PHONY: deps build release run test bench install clean
+.PHONY: deps build release run test bench install clean fuzz alloc-budget
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,6 +34,10 @@ test: build
 bench: release
 	Benchmarks/l4-bench.sh
 
+# heap allocations per proxied request of sluiced (LD_PRELOAD counter), exit 1 over budget
+alloc-budget: release
+	Benchmarks/alloc-budget.sh
+
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/sluice $(DESTDIR)/lib/systemd/system
 	install -m 0755 .build/release/sluiced .build/release/sluicectl $(DESTDIR)$(PREFIX)/bin/
@@ -42,3 +46,16 @@ install: release
 
 clean:
 	rm -rf .build
+
+# libFuzzer over SluiceHTTP (request/response parsers, chunked scanner, writer): the module's
+# sources and Fuzz/HTTPParserFuzz/FuzzEntry.swift compiled as one module with
+# -sanitize=fuzzer,address. Crashes land in .build-fuzz/artifacts/; new inputs in the corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := .build-fuzz/http-parser-fuzz
+fuzz:
+	@mkdir -p .build-fuzz/artifacts .build-fuzz/corpus
+	set -o pipefail; swiftc -parse-as-library -module-name SluiceHTTPFuzz -O -g -sanitize=fuzzer,address \
+		$$(find Sources/SluiceHTTP -name '*.swift' -not -path '*/Rules/*') Fuzz/HTTPParserFuzz/FuzzEntry.swift \
+		-o $(FUZZ_BIN) 2>&1 | { grep -v "Cannot export local symbol" || true; }
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=Fuzz/HTTPParserFuzz/http.dict \
+		-artifact_prefix=.build-fuzz/artifacts/ .build-fuzz/corpus Fuzz/HTTPParserFuzz/corpus

@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "SluiceCore", dependencies: ["CSluice"], swiftSettings: releaseFlags),
         .target(name: "SluiceBalancer", swiftSettings: releaseFlags),
         .target(name: "SluiceHTTP", swiftSettings: releaseFlags),
+        .target(name: "SluiceControl", dependencies: ["CSluice"]),
         .target(name: "SluiceConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: releaseFlags),
         .target(
             name: "SluiceProxy",
@@ -36,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "sluiced",
             dependencies: [
-                "SluiceProxy", "SluiceConfig", "SluiceCore", "CSluice",
+                "SluiceProxy", "SluiceConfig", "SluiceCore", "SluiceControl", "CSluice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -45,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "sluicectl",
             dependencies: [
-                "SluiceConfig",
+                "SluiceConfig", "SluiceControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,6 +56,8 @@ let package = Package(
         .testTarget(name: "SluiceBalancerTests", dependencies: ["SluiceBalancer"]),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"]),
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig"]),
+        .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
+        .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceTestSupport", "SluiceBalancer"]),
     ]

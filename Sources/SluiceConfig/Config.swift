@@ -163,15 +163,116 @@ public struct TargetGroupConfig: Sendable, Equatable {
     public var hashKey: HashKey?
     /// Cookie-based stickiness (http groups only); `nil` when off.
     public var stickiness: Stickiness?
+    /// Active health checks; `nil` for `health_check: off` (targets are `unavailable` and get
+    /// traffic as if healthy). A group without the key gets `HealthCheckConfig.default(for:)`.
+    public var healthCheck: HealthCheckConfig?
+    /// Below this many healthy targets the group fails open (SPEC §4).
+    public var minHealthy: MinHealthy
+    /// How long a deregistered target may drain, in nanoseconds (0s ... 1h).
+    public var deregistrationDelay: UInt64
+    /// Slow-start window in nanoseconds; 0 = off, else 30s ... 15m.
+    public var slowStart: UInt64
+    /// `cross_zone:`.
+    public var crossZone: CrossZone
 
+    /// `healthCheck` defaults to `nil` (off) here, so configs built in code keep the behaviour
+    /// they had; the YAML loader fills in `HealthCheckConfig.default(for:)` when the key is absent.
     public init(name: String, protocolKind: ProtocolKind, algorithm: AlgorithmKind, targets: [TargetConfig],
-                hashKey: HashKey? = nil, stickiness: Stickiness? = nil) {
+                hashKey: HashKey? = nil, stickiness: Stickiness? = nil, healthCheck: HealthCheckConfig? = nil,
+                minHealthy: MinHealthy = .count(1),
+                deregistrationDelay: UInt64 = TargetGroupConfig.defaultDeregistrationDelay,
+                slowStart: UInt64 = 0, crossZone: CrossZone = .enabled) {
         self.name = name
         self.protocolKind = protocolKind
         self.algorithm = algorithm
         self.targets = targets
         self.hashKey = hashKey
         self.stickiness = stickiness
+        self.healthCheck = healthCheck
+        self.minHealthy = minHealthy
+        self.deregistrationDelay = deregistrationDelay
+        self.slowStart = slowStart
+        self.crossZone = crossZone
+    }
+
+    /// ELB's default deregistration delay: 30 seconds.
+    public static let defaultDeregistrationDelay: UInt64 = 30 * Nanoseconds.second
+}
+
+/// `min_healthy:` — a count of targets, or a percentage of the registered ones (rounded up).
+public enum MinHealthy: Sendable, Equatable {
+    case count(Int)
+    /// 1 ... 100.
+    case percent(Int)
+}
+
+/// `cross_zone:` — `true`, `false` or `prefer_local` (SPEC §4, Zones).
+public enum CrossZone: String, Sendable, Equatable, CaseIterable {
+    /// `true`: every healthy target shares the load by weight.
+    case enabled
+    /// `false`: only the node's own zone while any of its targets is healthy.
+    case disabled
+    /// `prefer_local`: in-zone as far as an even load per target allows.
+    case preferLocal = "prefer_local"
+}
+
+/// `health_check.protocol:`.
+public enum HealthCheckProtocol: String, Sendable, Equatable, CaseIterable {
+    /// A TCP connect.
+    case tcp
+    /// `GET path` whose status must fit the matcher.
+    case http
+}
+
+/// `target_groups[i].health_check` (SPEC §2, §4).
+public struct HealthCheckConfig: Sendable, Equatable {
+    public var protocolKind: HealthCheckProtocol
+    /// Request path of http checks (ignored by tcp checks).
+    public var path: String
+    /// Port to check; `nil` = `traffic-port` (the target's own port).
+    public var port: Int?
+    /// Nanoseconds between checks of one target, 100ms or more.
+    public var interval: UInt64
+    /// Nanoseconds a check may take; less than `interval`.
+    public var timeout: UInt64
+    /// Successes in a row that make an unhealthy target healthy (1 ... 10).
+    public var healthyThreshold: Int
+    /// Failures in a row that make a healthy target unhealthy (1 ... 10).
+    public var unhealthyThreshold: Int
+    /// Status codes an http check accepts (`"200-399"` is `[200...399]`).
+    public var matcher: [ClosedRange<Int>]
+
+    public static let defaultInterval: UInt64 = 5 * Nanoseconds.second
+    public static let defaultTimeout: UInt64 = 2 * Nanoseconds.second
+    public static let defaultMatcher: [ClosedRange<Int>] = [200...399]
+
+    public init(protocolKind: HealthCheckProtocol, path: String = "/", port: Int? = nil,
+                interval: UInt64 = HealthCheckConfig.defaultInterval,
+                timeout: UInt64 = HealthCheckConfig.defaultTimeout, healthyThreshold: Int = 3,
+                unhealthyThreshold: Int = 2, matcher: [ClosedRange<Int>] = HealthCheckConfig.defaultMatcher) {
+        self.protocolKind = protocolKind
+        self.path = path
+        self.port = port
+        self.interval = interval
+        self.timeout = timeout
+        self.healthyThreshold = healthyThreshold
+        self.unhealthyThreshold = unhealthyThreshold
+        self.matcher = matcher
+    }
+
+    /// The check of a group without a `health_check` key: a tcp connect for tcp, tls, udp and
+    /// tcp_udp groups, `GET /` for http groups. (https groups get `GET /` too until https
+    /// checks arrive with TLS; such groups are refused before that anyway.)
+    public static func `default`(for kind: ProtocolKind) -> HealthCheckConfig {
+        switch kind {
+        case .http, .https: HealthCheckConfig(protocolKind: .http)
+        case .tcp, .tls, .udp, .tcpUDP: HealthCheckConfig(protocolKind: .tcp)
+        }
+    }
+
+    /// Whether an http check's `status` fits the matcher.
+    public func matches(status: Int) -> Bool {
+        matcher.contains { $0.contains(status) }
     }
 }
 

@@ -48,18 +48,23 @@ extension ConfigBuilder {
         let algorithm = self.algorithm(in: group, protocolKind: kind)
         let hashKey = self.hashKey(in: group, algorithm: algorithm)
         let stickiness = self.stickiness(in: group, protocolKind: kind)
-        checkCrossZone(group)
-        checkSlowStart(group)
-        checkHealthCheck(group)
+        let crossZone = self.crossZone(in: group)
+        let slowStart = self.slowStart(in: group)
+        let deregistrationDelay = self.deregistrationDelay(in: group)
+        let minHealthy = self.minHealthy(in: group)
+        let healthCheck = self.healthCheck(in: group, groupProtocol: kind)
 
         var targets: [TargetConfig]? = []
         if let value = group["targets"] {
             targets = targetConfigs(value, nodeZone: nodeZone)
         }
-        guard reader.errors.count == before, let name, let kind, let algorithm, let targets else { return nil }
+        guard reader.errors.count == before, let name, let kind, let algorithm, let targets, let crossZone,
+            let slowStart, let deregistrationDelay, let minHealthy, let healthCheck
+        else { return nil }
         return TargetGroupConfig(
             name: name, protocolKind: kind, algorithm: algorithm, targets: targets, hashKey: hashKey,
-            stickiness: stickiness)
+            stickiness: stickiness, healthCheck: healthCheck.check, minHealthy: minHealthy,
+            deregistrationDelay: deregistrationDelay, slowStart: slowStart, crossZone: crossZone)
     }
 
     /// `algorithm:`, defaulting to `flow_hash` for L4 groups and `round_robin` for HTTP ones.
@@ -180,48 +185,64 @@ extension ConfigBuilder {
         return Stickiness(cookie: cookie, duration: duration)
     }
 
-    /// `cross_zone:` — only `true` (every healthy target shares the load) is implemented.
-    private mutating func checkCrossZone(_ group: YAMLMapping) {
-        guard let value = group["cross_zone"], let key = group.keyNode("cross_zone") else { return }
+    /// `cross_zone: true | false | prefer_local`, default `true`; `nil` after an error.
+    private mutating func crossZone(in group: YAMLMapping) -> CrossZone? {
+        guard let value = group["cross_zone"] else { return .enabled }
         switch reader.kind(value.node) {
-        case .bool(true):
-            return
-        case .bool(false):
-            reader.notSupportedYet(
-                key, key: "cross_zone", shown: "false", reason: LaterFeature.zoneRouting.reason,
-                supported: "true")
-        case .string where value.node.scalar?.string == "prefer_local":
-            reader.notSupportedYet(
-                key, key: "cross_zone", shown: "prefer_local",
-                reason: LaterFeature.zoneRouting.reason, supported: "true")
+        case .bool(true): return .enabled
+        case .bool(false): return .disabled
+        case .string where value.node.scalar?.string == CrossZone.preferLocal.rawValue: return .preferLocal
         default:
             reader.error("expected true, false or prefer_local, got \(reader.describe(value.node))", at: value)
+            return nil
         }
     }
 
-    /// `slow_start:` — only `0s` (off) is implemented.
-    private mutating func checkSlowStart(_ group: YAMLMapping) {
-        guard let value = group["slow_start"], let key = group.keyNode("slow_start"),
-            let nanos = reader.duration(value), nanos != 0
-        else { return }
-        reader.notSupportedYet(
-            key, key: "slow_start", shown: value.node.scalar?.string,
-            reason: LaterFeature.slowStart.reason, supported: "0s")
+    /// `slow_start:` — `0s` (off, the default) or 30s ... 15m; `nil` after an error.
+    private mutating func slowStart(in group: YAMLMapping) -> UInt64? {
+        guard let value = group["slow_start"] else { return 0 }
+        guard let nanos = reader.duration(value) else { return nil }
+        guard nanos == 0 || Schema.slowStartWindows.contains(nanos) else {
+            reader.error(
+                "expected 0s (off) or a duration from 30s to 15m, got \(reader.describe(value.node))", at: value)
+            return nil
+        }
+        return nanos
     }
 
-    /// `health_check:` — only `off` is implemented (targets are `unavailable` and get traffic).
-    private mutating func checkHealthCheck(_ group: YAMLMapping) {
-        guard let value = group["health_check"], let key = group.keyNode("health_check") else { return }
-        switch value.node {
-        case .scalar(let scalar) where scalar.string == "off":
-            return
-        case .mapping:
-            reader.notSupportedYet(
-                key, key: "health_check", reason: LaterFeature.healthChecks.reason,
-                supported: "off")
-        default:
-            reader.error("expected off or a health_check mapping, got \(reader.describe(value.node))", at: value)
+    /// `deregistration_delay:` — 0s ... 1h, default 30s; `nil` after an error.
+    private mutating func deregistrationDelay(in group: YAMLMapping) -> UInt64? {
+        guard let value = group["deregistration_delay"] else { return TargetGroupConfig.defaultDeregistrationDelay }
+        guard let nanos = reader.duration(value) else { return nil }
+        guard Schema.deregistrationDelays.contains(nanos) else {
+            reader.error("expected a duration from 0s to 1h, got \(reader.describe(value.node))", at: value)
+            return nil
         }
+        return nanos
+    }
+
+    /// `min_healthy:` — a count (`2`) or a percentage of registered targets (`"50%"`),
+    /// default 1; `nil` after an error.
+    private mutating func minHealthy(in group: YAMLMapping) -> MinHealthy? {
+        guard let value = group["min_healthy"] else { return .count(1) }
+        let expected =
+            "a count of targets from \(Schema.minHealthyCounts.lowerBound) or a percentage from "
+            + "\(Schema.minHealthyPercents.lowerBound)% to \(Schema.minHealthyPercents.upperBound)% such as \"50%\""
+        if case .int(let count) = reader.kind(value.node) {
+            guard Schema.minHealthyCounts.contains(count) else {
+                reader.error("expected \(expected), got \(count)", at: value)
+                return nil
+            }
+            return .count(count)
+        }
+        guard let text = reader.string(value, expected: expected) else { return nil }
+        guard text.hasSuffix("%"), let percent = Int(text.dropLast()), text.first != "+",
+            Schema.minHealthyPercents.contains(percent)
+        else {
+            reader.error("expected \(expected), got \(reader.describe(value.node))", at: value)
+            return nil
+        }
+        return .percent(percent)
     }
 
     /// `targets:` — may be empty; addresses must differ within the group.

@@ -1,8 +1,7 @@
 /// A feature of SPEC §2 that a later release brings. Its keys and values are refused with a
 /// message that says so, never silently accepted, and told apart from unknown keys (typos).
 enum LaterFeature {
-    case tlsTermination, udp, proxyProtocol, healthChecks, draining, slowStart, zoneRouting, registry,
-        l4RandomTwo
+    case tlsTermination, udp, proxyProtocol, registry, l4RandomTwo
 
     /// Completes "… is not supported yet (REASON)".
     var reason: String {
@@ -10,10 +9,6 @@ enum LaterFeature {
         case .tlsTermination: "TLS termination arrives with a later release"
         case .udp: "UDP forwarding arrives with a later release"
         case .proxyProtocol: "PROXY protocol arrives with a later release"
-        case .healthChecks: "health checks arrive with a later release"
-        case .draining: "connection draining arrives with a later release"
-        case .slowStart: "slow start arrives with a later release"
-        case .zoneRouting: "zone-aware routing arrives with a later release"
         case .registry: "the shared etcd registry arrives with a later release"
         case .l4RandomTwo: "random_two for tcp groups arrives with a later release"
         }
@@ -23,7 +18,7 @@ enum LaterFeature {
 /// The keys each config section accepts now, and the known keys of later releases.
 ///
 /// A key in a `…Keys` list is read (some only with the one value the balancer implements now,
-/// such as `cross_zone: true`); a key in a `…Later` table is refused as not supported yet; any
+/// such as `proxy_protocol: off`); a key in a `…Later` table is refused as not supported yet; any
 /// other key is unknown.
 enum Schema {
     static let topLevelKeys = ["node", "control", "listeners", "target_groups"]
@@ -59,12 +54,26 @@ enum Schema {
 
     static let groupKeys = [
         "name", "protocol", "algorithm", "targets", "cross_zone", "slow_start", "health_check", "hash_key",
-        "stickiness",
+        "stickiness", "deregistration_delay", "min_healthy",
     ]
-    static let groupLater: KeyValuePairs<String, LaterFeature> = [
-        "deregistration_delay": .draining,
-        "min_healthy": .healthChecks,
+    static let groupLater: KeyValuePairs<String, LaterFeature> = [:]
+    static let healthCheckKeys = [
+        "protocol", "path", "port", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "matcher",
     ]
+    /// Keys of `health_check` that only http checks use.
+    static let httpHealthCheckKeys = ["path", "matcher"]
+    /// `deregistration_delay:` as ELB: 0s to 1 hour.
+    static let deregistrationDelays = 0...(3_600 * Nanoseconds.second)
+    /// `slow_start:` when on, as ELB: 30s to 15 minutes.
+    static let slowStartWindows = (30 * Nanoseconds.second)...(900 * Nanoseconds.second)
+    /// Shortest `health_check.interval` (SPEC §4: fast checks serve tests).
+    static let minHealthCheckInterval = 100 * Nanoseconds.millisecond
+    static let healthThresholds = 1...10
+    /// Status codes a health check matcher may name.
+    static let statusCodes = 100...599
+    /// `min_healthy` as a count (an upper bound only to keep arithmetic sane).
+    static let minHealthyCounts = 1...1_000_000
+    static let minHealthyPercents = 1...100
     static let hashKeyKeys = ["header", "cookie"]
     static let stickinessKeys = ["cookie", "duration"]
     /// Stickiness cookie lifetimes, as ALB: 1 second to 7 days.

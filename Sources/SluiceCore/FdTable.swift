@@ -49,6 +49,11 @@ public struct FdTable {
         entries[i].index = -1
     }
 
+    /// The current generation of `fd`'s slot.
+    public func generation(of fd: Int32) -> UInt32 {
+        Int(fd) < entries.count ? entries[Int(fd)].generation : 0
+    }
+
     /// The live entry for an epoll token, or nil when the token is stale.
     @inline(__always)
     public func lookup(_ token: UInt64) -> (fd: Int32, entry: Entry)? {

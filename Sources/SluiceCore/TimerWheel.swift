@@ -11,6 +11,7 @@ public struct TimerWheel {
         var deadline: UInt64
     }
 
+    static let reservedPerSlot = 8
     public let tick: UInt64
     private var slots: [[Entry]]
     private let mask: Int
@@ -24,7 +25,13 @@ public struct TimerWheel {
         var n = 1
         while n < slotCount { n <<= 1 }
         self.tick = tick
-        slots = Array(repeating: [], count: n)
+        // Reserve a little room in every slot up front, so a new load pattern does not make
+        // each slot allocate the first time the wheel passes it (one turn is 10 s).
+        slots = (0..<n).map { _ in
+            var a: [Entry] = []
+            a.reserveCapacity(TimerWheel.reservedPerSlot)
+            return a
+        }
         mask = n - 1
         currentTick = now / tick
     }

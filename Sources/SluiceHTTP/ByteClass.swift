@@ -22,9 +22,11 @@ enum ByteClass {
     /// Bytes that make a header value or request-target *severe* on their own: NUL, CR, LF.
     static let fatal: UInt8 = 1 << 7
 
-    /// The table, indexed by byte value.
-    static let table: [UInt8] = {
-        var t = [UInt8](repeating: 0, count: 256)
+    /// The table, indexed by byte value. A raw pointer rather than an array so reading it costs
+    /// no retain/release on the hot path; `nonisolated(unsafe)` is sound because the 256 bytes
+    /// are written once inside this initialiser and never again (it is never freed).
+    nonisolated(unsafe) static let table: UnsafePointer<UInt8> = {
+        let t = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
         for b in 0..<256 {
             var c: UInt8 = 0
             let u = UInt8(b)
@@ -39,7 +41,7 @@ enum ByteClass {
             if isAlpha || (0x30...0x39).contains(u) || "!#$%&'*+-.^_`|~".utf8.contains(u) { c |= token }
             t[b] = c
         }
-        return t
+        return UnsafePointer(t)
     }()
 
     /// Lower-cases an ASCII letter; every other byte is returned unchanged

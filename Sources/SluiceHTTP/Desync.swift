@@ -72,7 +72,7 @@ public enum DesyncReason: UInt8, Sendable {
     case nonCompliantUri
     /// Acceptable (Sluice): an HTTP/1.1 request without Host.
     case missingHost
-    /// Severe (Sluice): more than one Host header, or a Host that disagrees with an absolute-form target.
+    /// Severe (Sluice): more than one Host header (RFC 9112 §3.2 requires a 400).
     case multipleHost
 
     /// ALB's spelling (`BothTeClPresent`, ...), for access logs and metric labels.

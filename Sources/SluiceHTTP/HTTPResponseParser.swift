@@ -106,9 +106,9 @@ public struct HTTPResponseParser: Sendable {
             if first == 0x20 || first == 0x09 {
                 // obs-fold: continue the previous value (the writer turns CR/LF into SP).
                 guard let last = head.headers.indices.last else { return fail() }
-                var flags: HeaderLineFlags = []
+                var flags = HeaderLineFlags.none
                 let v = HeaderLexer.trimmedValue(bytes, line.start, line.end, &flags)
-                if flags.contains(.valueFatal) { return fail() }
+                if flags.has(.valueFatal) { return fail() }
                 switch head.headers[last].kind {
                 case .contentLength, .transferEncoding, .connection: return fail()
                 default: break
@@ -122,8 +122,8 @@ public struct HTTPResponseParser: Sendable {
                 continue
             }
             let lexed = HeaderLexer.lex(bytes, line.start, line.end)
-            let bad: HeaderLineFlags = [.noColon, .emptyName, .wsBeforeColon, .nameFatal, .valueFatal]
-            if !lexed.flags.isDisjoint(with: bad) { return fail() }
+            let bad: HeaderLineFlags = .noColon | .emptyName | .wsBeforeColon | .nameFatal | .valueFatal
+            if lexed.flags.hasAny(bad) { return fail() }
             if head.headers.count >= limits.maxHeaders { return fail() }
             let kind = HeaderName.match(bytes, Int(lexed.name.start), Int(lexed.name.count))
             head.headers.append(HTTPHeader(name: lexed.name, value: lexed.value, kind: kind))

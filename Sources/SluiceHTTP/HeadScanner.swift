@@ -45,8 +45,20 @@ struct LineScanner: Sendable {
 
 /// What lexing one header line found; the request parser turns these into desync classes,
 /// the response parser into 502s.
-struct HeaderLineFlags: OptionSet, Sendable {
-    let rawValue: UInt16
+struct HeaderLineFlags: Sendable {
+    var rawValue: UInt16
+    init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// No flags.
+    static let none = HeaderLineFlags(rawValue: 0)
+    /// Whether every flag of `m` is set. (Plain bit operations rather than `OptionSet`: its
+    /// generic `SetAlgebra` witnesses showed up in profiles of the parser.)
+    @inline(__always) func has(_ m: HeaderLineFlags) -> Bool { rawValue & m.rawValue == m.rawValue }
+    /// Whether any flag of `m` is set.
+    @inline(__always) func hasAny(_ m: HeaderLineFlags) -> Bool { rawValue & m.rawValue != 0 }
+    @inline(__always) mutating func add(_ m: HeaderLineFlags) { rawValue |= m.rawValue }
+    @inline(__always) static func | (a: HeaderLineFlags, b: HeaderLineFlags) -> HeaderLineFlags {
+        HeaderLineFlags(rawValue: a.rawValue | b.rawValue)
+    }
     /// No colon on the line.
     static let noColon = HeaderLineFlags(rawValue: 1 << 0)
     /// The name is empty (or only whitespace).
@@ -78,7 +90,7 @@ enum HeaderLexer {
     @inline(__always)
     static func lex(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> LexedHeader {
         let table = ByteClass.table
-        var flags: HeaderLineFlags = []
+        var flags = HeaderLineFlags.none
         var i = start
         var lastNonWS = start  // one past the last non-whitespace name byte
         while i < end {
@@ -90,24 +102,24 @@ enum HeaderLexer {
                     // Whitespace inside the name ("Transfer- Encoding") is only non-token;
                     // whitespace right before the colon is decided below.
                 } else if c & ByteClass.fatal != 0 {
-                    flags.insert(.nameFatal)
+                    flags.add(.nameFatal)
                 } else {
-                    flags.insert(.nameNotToken)
+                    flags.add(.nameNotToken)
                 }
             }
             if c & ByteClass.ows == 0 { lastNonWS = i &+ 1 }
             i &+= 1
         }
         if i == end {
-            flags.insert(.noColon)
+            flags.add(.noColon)
             return LexedHeader(name: ByteRange(start, lastNonWS), value: ByteRange(end, end), flags: flags)
         }
-        if lastNonWS < i { flags.insert(.wsBeforeColon) }
-        if lastNonWS == start { flags.insert(.emptyName) }
+        if lastNonWS < i { flags.add(.wsBeforeColon) }
+        if lastNonWS == start { flags.add(.emptyName) }
         // Whitespace inside the (trimmed) name makes it a non-token.
         var k = start
         while k < lastNonWS {
-            if table[Int(p[k])] & ByteClass.ows != 0 { flags.insert(.nameNotToken) }
+            if table[Int(p[k])] & ByteClass.ows != 0 { flags.add(.nameNotToken) }
             k &+= 1
         }
         let value = trimmedValue(p, i &+ 1, end, &flags)
@@ -129,11 +141,11 @@ enum HeaderLexer {
             let c = table[Int(p[j])]
             if c & ByteClass.vchar == 0 {
                 if c & ByteClass.fatal != 0 {
-                    flags.insert(.valueFatal)
+                    flags.add(.valueFatal)
                 } else if c & ByteClass.obsText != 0 {
-                    flags.insert(.valueObsText)
+                    flags.add(.valueObsText)
                 } else if c & ByteClass.ctl != 0 && p[j] != 0x09 {
-                    flags.insert(.valueCtl)
+                    flags.add(.valueCtl)
                 }
             }
             j &+= 1
@@ -144,7 +156,8 @@ enum HeaderLexer {
     /// Whether a header name that is not exactly Transfer-Encoding or Content-Length would be
     /// taken for one by a lenient parser: its ASCII letters, lower-cased, spell
     /// `transferencoding` or `contentlength`, where a run of non-ASCII bytes may stand for one
-    /// letter (`Tranſfer-Encoding`, `Transfer-Encodıng`) and other bytes (`_`, SP, CTLs) are skipped.
+    /// letter (`Tranſfer-Encoding`, `Transfer-Encodıng`) and other bytes (`_`, SP, CTLs) are skipped;
+    /// also when the name is followed by whitespace or a CTL and more (`Transfer-Encoding x`).
     static func isSuspicious(_ p: UnsafeRawBufferPointer, _ name: ByteRange) -> Bool {
         let n = Int(name.count)
         guard n >= 13 && n <= 64 else { return false }
@@ -168,6 +181,9 @@ enum HeaderLexer {
             if lower >= 0x61 && lower <= 0x7A {
                 if li >= ln || l[li] != lower { return false }
                 li &+= 1
+            } else if li == ln && ByteClass.table[Int(b)] & (ByteClass.ows | ByteClass.ctl) != 0 {
+                // `Transfer-Encoding chunked`, `Transfer-Encoding x`: the name as a first word.
+                return true
             }
             i &+= 1
         }

@@ -70,7 +70,11 @@ final class UpstreamConnection {
     var readable = false
     var writable = false
     var connecting = false
+    /// The target's FIN or hang-up was signalled by epoll.
+    var hangup = false
     var idleSince: UInt64 = 0
+    /// The target's shared live state (in-flight count, passive checks).
+    var runtime: TargetRuntime?
     var generation: UInt32 = 0
 
     init(slot: Int32) { self.slot = slot }
@@ -108,6 +112,8 @@ final class HTTPConnection {
     /// The client address as text, formatted once per connection for X-Forwarded-For.
     var clientText = HTTPWriter.AddressText()
     var clientClosed = false
+    /// The client's FIN or hang-up was signalled by epoll.
+    var clientHangup = false
     /// The target sent FIN (tunnels).
     var targetClosed = false
 
@@ -152,8 +158,12 @@ final class HTTPConnection {
 
     // For the access log: the request's method and path, copied when the head is parsed.
     let logScratch = UnsafeMutableRawPointer.allocate(byteCount: HTTPConnection.logScratchSize, alignment: 8)
+    /// Where this connection's access-log lines go (-1: off), fixed when it opened.
+    var logFd: Int32 = -1
     /// A request was parsed (or answered) and its line is not written yet.
     var logPending = false
+    /// The answer came from Sluice (error, fixed response, redirect), not a target.
+    var ownAnswer = false
     var logMethodLength = 0
     var logPathLength = 0
     var logAction = -1

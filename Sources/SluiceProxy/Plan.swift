@@ -40,6 +40,8 @@ public final class Plan: Sendable {
         var defaultAction = 0
         /// Priority of the rule behind each action index (for the access log).
         var rulePriorities: [Int] = []
+        /// Stable id for counters (see `StatsIds`).
+        var statsId = -1
     }
 
     /// A target group with its algorithm and, for `flow_hash`, its shared Maglev table.
@@ -57,6 +59,8 @@ public final class Plan: Sendable {
         var stickyCookie: [UInt8] = []
         var stickySeconds: UInt64 = 0
         var sticky: StickyIndex?
+        /// Stable id for counters (see `StatsIds`).
+        var statsId = -1
     }
 
     struct TargetPlan: Sendable {
@@ -64,6 +68,7 @@ public final class Plan: Sendable {
         var key: String
         var zone: String
         var weight: Int
+        var runtime: TargetRuntime
     }
 
     /// Why a config could not become a Plan (only what validation cannot know).
@@ -71,17 +76,32 @@ public final class Plan: Sendable {
         public var description: String
     }
 
-    public init(config: Config, generation: UInt64) throws(CompileError) {
+    /// A Plan straight from the config: every target at its configured weight.
+    public convenience init(config: Config, generation: UInt64) throws(CompileError) {
+        let inputs = config.targetGroups.map { g in
+            g.targets.map { t in
+                TargetInput(address: t.address.description, host: t.address.host, port: t.address.port, zone: t.zone,
+                            effectiveWeight: t.weight, runtime: TargetRuntime(group: g.name, key: t.address.description))
+            }
+        }
+        try self.init(config: config, targets: inputs, generation: generation)
+    }
+
+    /// A Plan for `config` whose groups hold `targets` (by group index) with the weights the
+    /// control plane decided.
+    public init(config: Config, targets inputs: [[TargetInput]], generation: UInt64,
+                ids: StatsIds? = nil) throws(CompileError) {
         self.generation = generation
         self.config = config
         var groups: [GroupPlan] = []
-        for g in config.targetGroups {
+        for (gi, g) in config.targetGroups.enumerated() {
             var targets: [TargetPlan] = []
-            for t in g.targets {
-                guard let address = SocketAddress(host: t.address.host, port: t.address.port) else {
+            for t in inputs[gi] {
+                guard let address = SocketAddress(host: t.host, port: t.port) else {
                     throw CompileError(description: "target group \(g.name): bad address \(t.address)")
                 }
-                targets.append(TargetPlan(address: address, key: t.address.description, zone: t.zone, weight: t.weight))
+                targets.append(TargetPlan(address: address, key: t.address, zone: t.zone, weight: t.effectiveWeight,
+                                          runtime: t.runtime))
             }
             let weights = targets.map(\.weight)
             let algorithm = Plan.balancerAlgorithm(g.algorithm)
@@ -102,6 +122,7 @@ public final class Plan: Sendable {
                 gp.stickySeconds = s.duration / Nanoseconds.second
                 gp.sticky = StickyIndex(targetKeys: targets.map(\.key), secret: StableHash.hash(g.name))
             }
+            gp.statsId = ids?.group(g.name) ?? gi
             groups.append(gp)
         }
         var listeners: [ListenerPlan] = []
@@ -132,10 +153,23 @@ public final class Plan: Sendable {
                 (lp.rules, lp.actions, lp.defaultAction) = Plan.compileRules(l)
                 lp.rulePriorities = l.rules.map(\.priority) + [0]
             }
+            lp.statsId = ids?.listener(l.name) ?? listeners.count
             listeners.append(lp)
         }
         self.groups = groups
         self.listeners = listeners
+    }
+
+    /// The same group in this Plan as `group` in `old`, with the tried targets mapped by
+    /// address; nil when this Plan no longer has the group. Cold path (after a Plan change).
+    func rebase(group: Int, tried: TriedTargets, from old: Plan) -> (group: Int, tried: TriedTargets)? {
+        let name = old.groups[group].name
+        guard let g = groups.firstIndex(where: { $0.name == name }) else { return nil }
+        var mapped = TriedTargets()
+        for (i, t) in old.groups[group].targets.enumerated() where tried.contains(i) {
+            if let j = groups[g].targets.firstIndex(where: { $0.key == t.key }) { mapped.insert(j) }
+        }
+        return (g, mapped)
     }
 
     static func balancerAlgorithm(_ kind: AlgorithmKind) -> BalancerAlgorithm {

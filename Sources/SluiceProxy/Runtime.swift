@@ -6,9 +6,10 @@ import Glibc
 #endif
 
 /// The data plane of one process: binds every listener (one `SO_REUSEPORT` socket per
-/// worker), starts the worker threads and stops them. Driven by the control thread.
+/// worker), starts the worker threads, publishes new Plans (reload, target changes) with
+/// their listening sockets, and stops the workers. Driven by the control thread.
 public final class Runtime: Sendable {
-    /// A listener could not be bound.
+    /// A listener could not be bound (or its access log opened).
     public struct BindError: Error, CustomStringConvertible {
         public var listener: String
         public var address: String
@@ -26,49 +27,26 @@ public final class Runtime: Sendable {
     public let process: ProcessState
     public let workerCount: Int
     private let seeds: [WorkerSeed]
-    private let accessLogWriter: AccessLogWriter?
+    private let accessLogWriter: AccessLogWriter
     private let logThread = Mutex<WorkerThread?>(nil)
+    /// Sockets per listener identity (name, protocol, bind), one per worker, and open
+    /// access-log files by path. Touched by the control thread only, under the lock.
+    private let bound: Mutex<[String: [Int32]]>
+    private let logFiles = Mutex<[String: Int32]>([:])
+    /// Each worker's counters, summed by the metrics scrape.
+    public let stats: [StatsBlock]
 
     /// Binds all listeners of `plan` for `workerCount` workers. Nothing runs yet.
     public init(plan: Plan, workerCount: Int, useSplice: Bool) throws(BindError) {
-        planStore = PlanStore(plan)
+        self.workerCount = workerCount
         process = ProcessState(maxConnections: plan.config.node.maxConnections,
                                shutdownGrace: plan.config.node.shutdownGrace)
-        self.workerCount = workerCount
-        var perWorker = Array(repeating: [Int32](), count: workerCount)
-        var opened: [Int32] = []
-        do {
-            for l in plan.listeners {
-                // A probe bind without SO_REUSEPORT fails when anyone else holds the address,
-                // even another process that set SO_REUSEPORT itself.
-                let probe = try Runtime.bind(l, reusePort: false)
-                Posix.close(probe)
-                for w in 0..<workerCount {
-                    let fd = try Runtime.bind(l, reusePort: true)
-                    opened.append(fd)
-                    perWorker[w].append(fd)
-                }
-            }
-        } catch {
-            for fd in opened { Posix.close(fd) }
-            throw error
-        }
-        // Access logs: stdout, or a file opened for appending now (so a bad path fails at start).
-        var logFds: [Int32] = []
-        for l in plan.listeners {
-            switch l.accessLog {
-            case .off: logFds.append(-1)
-            case .stdout: logFds.append(1)
-            case .file(let path):
-                let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-                if fd < 0 {
-                    for fd in opened { Posix.close(fd) }
-                    throw BindError(listener: l.name, address: path, errno: Errno.current, what: "access log")
-                }
-                logFds.append(fd)
-            }
-        }
-        accessLogWriter = logFds.contains { $0 >= 0 } ? AccessLogWriter(workers: workerCount) : nil
+        bound = Mutex([:])
+        accessLogWriter = AccessLogWriter(workers: workerCount)
+        stats = (0..<workerCount).map { _ in StatsBlock() }
+        let fds = try Runtime.prepare(plan, workers: workerCount, bound: bound)
+        let logFds = try Runtime.openLogs(plan, files: logFiles)
+        planStore = PlanStore(plan, listenerFds: fds, accessLogFds: logFds)
         var seeds: [WorkerSeed] = []
         for w in 0..<workerCount {
             let wake: Int32
@@ -77,11 +55,51 @@ public final class Runtime: Sendable {
             } catch {
                 fatalError("eventfd: \(error)")  // only at start, with descriptors to spare
             }
-            seeds.append(WorkerSeed(id: w, listenerFds: perWorker[w], wakeFd: wake, planStore: planStore,
-                                    process: process, useSplice: useSplice, accessLogFds: logFds,
-                                    accessLog: accessLogWriter?.rings[w]))
+            seeds.append(WorkerSeed(id: w, wakeFd: wake, planStore: planStore, process: process, useSplice: useSplice,
+                                    accessLog: accessLogWriter.rings[w], stats: stats[w]))
         }
         self.seeds = seeds
+    }
+
+    static func identity(_ l: Plan.ListenerPlan) -> String {
+        "\(l.name)|\(l.isHTTP ? "http" : "tcp")|\(l.address)"
+    }
+
+    /// The sockets for `plan`'s listeners: kept where the listener did not change, bound
+    /// anew otherwise. On failure nothing new stays open.
+    private static func prepare(_ plan: Plan, workers: Int, bound: borrowing Mutex<[String: [Int32]]>) throws(BindError) -> [[Int32]] {
+        var existing = bound.withLock { $0 }
+        var opened: [Int32] = []
+        var perWorker = Array(repeating: [Int32](), count: workers)
+        var next: [String: [Int32]] = [:]
+        do throws(BindError) {
+            for l in plan.listeners {
+                let key = identity(l)
+                var sockets: [Int32]
+                if let have = existing.removeValue(forKey: key) {
+                    sockets = have
+                } else {
+                    // A probe bind without SO_REUSEPORT fails when anyone else holds the address,
+                    // even another process that set SO_REUSEPORT itself.
+                    let probe = try bind(l, reusePort: false)
+                    Posix.close(probe)
+                    sockets = []
+                    for _ in 0..<workers {
+                        let fd = try bind(l, reusePort: true)
+                        opened.append(fd)
+                        sockets.append(fd)
+                    }
+                }
+                next[key] = sockets
+                for w in 0..<workers { perWorker[w].append(sockets[w]) }
+            }
+        } catch {
+            for fd in opened { Posix.close(fd) }
+            throw error
+        }
+        // Listeners that left the plan: the workers close their own sockets when they adopt it.
+        bound.withLock { $0 = next }
+        return perWorker
     }
 
     private static func bind(_ l: Plan.ListenerPlan, reusePort: Bool) throws(BindError) -> Int32 {
@@ -92,13 +110,33 @@ public final class Runtime: Sendable {
         }
     }
 
-    /// Starts one thread per worker; returns their handles.
-    public func start() throws(Errno) -> [WorkerThread] {
-        var threads: [WorkerThread] = []
-        if let w = accessLogWriter {
-            let t = try w.start()
-            logThread.withLock { $0 = t }
+    /// Access-log descriptors per listener: stdout, or a file opened for appending (so a bad
+    /// path fails before the Plan is used).
+    private static func openLogs(_ plan: Plan, files: borrowing Mutex<[String: Int32]>) throws(BindError) -> [Int32] {
+        var out: [Int32] = []
+        for l in plan.listeners {
+            switch l.accessLog {
+            case .off: out.append(-1)
+            case .stdout: out.append(1)
+            case .file(let path):
+                if let fd = files.withLock({ $0[path] }) {
+                    out.append(fd)
+                    continue
+                }
+                let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+                if fd < 0 { throw BindError(listener: l.name, address: path, errno: Errno.current, what: "access log") }
+                files.withLock { $0[path] = fd }
+                out.append(fd)
+            }
         }
+        return out
+    }
+
+    /// Starts one thread per worker (and the access-log thread); returns the workers.
+    public func start() throws(Errno) -> [WorkerThread] {
+        let t = try accessLogWriter.start()
+        logThread.withLock { $0 = t }
+        var threads: [WorkerThread] = []
         for seed in seeds {
             threads.append(try WorkerThread(name: "sluice-w\(seed.id)") {
                 do {
@@ -112,15 +150,34 @@ public final class Runtime: Sendable {
         return threads
     }
 
+    /// Publishes `plan`: binds its new listeners first (a failure leaves the running Plan
+    /// untouched), then wakes the workers.
+    public func publish(_ plan: Plan) throws(BindError) {
+        let logFds = try Runtime.openLogs(plan, files: logFiles)
+        let fds = try Runtime.prepare(plan, workers: workerCount, bound: bound)
+        planStore.publish(plan, listenerFds: fds, accessLogFds: logFds)
+        wakeWorkers()
+    }
+
+    /// Asks workers to close connections to targets marked evicted.
+    public func evict() {
+        process.evictions.add(1, ordering: .releasing)
+        wakeWorkers()
+    }
+
+    private func wakeWorkers() {
+        for s in seeds { Posix.signalEventfd(s.wakeFd) }
+    }
+
     /// Asks every worker to stop accepting and finish its connections within the grace period.
     public func requestStop() {
         process.stopping.store(true, ordering: .relaxed)
-        for s in seeds { Posix.signalEventfd(s.wakeFd) }
+        wakeWorkers()
     }
 
     /// After the workers have returned: flushes and ends the access-log thread.
     public func stopLogging() {
-        accessLogWriter?.stop()
+        accessLogWriter.stop()
         logThread.withLock { $0 }?.join()
     }
 

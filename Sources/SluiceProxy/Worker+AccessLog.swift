@@ -10,6 +10,7 @@ extension Worker {
     /// Remembers what the log line needs from the request head before the head's bytes go.
     func captureForLog(_ c: HTTPConnection, _ head: HTTPRequestHead) {
         c.logPending = true
+        c.ownAnswer = false
         c.logVerdict = head.verdict
         c.logStatus = 0
         c.logTarget = -1
@@ -17,7 +18,7 @@ extension Worker {
         c.bytesFromClient = UInt64(head.headLength)
         c.bytesToClient = 0
         c.targetStarted = 0
-        guard accessLogFds[c.listener] >= 0 else { return }
+        guard c.logFd >= 0 else { return }
         let src = c.input.bytes
         let method = UnsafeRawBufferPointer(rebasing: src[Int(head.method.start)..<min(head.method.end, Int(head.method.start) + 16)])
         let pathEnd = min(head.target.end, Int(head.target.start) + HTTPConnection.logScratchSize - 16)
@@ -30,12 +31,21 @@ extension Worker {
 
     /// Writes the finished request's line, if this listener logs.
     func logRequest(_ c: HTTPConnection) {
-        let fd = accessLogFds[c.listener]
+        let fd = c.logFd
         guard c.logPending else { return }
         c.logPending = false
-        guard fd >= 0, let slot = accessLog?.reserve() else { return }
         let p = plan(of: c)
         let l = p.listeners[c.listener]
+        // Counters first: every finished request counts, logged or not.
+        if l.statsId >= 0 {
+            let group = c.logTarget >= 0 ? p.groups[c.group].statsId : -1
+            stats.request(listener: l.statsId, group: group, status: c.logStatus, nanos: now &- c.requestStarted)
+            stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.bytesIn), c.bytesFromClient)
+            stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.bytesOut), c.bytesToClient)
+            stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.desync + Int(c.logVerdict.klass.rawValue)))
+            if c.logTarget < 0 || c.ownAnswer { stats.ownError(listener: l.statsId, status: c.logStatus) }
+        }
+        guard fd >= 0, let slot = accessLog?.reserve() else { return }
         var w = LineWriter(slot)
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)

@@ -120,6 +120,16 @@ extension Worker {
     /// Finds a target connection for the current exchange: a pooled one, or a new one.
     /// Answers 502/504/503 when no target can be had.
     func connectUpstream(_ c: HTTPConnection) {
+        if let old = c.plan, old !== plan {
+            // A new Plan arrived mid-request (health change, reload): pick from it.
+            guard let r = plan.rebase(group: c.group, tried: c.tried, from: old) else {
+                respond(c, status: 503, close: true)
+                return
+            }
+            (c.group, c.tried) = r
+            c.plan = plan
+            c.listener = plan.listeners.firstIndex { $0.name == old.listeners[c.listener].name } ?? c.listener
+        }
         let p = plan(of: c)
         let group = p.groups[c.group]
         while c.tried.count < Worker.maxConnectAttempts {
@@ -149,6 +159,7 @@ extension Worker {
             u.planGeneration = p.generation
             u.readable = false
             u.writable = false
+            u.hangup = false
             let token = fds.register(fd, owner: .upstream, index: u.slot)
             do {
                 try epoll.add(fd, events: Worker.pollEvents, data: token)
@@ -176,6 +187,8 @@ extension Worker {
 
     private func attach(_ c: HTTPConnection, _ u: UpstreamConnection) {
         u.owner = c.slot
+        u.runtime = plan(of: c).groups[c.group].targets[u.target].runtime
+        u.runtime?.started()
         c.logTarget = u.target
         if c.targetStarted == 0 { c.targetStarted = now }
         c.upstream = u
@@ -225,6 +238,7 @@ extension Worker {
     func releaseUpstream(_ c: HTTPConnection, reusable: Bool) {
         guard let u = c.upstream else { return }
         c.upstream = nil
+        u.runtime?.finished()
         if u.planGeneration == plan.generation { pickers[c.group].closed(u.target) }
         if reusable && !u.connecting && u.planGeneration == plan.generation
             && idlePool[u.group][u.target].count < Worker.poolLimitPerTarget {
@@ -255,6 +269,7 @@ extension Worker {
             armHTTPTimer(c)  // from the connect deadline to the response timeout
         }
         if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { u.readable = true }
+        if !events.isDisjoint(with: [.readHangup, .hangup, .error]) { u.hangup = true }
         if !events.isDisjoint(with: [.writable, .hangup, .error]) { u.writable = true }
         drive(c)
     }
@@ -262,6 +277,8 @@ extension Worker {
     func upstreamConnectFailed(_ c: HTTPConnection, timedOut: Bool) {
         guard let u = c.upstream else { return }
         c.upstream = nil
+        u.runtime?.finished()
+        u.runtime?.failed()
         if u.planGeneration == plan.generation { pickers[c.group].closed(u.target) }
         discard(u)
         c.connectFailures += 1
@@ -309,7 +326,8 @@ extension Worker {
         case .idle:
             break
         }
-        if c.state == .exchanging && c.request.done && c.toTarget.isEmpty && c.responseHeadDone
+        if c.state != .exchanging { return true }
+        if c.request.done && c.toTarget.isEmpty && c.responseHeadDone
             && c.response.done && c.toClient.isEmpty {
             finishExchange(c)
             return true
@@ -402,8 +420,10 @@ extension Worker {
             } else if !c.fromTarget.isEmpty {
                 switch c.responseParser.parse(c.fromTarget.bytes, requestMethod: c.methodKind) {
                 case .complete:
-                    if handleResponseHead(c, u) { moved = true; continue }
-                    return .failed
+                    guard handleResponseHead(c, u) else { return .failed }
+                    if c.state == .tunnel { return .progressed }  // the rest is tunnel bytes
+                    moved = true
+                    continue
                 case .error:
                     badGateway(c, status: 502)
                     return .failed
@@ -437,7 +457,7 @@ extension Worker {
                     c.fromTarget.end += n
                     c.lastActivity = now
                     moved = true
-                    if n < room { u.readable = false }  // drained: see readClient
+                    if n < room && !u.hangup { u.readable = false }  // drained: see readClient
                 case .wouldBlock:
                     u.readable = false
                 }
@@ -494,6 +514,7 @@ extension Worker {
         c.response.begin(head.framing)
         c.responseHeadDone = true
         c.logStatus = head.status
+        if head.status >= 500 { u.runtime?.failed() } else { u.runtime?.succeeded() }
         // Stickiness puts its cookie in `toClient` behind the head; bodies follow it.
         if case .contentLength = head.framing { coalesceBody(c) }
         c.deadline = 0
@@ -641,6 +662,8 @@ extension Worker {
     func closeHTTP(_ c: HTTPConnection) {
         guard c.state != .free else { return }
         logRequest(c)
+        let statsId = plan(of: c).listeners[c.listener].statsId
+        if statsId >= 0 { stats.add(StatsBlock.listenerSlot(statsId, StatsBlock.connClosed)) }
         releaseUpstream(c, reusable: false)
         if c.client >= 0 {
             fds.unregister(c.client)

@@ -17,12 +17,16 @@ extension Worker {
         c.state = .readingHead
         c.plan = plan
         c.listener = listener
+        c.logFd = accessLogFds[listener]
+        let statsId = plan.listeners[listener].statsId
+        if statsId >= 0 { stats.add(StatsBlock.listenerSlot(statsId, StatsBlock.connTotal)) }
         c.client = fd
         c.clientAddress = peer
         c.clientText = peer.withHostText { HTTPWriter.AddressText($0) }
         c.clientReadable = false
         c.clientWritable = true
         c.clientClosed = false
+        c.clientHangup = false
         c.targetClosed = false
         c.lingerOnClose = false
         c.closeAfterResponse = false
@@ -54,6 +58,7 @@ extension Worker {
             return
         }
         if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.clientReadable = true }
+        if !events.isDisjoint(with: [.readHangup, .hangup]) { c.clientHangup = true }
         if !events.isDisjoint(with: [.writable, .hangup]) { c.clientWritable = true }
         drive(c)
     }
@@ -137,7 +142,8 @@ extension Worker {
                 c.lastActivity = now
                 // A short read drained the socket; with edge-triggered epoll the next byte
                 // brings a new event, so skip the read that would only say EAGAIN.
-                if n < room { c.clientReadable = false }
+                // Not after a hang-up was signalled: the FIN behind these bytes brings no new event.
+                if n < room && !c.clientHangup { c.clientReadable = false }
                 return .data
             case .wouldBlock:
                 c.clientReadable = false
@@ -148,7 +154,18 @@ extension Worker {
         }
     }
 
-    private func handleRequest(_ c: HTTPConnection, _ l: Plan.ListenerPlan) {
+    private func handleRequest(_ c: HTTPConnection, _ listener: Plan.ListenerPlan) {
+        var l = listener
+        if let old = c.plan, old !== plan {
+            // Each request runs on the newest Plan; a request never changes Plan half way.
+            guard let i = plan.listeners.firstIndex(where: { $0.name == old.listeners[c.listener].name && $0.isHTTP }) else {
+                respond(c, status: 503, close: true)  // the listener was removed: finish here
+                return
+            }
+            c.plan = plan
+            c.listener = i
+            l = plan.listeners[i]
+        }
         let head = c.parser.head
         let verdict = head.verdict
         captureForLog(c, head)
@@ -214,6 +231,7 @@ extension Worker {
         counters.ownResponses &+= 1
         c.logStatus = status
         c.logPending = true
+        c.ownAnswer = true
         if close {
             c.closeAfterResponse = true
             c.lingerOnClose = true

@@ -24,6 +24,7 @@ extension Worker {
             return
         }
         let l = plan.listeners[listener]
+        if l.statsId >= 0 { stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.connTotal)) }
         c.flowHash = peer.withAddressBytes { StableHash.hash($0, seed: l.hashSeed) }
         c.group = chooseGroup(listener: listener, forward: l.forward)
         armTimer(c)
@@ -46,12 +47,17 @@ extension Worker {
     /// Opens a connection to the next untried target, or closes the client when the group
     /// has none left (or the attempts are used up).
     func connectNext(_ c: TCPConnection) {
-        // Retries stay within the plan the connection started with; after a plan change the
-        // balancer state no longer matches it, so give up instead.
-        guard let plan = c.plan, plan === self.plan || c.tried.count == 0 else {
-            close(c)
-            return
+        if let old = c.plan, old !== self.plan {
+            // A new Plan arrived between tries (health change, reload): continue on it.
+            guard let r = self.plan.rebase(group: c.group, tried: c.tried, from: old) else {
+                close(c)
+                return
+            }
+            (c.group, c.tried) = r
+            c.plan = self.plan
+            c.listener = self.plan.listeners.firstIndex { $0.name == old.listeners[c.listener].name } ?? 0
         }
+        guard let plan = c.plan else { return }
         let group = plan.groups[c.group]
         while c.tried.count < Worker.maxConnectAttempts {
             let pick = group.rotation.map { $0.next(excluding: c.tried) }
@@ -72,6 +78,7 @@ extension Worker {
             c.server = fd
             c.target = t
             pickers[c.group].opened(t)
+            group.targets[t].runtime.started()
             do {
                 switch try Socket.connect(fd, to: address) {
                 case .connected:
@@ -91,6 +98,7 @@ extension Worker {
 
     /// The current target connection failed to open: forget it and try another.
     func connectFailed(_ c: TCPConnection) {
+        if c.target >= 0, let p = c.plan { p.groups[c.group].targets[c.target].runtime.failed() }
         dropServer(c)
         connectNext(c)
     }
@@ -102,6 +110,7 @@ extension Worker {
             c.server = -1
         }
         if c.target >= 0 {
+            c.plan?.groups[c.group].targets[c.target].runtime.finished()
             // Balancer state belongs to the current plan; a connection from an older plan
             // has nothing to give back to it.
             if c.plan === plan { pickers[c.group].closed(c.target) }
@@ -112,6 +121,7 @@ extension Worker {
     }
 
     private func established(_ c: TCPConnection) {
+        if let p = c.plan { p.groups[c.group].targets[c.target].runtime.succeeded() }
         c.state = .established
         c.serverWritable = true
         c.lastActivity = now
@@ -289,6 +299,12 @@ extension Worker {
             fds.unregister(c.client)
             Posix.close(c.client)
             c.client = -1
+        }
+        if let p = c.plan, p.listeners[c.listener].statsId >= 0 {
+            let id = p.listeners[c.listener].statsId
+            stats.add(StatsBlock.listenerSlot(id, StatsBlock.bytesIn), c.up.bytes)
+            stats.add(StatsBlock.listenerSlot(id, StatsBlock.bytesOut), c.down.bytes)
+            stats.add(StatsBlock.listenerSlot(id, StatsBlock.connClosed))
         }
         release(&c.up)
         release(&c.down)

@@ -10,24 +10,20 @@ import Glibc
 /// shared objects built for crossing threads.
 public struct WorkerSeed: Sendable {
     public let id: Int
-    /// This worker's own `SO_REUSEPORT` socket for each listener of the plan, by index.
-    public let listenerFds: [Int32]
     /// Written by the control thread to wake the worker (stop, new plan).
     public let wakeFd: Int32
     public let planStore: PlanStore
     public let process: ProcessState
     /// False forces read/write copying instead of `splice` (diagnostics, benchmarks).
     public let useSplice: Bool
-    /// Per listener: descriptor its access log goes to, or -1.
-    let accessLogFds: [Int32]
     let accessLog: AccessLogRing?
+    let stats: StatsBlock
 
-    init(id: Int, listenerFds: [Int32], wakeFd: Int32, planStore: PlanStore, process: ProcessState, useSplice: Bool,
-         accessLogFds: [Int32], accessLog: AccessLogRing?) {
-        self.accessLogFds = accessLogFds
+    init(id: Int, wakeFd: Int32, planStore: PlanStore, process: ProcessState, useSplice: Bool,
+         accessLog: AccessLogRing?, stats: StatsBlock) {
         self.accessLog = accessLog
+        self.stats = stats
         self.id = id
-        self.listenerFds = listenerFds
         self.wakeFd = wakeFd
         self.planStore = planStore
         self.process = process
@@ -94,14 +90,16 @@ final class Worker {
     var traceCounter: UInt64 = 0
     let traceSeed = Posix.monotonicNanos()
     var counters = WorkerCounters()
-    let accessLogFds: [Int32]
+    var accessLogFds: [Int32]
     let accessLog: AccessLogRing?
+    let stats: StatsBlock
 
     let pipes = PipePool()
     let buffers = BufferPool()
     let useSplice: Bool
     let wakeFd: Int32
     var stopDeadline: UInt64?
+    var seenEvictions: UInt64 = 0
 
     init(seed: WorkerSeed) throws(Errno) {
         id = seed.id
@@ -110,20 +108,21 @@ final class Worker {
         wheel = TimerWheel(now: now)
         store = seed.planStore
         process = seed.process
-        plan = seed.planStore.plan
-        listenerFds = seed.listenerFds
-        listenerPending = Array(repeating: false, count: seed.listenerFds.count)
+        let bundle = seed.planStore.bundle
+        plan = bundle.plan
+        listenerFds = bundle.listenerFds[seed.id]
+        accessLogFds = bundle.accessLogFds
+        listenerPending = Array(repeating: false, count: listenerFds.count)
         useSplice = seed.useSplice
         wakeFd = seed.wakeFd
-        accessLogFds = seed.accessLogFds
         accessLog = seed.accessLog
+        stats = seed.stats
         fired.reserveCapacity(256)
         rebuildBalancers()
         for (i, fd) in listenerFds.enumerated() where fd >= 0 {
-            let token = fds.register(fd, owner: .listener, index: Int32(i))
-            try epoll.add(fd, events: [.readable, .edgeTriggered], data: token)
-            listenerPending[i] = true  // connections may have queued before registration
+            try registerListener(fd, index: i)
         }
+        store.acknowledge(worker: id, generation: plan.generation)
         let token = fds.register(wakeFd, owner: .wakeup, index: 0)
         try epoll.add(wakeFd, events: [.readable], data: token)
     }
@@ -132,10 +131,8 @@ final class Worker {
     /// finished or cut at the end of the grace period.
     func run() {
         while true {
-            if store.generation != plan.generation {
-                plan = store.plan
-                rebuildBalancers()
-            }
+            if store.generation != plan.generation { adoptPlan() }
+            if process.evictions.load(ordering: .relaxed) != seenEvictions { closeEvicted() }
             let n = epoll.wait(timeoutMillis: pollTimeout())
             now = Posix.monotonicNanos()
             for i in 0..<n {
@@ -187,6 +184,56 @@ final class Worker {
             Posix.drainEventfd(fd)
         case .none:
             break
+        }
+    }
+
+    private func registerListener(_ fd: Int32, index: Int) throws(Errno) {
+        let token = fds.register(fd, owner: .listener, index: Int32(index))
+        try epoll.add(fd, events: [.readable, .edgeTriggered], data: token)
+        listenerPending[index] = true  // connections may have queued before registration
+    }
+
+    /// Switches to the published Plan: listeners that stayed keep their sockets, new ones
+    /// are registered, removed ones closed (their connections finish on the old Plan).
+    private func adoptPlan() {
+        let bundle = store.bundle
+        let newFds = stopDeadline == nil ? bundle.listenerFds[id] : Array(repeating: Int32(-1), count: bundle.plan.listeners.count)
+        let kept = Set(newFds)
+        for fd in listenerFds where fd >= 0 && !kept.contains(fd) {
+            epoll.remove(fd)
+            fds.unregister(fd)
+            Posix.close(fd)
+        }
+        let old = Set(listenerFds)
+        plan = bundle.plan
+        accessLogFds = bundle.accessLogFds
+        listenerFds = newFds
+        listenerPending = Array(repeating: false, count: newFds.count)
+        for (i, fd) in newFds.enumerated() where fd >= 0 {
+            if old.contains(fd) {
+                _ = fds.register(fd, owner: .listener, index: Int32(i))  // same socket, new index
+                let token = FdTable.token(fd: fd, generation: fds.generation(of: fd))
+                try? epoll.modify(fd, events: [.readable, .edgeTriggered], data: token)
+                listenerPending[i] = true
+            } else {
+                try? registerListener(fd, index: i)
+            }
+        }
+        rebuildBalancers()
+        store.acknowledge(worker: id, generation: plan.generation)
+    }
+
+    /// Closes connections to targets whose deregistration delay ran out.
+    private func closeEvicted() {
+        seenEvictions = process.evictions.load(ordering: .relaxed)
+        for c in conns where c.state != .free && c.target >= 0 {
+            if let p = c.plan, p.groups[c.group].targets[c.target].runtime.evicted.load(ordering: .relaxed) { close(c) }
+        }
+        for c in httpConns where c.state != .free {
+            if let u = c.upstream, u.runtime?.evicted.load(ordering: .relaxed) == true {
+                releaseUpstream(c, reusable: false)
+                closeHTTP(c)
+            }
         }
     }
 

@@ -1,30 +1,44 @@
 import ArgumentParser
 import SluiceConfig
 
-/// `sluicectl`: the operator's CLI. This version offers `check`; the commands that talk to
-/// the control socket arrive with the control plane.
+/// `sluicectl`: the operator's CLI (SPEC §7). Every command but `check` talks to the daemon's
+/// control socket (SPEC §6).
+///
+/// Exit codes: 0 success; 1 the daemon refused the request; 2 usage error; 3 the daemon cannot be
+/// reached.
 @main
 struct SluiceCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluicectl",
         abstract: "Control and inspect a running sluiced.",
-        subcommands: [Check.self]
+        discussion: """
+            Every command except `check` talks to sluiced over its control socket \
+            (--socket PATH, else $SLUICE_SOCKET, else /run/sluice/control.sock). Human-readable \
+            tables by default; --json prints the daemon's JSON answer for scripts.
+
+            Exit codes: 0 success; 1 the daemon refused the request (the error is printed on \
+            stderr as "error: CODE: MESSAGE"); 2 usage error; 3 the daemon cannot be reached.
+            """,
+        subcommands: [Status.self, Targets.self, Events.self, Reload.self, Check.self]
     )
 
-    struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate a configuration file without a daemon.")
-
-        @Option(name: .long, help: "Configuration file.")
-        var config: String = "/etc/sluice/sluice.yaml"
-
-        func run() throws {
-            do {
-                let cfg = try ConfigLoader.load(path: config)
-                print("\(config): ok (\(cfg.listeners.count) listeners, \(cfg.targetGroups.count) target groups)")
-            } catch {
-                for e in error.errors { print(e.description) }
-                throw ExitCode(1)
+    /// Like ArgumentParser's `main`, with SPEC §7's exit codes: usage errors exit 2 (not EX_USAGE,
+    /// 64), refusals 1, an unreachable daemon 3.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as CtlFailure {
+            let message = failure.description
+            if !message.isEmpty { printError(message) }
+            exit(withError: ExitCode(failure.exitCode))
+        } catch {
+            let code = ExitStatus.code(for: error)
+            if code == ExitStatus.usage {
+                printError(fullMessage(for: error))
+                exit(withError: ExitCode(code))
             }
+            exit(withError: error)
         }
     }
 }

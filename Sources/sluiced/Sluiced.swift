@@ -1,23 +1,28 @@
 import ArgumentParser
 import CSluice
+import Foundation
 import Logging
 import SluiceConfig
+import SluiceControl
 import SluiceCore
 import SluiceProxy
-#if canImport(Glibc)
-import Glibc
-#endif
+import Synchronization
 
-/// `sluiced`: the load balancer daemon. The main thread is the control loop (signals now;
-/// the control socket and health checks later); workers run the data plane.
+/// `sluiced`: the load balancer daemon. The main thread is the control loop (signals,
+/// reload, systemd notification); the control API, metrics endpoint, health checker and
+/// access log have threads of their own; workers run the data plane.
 @main
 struct Sluiced: ParsableCommand {
-    static let version = "0.1.0"
+    static let version = "0.3.0"
 
     static let configuration = CommandConfiguration(
         commandName: "sluiced",
         abstract: "Sluice: a layer 4/7 load balancer daemon.",
-        discussion: "Runs in the foreground until SIGTERM or SIGINT, then finishes open connections (up to node.shutdown_grace) and exits 0.",
+        discussion: """
+            Runs in the foreground. SIGHUP reloads the configuration (a config with errors is refused and the \
+            old one keeps running); SIGTERM or SIGINT stop accepting, let open connections finish (up to \
+            node.shutdown_grace) and exit 0. Run-time registrations live in control.state and survive restarts.
+            """,
         version: Sluiced.version
     )
 
@@ -32,6 +37,9 @@ struct Sluiced: ParsableCommand {
 
     @Flag(name: .long, help: "Copy bytes through buffers instead of splice(2) (diagnostics).")
     var noSplice = false
+
+    @Flag(name: .long, help: "Start even if the state file is corrupt (its registrations are dropped).")
+    var resetState = false
 
     func validate() throws {
         guard LineLogHandler.Format(rawValue: logFormat) != nil else {
@@ -64,9 +72,46 @@ struct Sluiced: ParsableCommand {
             return
         }
 
+        // Registrations made at run time, restored before anything listens.
+        let statePath = cfg.control.state
+        var saved: [Registration] = []
+        do {
+            saved = try StateFile.load(path: statePath)
+        } catch {
+            if resetState {
+                log.warning("starting with an empty state: \(error)")
+            } else {
+                printError("\(error); refusing to start rather than drop registered targets (--reset-state starts anyway)")
+                throw ExitCode(1)
+            }
+        }
+        let events = EventBus()
+        let control = ControlPlane(
+            config: cfg,
+            registrations: saved.map {
+                ControlPlane.Registration(group: $0.group, address: $0.address, zone: $0.zone ?? cfg.node.zone,
+                                          weight: $0.weight, registeredAt: $0.registeredAt)
+            },
+            persist: { regs in
+                try StateFile.save(regs.map {
+                    Registration(group: $0.group, address: $0.address, zone: $0.zone, weight: $0.weight,
+                                 registeredAt: $0.registeredAt)
+                }, path: statePath)
+            },
+            onEvent: { e in
+                events.publish(ControlEvent(type: e.type, group: e.group, target: e.target, state: e.state,
+                                            reason: e.reason, message: e.message))
+                var meta: Logger.Metadata = ["event": "\(e.type)"]
+                if let g = e.group { meta["group"] = "\(g)" }
+                if let t = e.target { meta["target"] = "\(t)" }
+                if let s = e.state { meta["state"] = "\(s)" }
+                if let r = e.reason { meta["reason"] = "\(r)" }
+                Logger(label: "sluiced").info("\(e.message ?? e.type)", metadata: meta)
+            })
+
         let plan: Plan
         do {
-            plan = try Plan(config: cfg, generation: 1)
+            plan = try control.makePlan()
         } catch {
             printError("\(config): \(error)")
             throw ExitCode(1)
@@ -79,33 +124,123 @@ struct Sluiced: ParsableCommand {
             log.critical("\(error)")
             throw ExitCode(1)
         }
+        control.attach(runtime)
         let threads: [WorkerThread]
+        let checker: HealthChecker
+        let checkerThread: WorkerThread
         do {
             threads = try runtime.start()
+            checker = try HealthChecker(control: control)
+            checkerThread = try checker.start()
         } catch {
-            log.critical("cannot start worker threads: \(error)")
+            log.critical("cannot start threads: \(error)")
             throw ExitCode(1)
         }
+
+        let configPath = config
+        let hash = ConfigHash(Sluiced.fileHash(config))
+        let reload: @Sendable () -> ReloadResult = {
+            Sluiced.reload(path: configPath, control: control, runtime: runtime, hash: hash)
+        }
+        let backend = DaemonBackend(control: control, runtime: runtime, configPath: config, workers: workers,
+                                    configHash: hash, log: log, reload: reload)
+        let server = ControlServer(socketPath: cfg.control.socket, backend: backend, events: events,
+                                   log: { Logger(label: "sluiced.control").info("\($0)") })
+        do {
+            try server.start()
+        } catch {
+            log.critical("control socket: \(error)")
+            throw ExitCode(1)
+        }
+        var metricsServer: MetricsServer?
+        if let m = cfg.control.metrics {
+            let ms = MetricsServer(address: m.host, port: m.port, backend: backend)
+            do {
+                try ms.start()
+            } catch {
+                log.critical("metrics endpoint \(m): \(error)")
+                throw ExitCode(1)
+            }
+            metricsServer = ms
+        }
+
         for l in cfg.listeners {
             log.info("listening", metadata: ["listener": "\(l.name)", "bind": "\(l.bind)", "protocol": "\(l.protocolKind.rawValue)"])
         }
-        log.info("ready", metadata: ["workers": "\(workers)", "config": "\(config)", "version": "\(Sluiced.version)"])
-        if cfg.control.metrics != nil || cfg.control.socket != ControlConfig.defaultSocket {
-            log.notice("control socket and metrics are not served by this version; control settings are validated only")
-        }
+        log.info("ready", metadata: ["workers": "\(workers)", "config": "\(config)", "version": "\(Sluiced.version)",
+                                     "control": "\(cfg.control.socket)", "restored": "\(saved.count)"])
+        _ = SystemdNotify.send("READY=1\nSTATUS=\(Sluiced.summary(cfg, workers: workers))\nMAINPID=\(getpid())")
 
-        try controlLoop(signalFd: signalFd, runtime: runtime, log: log)
+        controlLoop(signalFd: signalFd, runtime: runtime, log: log, reload: reload)
+        _ = SystemdNotify.send("STOPPING=1")
+        server.stop()
+        metricsServer?.stop()
+        checker.stop()
         for t in threads { t.join() }
+        checkerThread.join()
         runtime.stopLogging()
         log.info("stopped")
     }
 
-    /// Waits for signals: SIGTERM/SIGINT stop gracefully; SIGHUP is acknowledged.
-    private func controlLoop(signalFd: Int32, runtime: Runtime, log: Logger) throws {
-        let epoll = try Epoll(capacity: 8)
-        try epoll.add(signalFd, events: [.readable], data: 0)
+    static func summary(_ cfg: Config, workers: Int) -> String {
+        "\(cfg.listeners.count) listeners, \(cfg.targetGroups.count) target groups, \(workers) workers"
+    }
+
+    /// Re-reads the config file and applies it; the old config keeps running on any error.
+    static func reload(path: String, control: ControlPlane, runtime: Runtime, hash: ConfigHash) -> ReloadResult {
+        let log = Logger(label: "sluiced")
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        _ = SystemdNotify.send("RELOADING=1\nMONOTONIC_USEC=\(UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000)")
+        defer { _ = SystemdNotify.send("READY=1") }
+        let cfg: Config
+        do {
+            cfg = try ConfigLoader.load(path: path)
+        } catch {
+            let errors = error.errors.map(\.description)
+            for e in errors { log.error("reload refused: \(e)") }
+            return ReloadResult(ok: false, generation: runtime.planStore.generation, errors: errors)
+        }
+        do {
+            try control.reload(cfg)
+        } catch {
+            log.error("reload refused: \(error.message)")
+            return ReloadResult(ok: false, generation: runtime.planStore.generation, errors: [error.message])
+        }
+        hash.set(fileHash(path))
+        log.info("reloaded", metadata: ["generation": "\(runtime.planStore.generation)"])
+        _ = SystemdNotify.send("STATUS=\(summary(cfg, workers: runtime.workerCount))")
+        return ReloadResult(ok: true, generation: runtime.planStore.generation, errors: [])
+    }
+
+    /// SHA-256-free content fingerprint (FNV-1a 64) of the config file, as hex.
+    static func fileHash(_ path: String) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { return "" }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in data {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return String(h, radix: 16)
+    }
+
+    /// Waits for signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads. Sends the systemd
+    /// watchdog keep-alive when asked for one.
+    private func controlLoop(signalFd: Int32, runtime: Runtime, log: Logger, reload: @Sendable () -> ReloadResult) {
+        guard let epoll = try? Epoll(capacity: 8), (try? epoll.add(signalFd, events: [.readable], data: 0)) != nil else {
+            log.critical("control loop could not start")
+            runtime.requestStop()
+            return
+        }
+        let watchdog = SystemdNotify.watchdogInterval.map { $0 * 1000 / 2 }  // µs → ns, ping at half
+        var lastPing = Posix.monotonicNanos()
         while true {
-            _ = epoll.wait(timeoutMillis: -1)
+            let timeout: Int32 = watchdog.map { Int32(max(1, $0 / 1_000_000)) } ?? -1
+            _ = epoll.wait(timeoutMillis: timeout)
+            if let w = watchdog, Posix.monotonicNanos() &- lastPing >= w {
+                _ = SystemdNotify.send("WATCHDOG=1")
+                lastPing = Posix.monotonicNanos()
+            }
             while true {
                 let sig = csluice_signalfd_read(signalFd)
                 if sig <= 0 { break }
@@ -115,7 +250,8 @@ struct Sluiced: ParsableCommand {
                     runtime.requestStop()
                     return
                 case SIGHUP:
-                    log.warning("SIGHUP received: configuration reload is not available in this version; still running the loaded configuration")
+                    log.info("reloading", metadata: ["signal": "SIGHUP"])
+                    _ = reload()
                 default:
                     break
                 }

@@ -80,7 +80,9 @@ import Testing
                             address: SocketAddressSpec(family: .inet6, host: "::1", port: 9002),
                             zone: "zone-a", weight: 1),
                     ]),
-                TargetGroupConfig(name: "pg-canary", protocolKind: .tcp, algorithm: .flowHash, targets: []),
+                TargetGroupConfig(
+                    name: "pg-canary", protocolKind: .tcp, algorithm: .flowHash, targets: [],
+                    healthCheck: HealthCheckConfig(protocolKind: .tcp)),
             ])
         #expect(config == expected)
     }

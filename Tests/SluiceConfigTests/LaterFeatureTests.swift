@@ -91,46 +91,23 @@ import Testing
             ])
     }
 
-    @Test func laterGroupKeysAndValues() {
+    @Test func laterGroupValues() {
         let yaml = groupDocument(
             """
             algorithm: random_two
-            deregistration_delay: 30s
-            min_healthy: 1
-            cross_zone: prefer_local
-            slow_start: 30s
-            health_check: { protocol: tcp }
+            health_check: { protocol: https }
             """)
         let errors = loadErrors(yaml)
         #expect(
             errors.map { "\($0.line):\($0.column) \($0.path)" } == [
-                "6:5 target_groups[0].algorithm", "7:5 target_groups[0].deregistration_delay",
-                "8:5 target_groups[0].min_healthy", "9:5 target_groups[0].cross_zone",
-                "10:5 target_groups[0].slow_start", "11:5 target_groups[0].health_check",
+                "6:5 target_groups[0].algorithm", "7:21 target_groups[0].health_check.protocol",
             ])
-        #expect(errors.allSatisfy { $0.message.contains("is not supported yet (") })
         #expect(
             errors[0].message == "\"algorithm: random_two\" is not supported yet (random_two for tcp groups arrives "
                 + "with a later release); supported now: round_robin, least_outstanding, flow_hash")
-        #expect(errors[3].message.hasSuffix("; supported now: true"))
         #expect(
-            errors[4].message == "\"slow_start: 30s\" is not supported yet (slow start arrives with a later "
-                + "release); supported now: 0s")
-        #expect(errors[5].message.hasSuffix("(health checks arrive with a later release); supported now: off"))
-    }
-
-    @Test func crossZoneFalseIsLaterButGarbageIsAnError() {
-        #expect(
-            loadErrors(groupDocument("cross_zone: false")).map(\.message) == [
-                "\"cross_zone: false\" is not supported yet (zone-aware routing arrives with a later release); "
-                    + "supported now: true"
-            ])
-        #expect(
-            loadErrors(groupDocument("cross_zone: maybe")) == [
-                ConfigError(
-                    file: testFile, line: 6, column: 17, path: "target_groups[0].cross_zone",
-                    message: "expected true, false or prefer_local, got \"maybe\"")
-            ])
+            errors[1].message == "\"protocol: https\" is not supported yet (TLS termination arrives with a later "
+                + "release); supported now: tcp, http")
     }
 
     @Test func registryAndLaterActions() {

@@ -3,7 +3,8 @@ import SluiceTestSupport
 
 /// Builds a config with one tcp listener in front of one tcp group.
 func tcpConfig(listen: String, targets: [(address: String, weight: Int)], algorithm: String = "round_robin",
-               listenerExtra: [String] = [], nodeExtra: [String] = [], workers: Int = 1) -> String {
+               listenerExtra: [String] = [], nodeExtra: [String] = [], groupExtra: [String] = ["health_check: off"],
+               workers: Int = 1) -> String {
     var lines = [
         "node:",
         "  workers: \(workers)",
@@ -23,6 +24,9 @@ func tcpConfig(listen: String, targets: [(address: String, weight: Int)], algori
         "  - name: pool",
         "    protocol: tcp",
         "    algorithm: \(algorithm)",
+    ]
+    lines += groupExtra.map { "    " + $0 }
+    lines += [
         "    targets:",
     ]
     lines += targets.map { "      - { address: \"\($0.address)\", weight: \($0.weight) }" }

@@ -14,6 +14,7 @@ public final class SluicedProcess: @unchecked Sendable {
     private let process: Process
     private let logText = Mutex<String>("")
     private let ready = DispatchSemaphore(value: 0)
+    private let outputClosed = DispatchSemaphore(value: 0)
 
     /// Path of the `sluiced` built next to the test bundle (`.build/<config>/sluiced`).
     public static var binaryPath: String {
@@ -32,7 +33,12 @@ public final class SluicedProcess: @unchecked Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         configPath = directory.appendingPathComponent("sluice.yaml").path
-        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        var text = yaml
+        if !text.contains("\ncontrol:") && !text.hasPrefix("control:") {
+            // Every test daemon gets its own control socket and state file.
+            text += "control:\n  socket: \(directory.path)/control.sock\n  state: \(directory.path)/state.json\n"
+        }
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
         process = Process()
         process.executableURL = URL(fileURLWithPath: SluicedProcess.binaryPath)
         process.arguments = ["--config", configPath] + arguments
@@ -54,6 +60,7 @@ public final class SluicedProcess: @unchecked Sendable {
                 }
             }
             if !signalled { ready.signal() }  // exited before ready: wake the waiter
+            outputClosed.signal()
         }
         readerThread.start()
         if waitForReady {
@@ -63,6 +70,10 @@ public final class SluicedProcess: @unchecked Sendable {
             }
         }
     }
+
+    /// The daemon's control socket (when the test did not choose one).
+    public var controlSocket: String { directory.appendingPathComponent("control.sock").path }
+    public var statePath: String { directory.appendingPathComponent("state.json").path }
 
     /// Everything the daemon wrote to stdout and stderr so far.
     public var log: String { logText.withLock { $0 } }
@@ -81,6 +92,9 @@ public final class SluicedProcess: @unchecked Sendable {
         }
         t.start()
         guard done.wait(timeout: .now() + seconds) == .success else { return nil }
+        // Let the reader take the last lines the daemon wrote before it exited.
+        _ = outputClosed.wait(timeout: .now() + 5)
+        outputClosed.signal()
         return process.terminationStatus
     }
 

@@ -40,6 +40,10 @@ int csluice_signalfd_read(int fd);
 
 int csluice_getpeereid(int fd, uid_t *uid, gid_t *gid, pid_t *pid);
 
+/// Relaxed atomic counter operations for per-worker statistics (one writer, any reader).
+static inline void csluice_counter_add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline uint64_t csluice_counter_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
 /// Epoll and splice constants (GNU-only or macros).
 extern const uint32_t csluice_EPOLLIN;
 extern const uint32_t csluice_EPOLLOUT;

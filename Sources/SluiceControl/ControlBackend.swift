@@ -1,0 +1,22 @@
+/// What the daemon provides to the control plane. The server calls these on its own threads (one per
+/// connection), concurrently; they may block (`deregister(wait: true)` blocks until the target drained).
+public protocol ControlBackend: Sendable {
+    /// `GET /v1/status`.
+    func status() -> StatusInfo
+    /// `GET /v1/target-groups`: every group with its targets.
+    func groups() -> [GroupInfo]
+    /// `GET /v1/target-groups/{g}`; nil answers 404.
+    func group(_ name: String) -> GroupInfo?
+    /// `POST /v1/target-groups/{g}/targets`. Idempotent: `created` is false when the target was already
+    /// registered (answered 200 instead of 201). Persist to the state file before returning.
+    func register(group: String, _ request: RegisterRequest) throws(ControlError) -> (created: Bool, target: TargetInfo)
+    /// `DELETE /v1/target-groups/{g}/targets/{address}`: starts draining. With `wait`, returns only once the
+    /// target has drained, or throws (e.g. `.timeout`) after `timeout` nanoseconds (nil: the daemon's default).
+    func deregister(group: String, address: String, wait: Bool, timeout: UInt64?) throws(ControlError) -> TargetInfo
+    /// `PATCH /v1/target-groups/{g}/targets/{address}`: change weight and/or zone.
+    func update(group: String, address: String, _ request: UpdateRequest) throws(ControlError) -> TargetInfo
+    /// `POST /v1/reload`: re-read and apply the config file.
+    func reload() -> ReloadResult
+    /// `GET /metrics`: the Prometheus text exposition (see `MetricsWriter`).
+    func metrics() -> String
+}

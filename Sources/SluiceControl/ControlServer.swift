@@ -1,0 +1,259 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Synchronization
+
+/// Why the control server could not start.
+public struct ControlServerError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+/// The control socket: HTTP/1.1 + JSON over a Unix stream socket (SPEC §6).
+///
+/// Threads: one accept thread, and one thread per connection (the control plane sees a handful of clients;
+/// a blocked `deregister --wait` or an event stream holds only its own thread). Backend calls happen on
+/// connection threads.
+public final class ControlServer: Sendable {
+    /// A connection idle this long between requests is closed.
+    public static let idleTimeoutSeconds = 120
+    /// How often blocked loops look at the stop flag and the peer.
+    static let pollMilliseconds: Int32 = 250
+
+    public let socketPath: String
+    private let router: ControlRouter
+    private let events: EventBus
+    private let allowedGroup: gid_t?
+    private let log: @Sendable (String) -> Void
+
+    private struct State {
+        var listener: Int32 = -1
+        var socketGroup: gid_t?
+        var connections: Set<Int32> = []
+        var stopping = false
+        var acceptThreadDone: DispatchSemaphore?
+    }
+
+    private let state = Mutex(State())
+
+    public init(
+        socketPath: String, backend: any ControlBackend, events: EventBus, allowedGroup: gid_t? = nil,
+        log: @escaping @Sendable (String) -> Void
+    ) {
+        self.socketPath = socketPath
+        self.router = ControlRouter(backend: backend)
+        self.events = events
+        self.allowedGroup = allowedGroup
+        self.log = log
+    }
+
+    /// Creates the directory if missing, replaces a stale socket, binds, sets mode 0660 (and the group when
+    /// `allowedGroup` is set), listens, and starts the accept thread.
+    public func start() throws(ControlServerError) {
+        let directory = (socketPath as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw ControlServerError(message: "control socket \(socketPath): cannot create directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        try removeStaleSocket()
+
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw failure("socket") }
+        let bound = ControlSocket.withUnixAddress(socketPath) { bind(fd, $0, $1) }
+        guard let bound else {
+            close(fd)
+            throw ControlServerError(message: "control socket \(socketPath): path is too long for a Unix socket")
+        }
+        if bound != 0 {
+            let error = failure("bind")
+            close(fd)
+            throw error
+        }
+        if let allowedGroup, chown(socketPath, uid_t.max, allowedGroup) != 0 {
+            let error = failure("chown to group \(allowedGroup)")
+            close(fd)
+            unlink(socketPath)
+            throw error
+        }
+        guard chmod(socketPath, 0o660) == 0 else {
+            let error = failure("chmod 0660")
+            close(fd)
+            unlink(socketPath)
+            throw error
+        }
+        var info = stat()
+        let socketGroup: gid_t? = stat(socketPath, &info) == 0 ? info.st_gid : nil
+        guard listen(fd, 64) == 0 else {
+            let error = failure("listen")
+            close(fd)
+            unlink(socketPath)
+            throw error
+        }
+        let done = DispatchSemaphore(value: 0)
+        state.withLock {
+            $0.listener = fd
+            $0.socketGroup = socketGroup
+            $0.stopping = false
+            $0.acceptThreadDone = done
+        }
+        let thread = Thread { [self] in
+            acceptLoop(fd)
+            done.signal()
+        }
+        thread.name = "sluice-control"
+        thread.start()
+    }
+
+    /// Stops accepting, closes the listener, unlinks the socket, and shuts down open connections (their
+    /// threads finish on their own). Idempotent.
+    public func stop() {
+        let (listener, done) = state.withLock { state in
+            let result = (state.listener, state.acceptThreadDone)
+            state.stopping = true
+            state.listener = -1
+            state.acceptThreadDone = nil
+            for fd in state.connections { shutdown(fd, Int32(SHUT_RDWR)) }
+            return result
+        }
+        guard listener >= 0 else { return }
+        done?.wait()
+        close(listener)
+        unlink(socketPath)
+    }
+
+    // MARK: Accepting
+
+    private var isStopping: Bool { state.withLock { $0.stopping } }
+
+    private func acceptLoop(_ listener: Int32) {
+        while !isStopping {
+            guard ControlSocket.waitReadable(listener, milliseconds: Self.pollMilliseconds) else { continue }
+            guard !isStopping, let fd = ControlSocket.accept(listener) else { continue }
+            let admitted = state.withLock { state -> Bool in
+                guard !state.stopping else { return false }
+                state.connections.insert(fd)
+                return true
+            }
+            guard admitted else {
+                close(fd)
+                break
+            }
+            let thread = Thread { [self] in
+                serve(fd)
+                state.withLock { state in
+                    state.connections.remove(fd)
+                    close(fd)
+                }
+            }
+            thread.name = "sluice-control-conn"
+            thread.start()
+        }
+    }
+
+    // MARK: One connection
+
+    private func serve(_ fd: Int32) {
+        guard authorize(fd) else {
+            let denied = ControlRouter.errorResponse(.forbidden("permission denied: not root, not the daemon's user, and not in the control socket's group"))
+            try? ControlSocket.writeAll(fd, denied.serialized(close: true))
+            return
+        }
+        ControlSocket.setReceiveTimeout(fd, seconds: Self.idleTimeoutSeconds)
+        ControlSocket.setSendTimeout(fd, seconds: 30)
+        var parser = HTTPRequestParser()
+        do throws(ControlSocketError) {
+            while true {
+                switch parser.next() {
+                case .needMore:
+                    let bytes = try ControlSocket.read(fd)
+                    if bytes.isEmpty { return }
+                    parser.append(bytes)
+                case .failure(let error):
+                    try ControlSocket.writeAll(fd, ControlRouter.errorResponse(error).serialized(close: true))
+                    return
+                case .request(let request):
+                    switch router.route(request) {
+                    case .respond(let response):
+                        let keepAlive = request.keepAlive && !isStopping
+                        try ControlSocket.writeAll(fd, response.serialized(close: !keepAlive))
+                        if !keepAlive { return }
+                    case .events(let group):
+                        try streamEvents(fd, group: group)
+                        return
+                    }
+                }
+            }
+        } catch {
+            if error.errno != EAGAIN && error.errno != EWOULDBLOCK && error.errno != EPIPE && error.errno != ECONNRESET {
+                log("control connection: \(error)")
+            }
+        }
+    }
+
+    private func authorize(_ fd: Int32) -> Bool {
+        guard let peer = ControlSocket.peerCredentials(fd) else {
+            log("control connection refused: SO_PEERCRED failed: \(String(cString: strerror(errno)))")
+            return false
+        }
+        let socketGroup = state.withLock { $0.socketGroup }
+        let ours = geteuid()
+        // Root and our own user pass without reading /proc.
+        if peer.uid == 0 || peer.uid == ours { return true }
+        let groups = [peer.gid] + PeerCredentials.supplementaryGroups(pid: peer.pid)
+        let allowed = PeerCredentials.isAllowed(
+            peerUID: peer.uid, peerGroups: groups, ourEUID: ours, socketGroup: socketGroup, allowedGroup: allowedGroup)
+        if !allowed { log("control connection refused: uid \(peer.uid) gid \(peer.gid) pid \(peer.pid)") }
+        return allowed
+    }
+
+    /// `GET /v1/events`: chunked NDJSON until the peer leaves or the server stops.
+    private func streamEvents(_ fd: Int32, group: String?) throws(ControlSocketError) {
+        // Subscribe before the head goes out, so nothing published after the client sees 200 is missed.
+        let subscription = events.subscribe()
+        defer { events.unsubscribe(subscription) }
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n"
+            + "Cache-Control: no-cache\r\n\r\n"
+        try ControlSocket.writeAll(fd, Array(head.utf8))
+        while !isStopping {
+            if let event = subscription.next(timeout: Double(Self.pollMilliseconds) / 1000) {
+                if let group, event.group != group { continue }
+                let line = ControlRouter.eventLine(event)
+                try ControlSocket.writeAll(fd, Array(String(line.count, radix: 16).utf8) + [13, 10] + line + [13, 10])
+            } else if ControlSocket.peerClosed(fd) {
+                return
+            }
+        }
+        try? ControlSocket.writeAll(fd, Array("0\r\n\r\n".utf8))
+    }
+
+    // MARK: Helpers
+
+    private func failure(_ operation: String) -> ControlServerError {
+        ControlServerError(message: "control socket \(socketPath): \(operation): \(String(cString: strerror(errno)))")
+    }
+
+    /// Removes a socket left by a previous run. A live socket (something accepts) or a non-socket file at the
+    /// path is an error, never deleted.
+    private func removeStaleSocket() throws(ControlServerError) {
+        var info = stat()
+        guard lstat(socketPath, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw ControlServerError(message: "control socket \(socketPath): exists and is not a socket")
+        }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if probe >= 0 {
+            let connected = ControlSocket.withUnixAddress(socketPath) { connect(probe, $0, $1) } ?? -1
+            close(probe)
+            if connected == 0 {
+                throw ControlServerError(message: "control socket \(socketPath): another process is listening on it")
+            }
+        }
+        unlink(socketPath)
+    }
+}

@@ -1,0 +1,128 @@
+import Dispatch
+import Synchronization
+
+/// Fan-out of `ControlEvent`s to any number of subscribers (the `/v1/events` streams).
+///
+/// `publish` never blocks on a subscriber: each subscriber has its own queue, and one that falls more
+/// than `EventBus.maxBacklog` events behind loses its oldest events (counted in `dropped`).
+public final class EventBus: Sendable {
+    /// Events a subscriber may have pending before the oldest are dropped.
+    public static let maxBacklog = 10_000
+
+    private struct State {
+        var nextID: UInt64 = 0
+        var subscribers: [UInt64: EventSubscription] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Delivers `event` to every current subscriber. Safe from any thread; O(subscribers).
+    public func publish(_ event: ControlEvent) {
+        let targets = state.withLock { Array($0.subscribers.values) }
+        for subscriber in targets {
+            subscriber.enqueue(event)
+        }
+    }
+
+    /// A new subscription that receives every event published from now on.
+    public func subscribe() -> EventSubscription {
+        state.withLock { state in
+            state.nextID += 1
+            let subscription = EventSubscription(id: state.nextID, bus: self)
+            state.subscribers[state.nextID] = subscription
+            return subscription
+        }
+    }
+
+    /// Stops delivery to `subscription` and wakes a thread blocked in its `next` (which then returns nil).
+    public func unsubscribe(_ subscription: EventSubscription) {
+        _ = state.withLock { $0.subscribers.removeValue(forKey: subscription.id) }
+        subscription.close()
+    }
+
+    /// Number of live subscriptions.
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+}
+
+/// One subscriber's queue. `next(timeout:)` is meant for one consuming thread.
+public final class EventSubscription: Sendable {
+    private struct Queue {
+        var items: [ControlEvent] = []
+        var head = 0
+        var dropped: UInt64 = 0
+        var closed = false
+
+        var count: Int { items.count - head }
+
+        mutating func popFirst() -> ControlEvent? {
+            guard head < items.count else { return nil }
+            let event = items[head]
+            head += 1
+            // Compact once the consumed prefix dominates, so the array does not grow forever.
+            if head >= 1024 && head * 2 >= items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            return event
+        }
+    }
+
+    let id: UInt64
+    private weak let bus: EventBus?
+    private let queue = Mutex(Queue())
+    // One signal per enqueue (and one on close); `next` loops, so surplus signals left by dropped
+    // events only cause an extra empty check.
+    private let ready = DispatchSemaphore(value: 0)
+
+    init(id: UInt64, bus: EventBus) {
+        self.id = id
+        self.bus = bus
+    }
+
+    func enqueue(_ event: ControlEvent) {
+        let accepted = queue.withLock { queue -> Bool in
+            guard !queue.closed else { return false }
+            queue.items.append(event)
+            if queue.count > EventBus.maxBacklog {
+                _ = queue.popFirst()
+                queue.dropped += 1
+            }
+            return true
+        }
+        if accepted { ready.signal() }
+    }
+
+    func close() {
+        queue.withLock { $0.closed = true }
+        ready.signal()
+    }
+
+    /// The next event, blocking up to `timeout` seconds (nil: forever). Returns nil on timeout or once
+    /// unsubscribed and drained.
+    public func next(timeout: Double? = nil) -> ControlEvent? {
+        let deadline: DispatchTime? = timeout.map { .now() + max(0, $0) }
+        while true {
+            let (event, closed) = queue.withLock { queue in (queue.popFirst(), queue.closed) }
+            if let event { return event }
+            if closed { return nil }
+            if let deadline {
+                if ready.wait(timeout: deadline) == .timedOut { return nil }
+            } else {
+                ready.wait()
+            }
+        }
+    }
+
+    /// Events lost because this subscriber fell behind by more than `EventBus.maxBacklog`.
+    public var dropped: UInt64 { queue.withLock { $0.dropped } }
+
+    /// Events waiting to be read.
+    public var pending: Int { queue.withLock { $0.count } }
+
+    /// Same as `bus.unsubscribe(self)`.
+    public func cancel() {
+        if let bus { bus.unsubscribe(self) } else { close() }
+    }
+}

@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Synchronization
+
+/// The `control.metrics` TCP listener: `GET /metrics` (anything else 404), one response per connection.
+public final class MetricsServer: Sendable {
+    public let host: String
+    public let requestedPort: UInt16
+    private let backend: any ControlBackend
+
+    private struct State {
+        var listener: Int32 = -1
+        var port: UInt16 = 0
+        var stopping = false
+        var acceptThreadDone: DispatchSemaphore?
+    }
+
+    private let state = Mutex(State())
+
+    /// `host` is a numeric IPv4/IPv6 address or a name; port 0 picks a free port (see `port`).
+    public init(address host: String, port: UInt16, backend: any ControlBackend) {
+        self.host = host
+        self.requestedPort = port
+        self.backend = backend
+    }
+
+    /// The bound port (after `start`).
+    public var port: UInt16 { state.withLock { $0.port } }
+
+    public func start() throws(ControlServerError) {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>?
+        let host = self.host.hasPrefix("[") && self.host.hasSuffix("]") ? String(self.host.dropFirst().dropLast()) : self.host
+        let rc = getaddrinfo(host.isEmpty ? nil : host, String(requestedPort), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw ControlServerError(message: "metrics listener \(self.host):\(requestedPort): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(list) }
+        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw failure("socket") }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+            let error = failure("bind")
+            close(fd)
+            throw error
+        }
+        guard listen(fd, 64) == 0 else {
+            let error = failure("listen")
+            close(fd)
+            throw error
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        let family = storage.ss_family
+        let port: UInt16 = withUnsafePointer(to: &storage) { pointer in
+            if family == sa_family_t(AF_INET6) {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+        let done = DispatchSemaphore(value: 0)
+        state.withLock {
+            $0.listener = fd
+            $0.port = port
+            $0.stopping = false
+            $0.acceptThreadDone = done
+        }
+        let thread = Thread { [self] in
+            acceptLoop(fd)
+            done.signal()
+        }
+        thread.name = "sluice-metrics"
+        thread.start()
+    }
+
+    /// Stops accepting and closes the listener. Idempotent.
+    public func stop() {
+        let (listener, done) = state.withLock { state in
+            let result = (state.listener, state.acceptThreadDone)
+            state.stopping = true
+            state.listener = -1
+            state.acceptThreadDone = nil
+            return result
+        }
+        guard listener >= 0 else { return }
+        done?.wait()
+        close(listener)
+    }
+
+    private var isStopping: Bool { state.withLock { $0.stopping } }
+
+    private func acceptLoop(_ listener: Int32) {
+        while !isStopping {
+            guard ControlSocket.waitReadable(listener, milliseconds: ControlServer.pollMilliseconds) else { continue }
+            guard !isStopping, let fd = ControlSocket.accept(listener) else { continue }
+            // Scrapes are short; a thread each keeps a slow scraper from holding up the next.
+            let thread = Thread { [self] in
+                serve(fd)
+                close(fd)
+            }
+            thread.start()
+        }
+    }
+
+    private func serve(_ fd: Int32) {
+        ControlSocket.setReceiveTimeout(fd, seconds: 10)
+        ControlSocket.setSendTimeout(fd, seconds: 10)
+        var parser = HTTPRequestParser()
+        while true {
+            switch parser.next() {
+            case .needMore:
+                guard let bytes = try? ControlSocket.read(fd), !bytes.isEmpty else { return }
+                parser.append(bytes)
+            case .failure(let error):
+                try? ControlSocket.writeAll(fd, ControlRouter.errorResponse(error).serialized(close: true))
+                return
+            case .request(let request):
+                let response: HTTPResponse
+                if request.path != "/metrics" {
+                    response = ControlRouter.errorResponse(.notFound("only /metrics is served here"))
+                } else if request.method != "GET" && request.method != "HEAD" {
+                    response = ControlRouter.errorResponse(.methodNotAllowed("use GET"))
+                } else {
+                    response = HTTPResponse(status: 200, contentType: ControlRouter.metricsContentType, body: Array(backend.metrics().utf8))
+                }
+                var bytes = response.serialized(close: true)
+                if request.method == "HEAD" {
+                    bytes.removeLast(response.body.count)
+                }
+                try? ControlSocket.writeAll(fd, bytes)
+                shutdown(fd, Int32(SHUT_WR))
+                return
+            }
+        }
+    }
+
+    private func failure(_ operation: String) -> ControlServerError {
+        ControlServerError(message: "metrics listener \(host):\(requestedPort): \(operation): \(String(cString: strerror(errno)))")
+    }
+}

@@ -1,0 +1,126 @@
+internal import CSluice
+import Synchronization
+
+/// One worker's counters: a flat block of 64-bit slots the worker bumps with relaxed atomic
+/// adds (lock-free, no sharing between workers) and the metrics scrape sums. Slots are
+/// addressed by stable listener and group ids that survive reloads (`StatsIds`).
+public final class StatsBlock: @unchecked Sendable {
+    // @unchecked: every slot is only touched through relaxed atomic builtins.
+    public static let maxListeners = 32
+    public static let maxGroups = 128
+    /// Status classes 1xx..5xx.
+    static let classes = 5
+    /// Sluice's own error answers counted by kind.
+    public static let errorStatuses = [400, 408, 413, 414, 431, 501, 502, 503, 504]
+    /// Latency buckets (seconds) of `sluice_request_duration_seconds`.
+    public static let buckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    // Per-listener layout.
+    static let connTotal = 0
+    static let bytesIn = 1
+    static let bytesOut = 2
+    static let desync = 3  // 4 slots
+    static let errors = 7  // errorStatuses.count slots
+    static let histogram = 16  // buckets.count + 1 (+Inf) slots
+    static let durationSumMicros = 29
+    static let durationCount = 30
+    static let connClosed = 31
+    static let perListener = 32
+
+    static let requestsBase = maxListeners * perListener
+    static let slotCount = requestsBase + maxListeners * maxGroups * classes
+
+    private let slots: UnsafeMutablePointer<UInt64>
+
+    init() {
+        slots = .allocate(capacity: StatsBlock.slotCount)
+        slots.initialize(repeating: 0, count: StatsBlock.slotCount)
+    }
+
+    deinit { slots.deallocate() }
+
+    @inline(__always)
+    func add(_ slot: Int, _ v: UInt64 = 1) { csluice_counter_add(slots + slot, v) }
+
+    @inline(__always)
+    func load(_ slot: Int) -> UInt64 { csluice_counter_load(slots + slot) }
+
+    @inline(__always)
+    static func listenerSlot(_ listener: Int, _ field: Int) -> Int { listener * perListener + field }
+
+    @inline(__always)
+    static func requestSlot(listener: Int, group: Int, status: Int) -> Int {
+        let cls = min(max(status / 100, 1), 5) - 1
+        return requestsBase + (listener * maxGroups + group) * classes + cls
+    }
+
+    /// Records one finished request.
+    @inline(__always)
+    func request(listener: Int, group: Int, status: Int, nanos: UInt64) {
+        guard listener >= 0, listener < StatsBlock.maxListeners else { return }
+        if group >= 0 && group < StatsBlock.maxGroups {
+            add(StatsBlock.requestSlot(listener: listener, group: group, status: status))
+        }
+        let seconds = Double(nanos) / 1e9
+        var b = 0
+        while b < StatsBlock.buckets.count && seconds > StatsBlock.buckets[b] { b += 1 }
+        add(StatsBlock.listenerSlot(listener, StatsBlock.histogram + b))
+        add(StatsBlock.listenerSlot(listener, StatsBlock.durationSumMicros), nanos / 1000)
+        add(StatsBlock.listenerSlot(listener, StatsBlock.durationCount))
+    }
+
+    @inline(__always)
+    func ownError(listener: Int, status: Int) {
+        guard listener >= 0, listener < StatsBlock.maxListeners,
+              let i = StatsBlock.errorStatuses.firstIndex(of: status) else { return }
+        add(StatsBlock.listenerSlot(listener, StatsBlock.errors + i))
+    }
+}
+
+extension StatsBlock {
+    public func connectionsTotal(listener l: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.connTotal)) }
+    public func connectionsClosed(listener l: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.connClosed)) }
+    public func bytes(listener l: Int) -> (incoming: UInt64, outgoing: UInt64) {
+        (load(StatsBlock.listenerSlot(l, StatsBlock.bytesIn)), load(StatsBlock.listenerSlot(l, StatsBlock.bytesOut)))
+    }
+    public func desync(listener l: Int, klass: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.desync + klass)) }
+    public func ownErrors(listener l: Int, index: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.errors + index)) }
+    /// Requests by status class (1...5) to a group.
+    public func requests(listener l: Int, group g: Int, statusClass c: Int) -> UInt64 {
+        load(StatsBlock.requestSlot(listener: l, group: g, status: c * 100))
+    }
+    /// Histogram bucket counts (not cumulative; the last is +Inf), sum in µs, count.
+    public func durations(listener l: Int) -> (buckets: [UInt64], sumMicros: UInt64, count: UInt64) {
+        ((0...StatsBlock.buckets.count).map { load(StatsBlock.listenerSlot(l, StatsBlock.histogram + $0)) },
+         load(StatsBlock.listenerSlot(l, StatsBlock.durationSumMicros)), load(StatsBlock.listenerSlot(l, StatsBlock.durationCount)))
+    }
+}
+
+/// Stable small ids for listener and group names: a name keeps its id for the life of the
+/// process, so counters stay continuous across reloads.
+public final class StatsIds: Sendable {
+    private let state = Mutex<(listeners: [String: Int], groups: [String: Int])>(([:], [:]))
+
+    public init() {}
+
+    public func listener(_ name: String) -> Int {
+        state.withLock { s in
+            if let id = s.listeners[name] { return id }
+            let id = s.listeners.count < StatsBlock.maxListeners ? s.listeners.count : -1
+            if id >= 0 { s.listeners[name] = id }
+            return id
+        }
+    }
+
+    public func group(_ name: String) -> Int {
+        state.withLock { s in
+            if let id = s.groups[name] { return id }
+            let id = s.groups.count < StatsBlock.maxGroups ? s.groups.count : -1
+            if id >= 0 { s.groups[name] = id }
+            return id
+        }
+    }
+
+    public var listeners: [String: Int] { state.withLock { $0.listeners } }
+    public var groups: [String: Int] { state.withLock { $0.groups } }
+}

@@ -1,0 +1,61 @@
+import Synchronization
+
+/// The live side of one target, shared by every Plan that lists it and by all workers:
+/// what is in flight to it, what the data path saw go wrong (passive health checks), and
+/// whether its remaining connections must be cut (deregistration delay over).
+///
+/// Workers update it with single atomic adds; the control thread reads it.
+public final class TargetRuntime: Sendable {
+    public let group: String
+    public let key: String
+    /// Open connections (tcp) or requests in flight (http) to this target.
+    public let inFlight = Atomic<Int>(0)
+    /// Connect failures and 5xx answers in a row, as seen by the workers.
+    public let consecutiveFailures = Atomic<Int>(0)
+    /// Requests (http) or connections (tcp) sent, ever.
+    public let sent = Atomic<UInt64>(0)
+    /// Set when draining ends with connections left: workers close them.
+    public let evicted = Atomic<Bool>(false)
+
+    public init(group: String, key: String) {
+        self.group = group
+        self.key = key
+    }
+
+    @inline(__always)
+    func started() {
+        inFlight.add(1, ordering: .relaxed)
+        sent.add(1, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    func finished() { inFlight.subtract(1, ordering: .relaxed) }
+
+    @inline(__always)
+    func failed() { consecutiveFailures.add(1, ordering: .relaxed) }
+
+    @inline(__always)
+    func succeeded() {
+        if consecutiveFailures.load(ordering: .relaxed) != 0 { consecutiveFailures.store(0, ordering: .relaxed) }
+    }
+}
+
+/// What the control plane decides for one target when it builds a Plan.
+public struct TargetInput: Sendable {
+    public var address: String
+    public var host: String
+    public var port: UInt16
+    public var zone: String
+    /// Weight for new traffic after health, draining, zones, fail-open and slow start (0 = none).
+    public var effectiveWeight: Int
+    public var runtime: TargetRuntime
+
+    public init(address: String, host: String, port: UInt16, zone: String, effectiveWeight: Int, runtime: TargetRuntime) {
+        self.address = address
+        self.host = host
+        self.port = port
+        self.zone = zone
+        self.effectiveWeight = effectiveWeight
+        self.runtime = runtime
+    }
+}

@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+import Foundation
+
+/// Why a request to the control socket failed below HTTP: the daemon could not be reached or
+/// did not answer properly. Every case maps to exit code 3; the message names the socket.
+enum ClientError: Error, Equatable, CustomStringConvertible {
+    /// `socket`/`connect` failed (missing socket, refused, permission denied, path too long).
+    case unreachable(socket: String, reason: String)
+    /// The connection failed or timed out after it was made.
+    case io(socket: String, reason: String)
+    /// The daemon answered with something that is not an HTTP/1.1 response.
+    case badResponse(socket: String, reason: String)
+
+    var socket: String {
+        switch self {
+        case .unreachable(let socket, _), .io(let socket, _), .badResponse(let socket, _): socket
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .unreachable(let socket, let reason):
+            "cannot reach sluiced at \(socket): \(reason) (is sluiced running? --socket or SLUICE_SOCKET name another socket)"
+        case .io(let socket, let reason):
+            "lost the connection to sluiced at \(socket): \(reason)"
+        case .badResponse(let socket, let reason):
+            "bad answer from sluiced at \(socket): \(reason)"
+        }
+    }
+}
+
+/// A small blocking HTTP/1.1 client over the daemon's Unix stream socket (SPEC §6).
+///
+/// One connection per request (`Connection: close`): the CLI makes one request per run, and the
+/// daemon is on the same machine. Not for the data path; it blocks the calling thread.
+struct ControlClient: Sendable {
+    /// Path of the control socket.
+    var socketPath: String
+    /// Longest wait for the daemon to accept, take, or answer, per read or write; `nil` waits forever
+    /// (`deregister --wait`, `events`).
+    var timeout: Duration?
+
+    static let defaultTimeout: Duration = .seconds(30)
+
+    init(socketPath: String, timeout: Duration? = ControlClient.defaultTimeout) {
+        self.socketPath = socketPath
+        self.timeout = timeout
+    }
+
+    /// Sends one request and reads the whole answer. Any status is returned; only failures
+    /// below HTTP throw.
+    func request(method: String, path: String, body: Data? = nil) throws(ClientError) -> (status: Int, body: Data) {
+        let connection = try connect()
+        try connection.send(Self.encodeRequest(method: method, path: path, body: body), socket: socketPath)
+        var decoder = HTTPResponseDecoder(bodyless: method == "HEAD")
+        var status = 0
+        var collected = Data()
+        try connection.readUntilDone(decoder: &decoder, socket: socketPath) { event in
+            switch event {
+            case .head(let head): status = head.status
+            case .body(let bytes): collected.append(contentsOf: bytes)
+            case .end: break
+            }
+        }
+        return (status, collected)
+    }
+
+    /// Sends one request whose 2xx answer is a stream of lines (NDJSON) and calls `onLine` with each
+    /// line, without its line end, as it arrives, until the daemon ends the stream. A non-2xx answer
+    /// is not streamed: its status and whole body are returned instead.
+    func streamLines(
+        method: String = "GET", path: String, onLine: (Data) -> Void
+    ) throws(ClientError) -> (status: Int, body: Data) {
+        let connection = try connect()
+        try connection.send(Self.encodeRequest(method: method, path: path, body: nil), socket: socketPath)
+        var decoder = HTTPResponseDecoder()
+        var status = 0
+        var streaming = false
+        var pending = Data()
+        var errorBody = Data()
+        try connection.readUntilDone(decoder: &decoder, socket: socketPath) { event in
+            switch event {
+            case .head(let head):
+                status = head.status
+                streaming = (200..<300).contains(head.status)
+            case .body(let bytes):
+                guard streaming else {
+                    errorBody.append(contentsOf: bytes)
+                    return
+                }
+                pending.append(contentsOf: bytes)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    var line = pending[pending.startIndex..<newline]
+                    if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+                    if !line.isEmpty { onLine(Data(line)) }
+                    pending = Data(pending[(newline + 1)...])
+                }
+            case .end:
+                if streaming && !pending.isEmpty { onLine(pending) }
+                pending = Data()
+            }
+        }
+        return (status, streaming ? Data() : errorBody)
+    }
+
+    /// The request bytes. `Host` is required by HTTP/1.1; the daemon ignores it.
+    static func encodeRequest(method: String, path: String, body: Data?) -> [UInt8] {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: sluiced\r\nUser-Agent: sluicectl\r\n"
+        head += "Accept: application/json\r\nConnection: close\r\n"
+        if let body {
+            head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+        } else if method == "POST" || method == "PUT" || method == "PATCH" {
+            head += "Content-Length: 0\r\n"
+        }
+        head += "\r\n"
+        var bytes = Array(head.utf8)
+        if let body { bytes.append(contentsOf: body) }
+        return bytes
+    }
+
+    private func connect() throws(ClientError) -> Connection {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(socketPath.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !pathBytes.isEmpty, pathBytes.count < capacity else {
+            throw .unreachable(socket: socketPath, reason: "the path must be 1 to \(capacity - 1) bytes long")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: pathBytes)
+            raw[pathBytes.count] = 0
+        }
+        #if os(Linux)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+            let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw .unreachable(socket: socketPath, reason: Self.errnoText()) }
+        let connection = Connection(fd: fd)
+        if let timeout { connection.setTimeout(timeout) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + pathBytes.count + 1)
+        while true {
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
+            }
+            if rc == 0 { break }
+            if errno == EINTR { continue }
+            throw .unreachable(socket: socketPath, reason: Self.errnoText())
+        }
+        return connection
+    }
+
+    static func errnoText(_ code: Int32 = errno) -> String {
+        String(cString: strerror(code))
+    }
+}
+
+/// An owned, connected socket; closes in `deinit`.
+private struct Connection: ~Copyable {
+    let fd: Int32
+
+    init(fd: Int32) {
+        self.fd = fd
+    }
+
+    deinit {
+        close(fd)
+    }
+
+    /// Sets `SO_RCVTIMEO` and `SO_SNDTIMEO` (which also bound a blocking `connect`).
+    func setTimeout(_ timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }  // 0 would mean "no timeout"
+        let size = socklen_t(MemoryLayout<timeval>.size)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, size)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, size)
+    }
+
+    /// Writes all of `bytes`; `MSG_NOSIGNAL` so a daemon that hangs up gives `EPIPE`, not SIGPIPE.
+    func send(_ bytes: [UInt8], socket path: String) throws(ClientError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if n >= 0 {
+                offset += n
+                continue
+            }
+            if errno == EINTR { continue }
+            throw .io(socket: path, reason: Self.describeIOError(errno))
+        }
+    }
+
+    /// Reads and decodes until the response is complete, handing every event to `handle`.
+    func readUntilDone(
+        decoder: inout HTTPResponseDecoder, socket path: String, handle: (HTTPResponseDecoder.Event) -> Void
+    ) throws(ClientError) {
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        var sawBytes = false
+        while !decoder.isComplete {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(socket: path, reason: Self.describeIOError(errno))
+            }
+            do {
+                if n == 0 {
+                    guard sawBytes else {
+                        throw ClientError.io(socket: path, reason: "the daemon closed the connection without answering")
+                    }
+                    for event in try decoder.finish() { handle(event) }
+                    return
+                }
+                sawBytes = true
+                for event in try decoder.feed(buffer[..<n]) { handle(event) }
+            } catch let error as ClientError {
+                throw error
+            } catch HTTPResponseDecoder.DecodeError.truncated {
+                throw .io(socket: path, reason: "the daemon closed the connection mid-answer")
+            } catch {
+                throw .badResponse(socket: path, reason: "\(error)")
+            }
+        }
+    }
+
+    private static func describeIOError(_ code: Int32) -> String {
+        if code == EAGAIN || code == EWOULDBLOCK { return "timed out waiting for the daemon" }
+        return ControlClient.errnoText(code)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import SluiceConfig
+import SluiceControl
+import SluiceProxy
+import Synchronization
+
+/// The config file's fingerprint, replaced on every successful reload.
+final class ConfigHash: Sendable {
+    private let hash: Mutex<String>
+    init(_ h: String) { hash = Mutex(h) }
+    var value: String {
+        get { hash.withLock { $0 } }
+    }
+    func set(_ h: String) { hash.withLock { $0 = h } }
+}
+
+/// The control API's view of the daemon: `ControlBackend` over the control plane, the
+/// runtime and the config file. Runs on control-server threads.
+final class DaemonBackend: ControlBackend {
+    let control: ControlPlane
+    let runtime: Runtime
+    let configPath: String
+    let workers: Int
+    let started = Date()
+    let log: Logger
+    let configHash: ConfigHash
+    let reloading: @Sendable () -> ReloadResult
+
+    init(control: ControlPlane, runtime: Runtime, configPath: String, workers: Int, configHash: ConfigHash, log: Logger,
+         reload: @escaping @Sendable () -> ReloadResult) {
+        self.control = control
+        self.runtime = runtime
+        self.configPath = configPath
+        self.workers = workers
+        self.configHash = configHash
+        self.log = log
+        reloading = reload
+    }
+
+    func status() -> StatusInfo {
+        let ids = runtime.stats
+        var total: UInt64 = 0
+        for s in ids {
+            for l in 0..<StatsBlock.maxListeners { total &+= s.connectionsTotal(listener: l) }
+        }
+        return StatusInfo(version: Sluiced.version, uptimeSeconds: Date().timeIntervalSince(started),
+                          zone: control.config.node.zone, workers: workers, configFile: configPath,
+                          configHash: configHash.value,
+                          connectionsActive: UInt64(max(0, runtime.process.activeConnections.load(ordering: .relaxed))),
+                          connectionsTotal: total, planGeneration: runtime.planStore.generation)
+    }
+
+    func groups() -> [GroupInfo] { control.groupViews().map(DaemonBackend.info) }
+
+    func group(_ name: String) -> GroupInfo? { groups().first { $0.name == name } }
+
+    static func info(_ g: ControlPlane.GroupView) -> GroupInfo {
+        GroupInfo(name: g.name, proto: g.protocolName, algorithm: g.algorithm, crossZone: g.crossZone != "false",
+                  failOpen: g.failOpen, targets: g.targets.map(info))
+    }
+
+    static func info(_ t: ControlPlane.TargetView) -> TargetInfo {
+        TargetInfo(address: t.address, zone: t.zone, weight: t.weight, state: t.state, reason: t.reason,
+                   inFlight: t.inFlight, isStatic: t.isStatic, registeredAt: t.registeredAt)
+    }
+
+    func register(group: String, _ request: RegisterRequest) throws(ControlError) -> (created: Bool, target: TargetInfo) {
+        do {
+            let r = try control.register(group: group, address: request.address, zone: request.zone,
+                                         weight: request.weight, now: ControlEvent.now())
+            return (r.created, DaemonBackend.info(r.target))
+        } catch {
+            throw ControlError(status: error.status, code: error.code, message: error.message)
+        }
+    }
+
+    func deregister(group: String, address: String, wait: Bool, timeout: UInt64?) throws(ControlError) -> TargetInfo {
+        do {
+            return DaemonBackend.info(try control.deregister(group: group, address: address, wait: wait, timeout: timeout))
+        } catch {
+            throw ControlError(status: error.status, code: error.code, message: error.message)
+        }
+    }
+
+    func update(group: String, address: String, _ request: UpdateRequest) throws(ControlError) -> TargetInfo {
+        do {
+            return DaemonBackend.info(try control.update(group: group, address: address, weight: request.weight,
+                                                         zone: request.zone))
+        } catch {
+            throw ControlError(status: error.status, code: error.code, message: error.message)
+        }
+    }
+
+    func reload() -> ReloadResult { reloading() }
+
+    func metrics() -> String {
+        MetricsCollector.text(runtime: runtime, control: control)
+    }
+}
+

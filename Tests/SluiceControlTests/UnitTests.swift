@@ -1,0 +1,294 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+@testable import SluiceControl
+
+@Suite("API types")
+struct APITypesTests {
+    @Test func targetInfoUsesSnakeCaseAndStaticKey() throws {
+        let t = TargetInfo(address: "[::1]:80", zone: nil, weight: 3, state: "healthy", inFlight: 2, isStatic: true)
+        let json = String(decoding: try ControlRouter.encoder().encode(t), as: UTF8.self)
+        #expect(json == #"{"address":"[::1]:80","in_flight":2,"state":"healthy","static":true,"weight":3}"#)
+        #expect(try JSONDecoder().decode(TargetInfo.self, from: Data(json.utf8)) == t)
+    }
+
+    @Test func groupAndRequestsRoundTrip() throws {
+        let g = GroupInfo(name: "web", proto: "tcp", algorithm: "flow_hash", crossZone: false, failOpen: true, targets: [])
+        let json = String(decoding: try ControlRouter.encoder().encode(g), as: UTF8.self)
+        #expect(json.contains(#""protocol":"tcp""#) && json.contains(#""cross_zone":false"#) && json.contains(#""fail_open":true"#))
+        #expect(try JSONDecoder().decode(GroupInfo.self, from: Data(json.utf8)) == g)
+        let r = try JSONDecoder().decode(RegisterRequest.self, from: Data(#"{"address":"a:1"}"#.utf8))
+        #expect(r == RegisterRequest(address: "a:1"))
+        let u = try JSONDecoder().decode(UpdateRequest.self, from: Data(#"{"weight":0}"#.utf8))
+        #expect(u == UpdateRequest(weight: 0))
+    }
+
+    @Test func controlErrorsHaveStatusesAndCodes() {
+        #expect(ControlError.notFound("x").status == 404)
+        #expect(ControlError.badRequest("x").status == 400)
+        #expect(ControlError.conflict("x").status == 409)
+        #expect(ControlError.forbidden("x").status == 403)
+        #expect(ControlError.payloadTooLarge("x").status == 413)
+        #expect(ControlError.internal("x").status == 500)
+        let e = ControlError(status: 409, body: APIErrorBody(code: "conflict", message: "m"))
+        #expect(e == .conflict("m"))
+    }
+
+    @Test func rfc3339Formatting() {
+        #expect(RFC3339.format(secondsSinceEpoch: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(RFC3339.format(secondsSinceEpoch: 1_735_787_045.678) == "2025-01-02T03:04:05.678Z")
+        #expect(ControlEvent.now().hasSuffix("Z"))
+    }
+}
+
+@Suite("HTTP request parsing and routing without sockets")
+struct HTTPParsingTests {
+    @Test func parsesPipelinedRequestsWithBodies() {
+        var p = HTTPRequestParser()
+        p.append(Array("POST /a HTTP/1.1\r\nContent-Length: 3\r\nX-Y:  z \r\n\r\nabcGET /b?x=1%202&y=a+b HTTP/1.0\r\n\r\n".utf8))
+        guard case .request(let first) = p.next() else { Issue.record("no first"); return }
+        #expect(first.method == "POST" && first.body == Array("abc".utf8) && first.header("x-y") == "z")
+        #expect(first.keepAlive)
+        guard case .request(let second) = p.next() else { Issue.record("no second"); return }
+        #expect(second.path == "/b" && second.query == ["x": "1 2", "y": "a b"])
+        #expect(!second.keepAlive)
+        do { let r = p.next(); #expect(r == .needMore) }
+    }
+
+    @Test func resumesAcrossPartialReads() {
+        var p = HTTPRequestParser()
+        p.append(Array("GET /v1/status HT".utf8))
+        do { let r = p.next(); #expect(r == .needMore) }
+        p.append(Array("TP/1.1\r\nContent-Length: 2\r\n\r\n{".utf8))
+        do { let r = p.next(); #expect(r == .needMore) }
+        p.append([UInt8(ascii: "}")])
+        guard case .request(let r) = p.next() else { Issue.record("no request"); return }
+        #expect(r.body == Array("{}".utf8))
+    }
+
+    @Test func limitsAndMalformedInput() {
+        var big = HTTPRequestParser()
+        big.append([UInt8](repeating: UInt8(ascii: "a"), count: HTTPRequestParser.maxHeadBytes + 10))
+        guard case .failure(let e1) = big.next() else { Issue.record("no failure"); return }
+        #expect(e1.status == 413)
+        var chunked = HTTPRequestParser()
+        chunked.append(Array("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".utf8))
+        guard case .failure(let e2) = chunked.next() else { Issue.record("no failure"); return }
+        #expect(e2.status == 400)
+        var garbage = HTTPRequestParser()
+        garbage.append(Array("HELLO\r\n\r\n".utf8))
+        guard case .failure(let e3) = garbage.next() else { Issue.record("no failure"); return }
+        #expect(e3.status == 400)
+        var twoLengths = HTTPRequestParser()
+        twoLengths.append(Array("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".utf8))
+        guard case .failure(let e4) = twoLengths.next() else { Issue.record("no failure"); return }
+        #expect(e4.status == 400)
+    }
+
+    @Test func routerMatchesWithoutSockets() {
+        let router = ControlRouter(backend: FakeBackend())
+        guard case .events(let group) = router.route(HTTPRequest(method: "GET", target: "/v1/events?group=w%20b")) else {
+            Issue.record("not events"); return
+        }
+        #expect(group == "w b")
+        guard case .respond(let r) = router.route(HTTPRequest(method: "GET", target: "/v1/target-groups/")) else {
+            Issue.record("no response"); return
+        }
+        #expect(r.status == 200)
+    }
+
+    @Test func durations() {
+        #expect(DurationText.parseNanoseconds("5m") == 300_000_000_000)
+        #expect(DurationText.parseNanoseconds("1h30m") == 5_400_000_000_000)
+        #expect(DurationText.parseNanoseconds("250ms") == 250_000_000)
+        #expect(DurationText.parseNanoseconds("1.5s") == 1_500_000_000)
+        #expect(DurationText.parseNanoseconds("10") == 10_000_000_000)
+        #expect(DurationText.parseNanoseconds("soon") == nil)
+        #expect(DurationText.parseNanoseconds("5x") == nil)
+        #expect(DurationText.parseNanoseconds("") == nil)
+    }
+}
+
+@Suite("Event bus")
+struct EventBusTests {
+    @Test func deliversToEverySubscriberInOrder() {
+        let bus = EventBus()
+        let a = bus.subscribe()
+        let b = bus.subscribe()
+        for i in 0..<3 { bus.publish(ControlEvent(kind: .reload, message: "\(i)")) }
+        #expect((0..<3).map { _ in a.next(timeout: 1)?.message } == ["0", "1", "2"])
+        #expect(b.next(timeout: 1)?.message == "0")
+        #expect(a.next(timeout: 0.05) == nil)
+    }
+
+    @Test func slowSubscriberDropsTheOldest() {
+        let bus = EventBus()
+        let s = bus.subscribe()
+        for i in 0..<(EventBus.maxBacklog + 5) { bus.publish(ControlEvent(time: "t", kind: .reload, message: "\(i)")) }
+        #expect(s.pending == EventBus.maxBacklog)
+        #expect(s.dropped == 5)
+        #expect(s.next(timeout: 0)?.message == "5")
+    }
+
+    @Test func nextBlocksUntilPublishAndUnsubscribeWakesIt() async {
+        let bus = EventBus()
+        let s = bus.subscribe()
+        let waiter = Task.detached { s.next(timeout: 5)?.message }
+        try? await Task.sleep(for: .milliseconds(50))
+        bus.publish(ControlEvent(kind: .drained, message: "hi"))
+        #expect(await waiter.value == "hi")
+        let ended = Task.detached { s.next(timeout: 10) }
+        try? await Task.sleep(for: .milliseconds(50))
+        let start = Date()
+        bus.unsubscribe(s)
+        #expect(await ended.value == nil)
+        #expect(Date().timeIntervalSince(start) < 2)
+        #expect(bus.subscriberCount == 0)
+        bus.publish(ControlEvent(kind: .reload))
+        #expect(s.pending == 0)
+    }
+}
+
+@Suite("State file")
+struct StateFileTests {
+    let regs = [
+        Registration(group: "web", address: "10.0.0.5:8080", zone: "zone-b", weight: 2, registeredAt: "2025-01-02T03:04:05.000Z"),
+        Registration(group: "api", address: "[::1]:80", zone: nil, weight: 1, registeredAt: "2025-01-02T03:04:06.000Z"),
+    ]
+
+    @Test func roundTripsInANewDirectoryAndLeavesNoTmpFile() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.path + "/state/sub/registrations.json"
+        #expect(try StateFile.load(path: path) == [])
+        try StateFile.save(regs, path: path)
+        #expect(try StateFile.load(path: path) == regs)
+        try StateFile.save([regs[0]], path: path)
+        #expect(try StateFile.load(path: path) == [regs[0]])
+        #expect(access(path + ".tmp", F_OK) != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/state/sub") == ["registrations.json"])
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        #expect(object["version"] as? Int == 1)
+        let first = (object["registrations"] as! [[String: Any]])[0]
+        #expect(first["registered_at"] as? String == "2025-01-02T03:04:05.000Z")
+    }
+
+    @Test func corruptFileErrorNamesThePath() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.path + "/state.json"
+        FileManager.default.createFile(atPath: path, contents: Data("{\"version\": 1, \"registrations\": [{\"group\": 3".utf8))
+        do {
+            _ = try StateFile.load(path: path)
+            Issue.record("loaded a corrupt file")
+        } catch {
+            #expect(error.path == path)
+            #expect(error.description.contains(path))
+            #expect(error.description.contains("not a state file") || error.description.contains("corrupt"))
+        }
+        FileManager.default.createFile(atPath: path, contents: Data(#"{"version": 2, "registrations": []}"#.utf8))
+        #expect(throws: StateFileError.self) { try StateFile.load(path: path) }
+        FileManager.default.createFile(atPath: path, contents: Data(#"{"version": 1, "registrations": [{"group":"g"}]}"#.utf8))
+        do {
+            _ = try StateFile.load(path: path)
+            Issue.record("loaded a file with a missing key")
+        } catch {
+            #expect(error.description.contains("address"))
+        }
+    }
+
+    @Test func unreadablePathIsAnError() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        // A directory where the file should be cannot be read as a file.
+        #expect(throws: StateFileError.self) { try StateFile.load(path: dir.path) }
+    }
+}
+
+@Suite("Prometheus text")
+struct MetricsWriterTests {
+    @Test func helpAndTypeOncePerNameAndEscapedLabels() {
+        var w = MetricsWriter()
+        w.counter("sluice_connections_total", help: "Connections accepted.", labels: [("listener", "web")], value: 10)
+        w.counter("sluice_connections_total", help: "Connections accepted.", labels: [("listener", "a\"b\\c\nd")], value: 2)
+        w.gauge("sluice_fail_open", help: "1 while failing open.\nline", labels: [("group", "web")], value: 1.0)
+        w.histogram("sluice_request_duration_seconds", help: "Request latency.", labels: [("listener", "web")],
+                    buckets: [(le: 0.005, count: 1), (le: 0.1, count: 3), (le: 1, count: 4)], sum: 0.75, count: 5)
+        #expect(w.text == """
+        # HELP sluice_connections_total Connections accepted.
+        # TYPE sluice_connections_total counter
+        sluice_connections_total{listener="web"} 10
+        sluice_connections_total{listener="a\\"b\\\\c\\nd"} 2
+        # HELP sluice_fail_open 1 while failing open.\\nline
+        # TYPE sluice_fail_open gauge
+        sluice_fail_open{group="web"} 1
+        # HELP sluice_request_duration_seconds Request latency.
+        # TYPE sluice_request_duration_seconds histogram
+        sluice_request_duration_seconds_bucket{listener="web",le="0.005"} 1
+        sluice_request_duration_seconds_bucket{listener="web",le="0.1"} 3
+        sluice_request_duration_seconds_bucket{listener="web",le="1"} 4
+        sluice_request_duration_seconds_bucket{listener="web",le="+Inf"} 5
+        sluice_request_duration_seconds_sum 0.75
+        sluice_request_duration_seconds_count 5
+
+        """.replacingOccurrences(of: "sum 0.75", with: "sum{listener=\"web\"} 0.75")
+            .replacingOccurrences(of: "count 5", with: "count{listener=\"web\"} 5"))
+    }
+
+    @Test func specialValues() {
+        #expect(MetricsWriter.format(.infinity) == "+Inf")
+        #expect(MetricsWriter.format(-.infinity) == "-Inf")
+        #expect(MetricsWriter.format(.nan) == "NaN")
+        #expect(MetricsWriter.format(2.5) == "2.5")
+        var w = MetricsWriter()
+        w.gauge("g", help: "h", value: 3)
+        #expect(w.text == "# HELP g h\n# TYPE g gauge\ng 3\n")
+    }
+}
+
+@Suite("systemd notify")
+struct SystemdNotifyTests {
+    private func receive(_ fd: Int32) -> String? {
+        guard ControlSocket.waitReadable(fd, milliseconds: 2000) else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 512, 0) }
+        return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self) : nil
+    }
+
+    @Test func sendsADatagramToAPathSocket() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.path + "/notify"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        #expect(ControlSocket.withUnixAddress(path) { bind(fd, $0, $1) } == 0)
+        #expect(SystemdNotify.send("READY=1\nSTATUS=serving", socketPath: path))
+        #expect(receive(fd) == "READY=1\nSTATUS=serving")
+
+        setenv("NOTIFY_SOCKET", path, 1)
+        defer { unsetenv("NOTIFY_SOCKET") }
+        #expect(SystemdNotify.send("STOPPING=1"))
+        #expect(receive(fd) == "STOPPING=1")
+        #expect(!SystemdNotify.send("X=1", socketPath: dir.path + "/nobody"))
+    }
+
+    @Test func sendsToAnAbstractSocket() throws {
+        let name = "@sluice-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        #expect(ControlSocket.withUnixAddress(name) { bind(fd, $0, $1) } == 0)
+        #expect(SystemdNotify.send("WATCHDOG=1", socketPath: name))
+        #expect(receive(fd) == "WATCHDOG=1")
+    }
+
+    @Test func watchdogInterval() {
+        #expect(SystemdNotify.watchdogInterval(usec: "30000000", pid: nil, ourPID: 10) == 30_000_000)
+        #expect(SystemdNotify.watchdogInterval(usec: "30000000", pid: "10", ourPID: 10) == 30_000_000)
+        #expect(SystemdNotify.watchdogInterval(usec: "30000000", pid: "11", ourPID: 10) == nil)
+        #expect(SystemdNotify.watchdogInterval(usec: "0", pid: nil, ourPID: 10) == nil)
+        #expect(SystemdNotify.watchdogInterval(usec: "x", pid: nil, ourPID: 10) == nil)
+        #expect(SystemdNotify.watchdogInterval(usec: nil, pid: nil, ourPID: 10) == nil)
+    }
+}
