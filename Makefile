@@ -43,6 +43,11 @@ install: release
 	install -m 0755 .build/release/sluiced .build/release/sluicectl $(DESTDIR)$(PREFIX)/bin/
 	[ -e $(DESTDIR)/etc/sluice/sluice.yaml ] || install -m 0644 etc/sluice/sluice.yaml $(DESTDIR)/etc/sluice/
 	install -m 0644 systemd/sluice.service $(DESTDIR)/lib/systemd/system/
+	@if [ -z "$(DESTDIR)" ]; then \
+		id sluice >/dev/null 2>&1 || $(SUDO) useradd --system --no-create-home --shell /usr/sbin/nologin sluice; \
+		command -v systemctl >/dev/null && $(SUDO) systemctl daemon-reload || true; \
+		echo "installed: systemctl enable --now sluice"; \
+	fi
 
 clean:
 	rm -rf .build

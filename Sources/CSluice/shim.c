@@ -17,6 +17,7 @@ const uint32_t csluice_EPOLLET = EPOLLET;
 const int csluice_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
 const int csluice_EPOLL_CTL_MOD = EPOLL_CTL_MOD;
 const int csluice_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
+const int csluice_MSG_NOSIGNAL = MSG_NOSIGNAL;
 
 int csluice_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 

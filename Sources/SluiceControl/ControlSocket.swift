@@ -35,7 +35,7 @@ enum ControlSocket {
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(ControlSocketError) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, bytes.count - offset, csluice_MSG_NOSIGNAL) }
             if n > 0 {
                 offset += n
             } else if n < 0 && errno == EINTR {

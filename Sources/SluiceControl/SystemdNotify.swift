@@ -1,3 +1,4 @@
+internal import CSluice
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -23,7 +24,7 @@ public enum SystemdNotify {
         defer { close(fd) }
         let bytes = Array(state.utf8)
         let sent = ControlSocket.withUnixAddress(socketPath) { address, length in
-            bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), address, length) }
+            bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, csluice_MSG_NOSIGNAL, address, length) }
         }
         return sent == bytes.count
     }
@@ -36,7 +37,7 @@ public enum SystemdNotify {
     }
 
     /// Pure form of `watchdogInterval`.
-    public static func watchdogInterval(usec: String?, pid: String?, ourPID: pid_t) -> UInt64? {
+    public static func watchdogInterval(usec: String?, pid: String?, ourPID: Int32) -> UInt64? {
         guard let usec, let value = UInt64(usec), value > 0 else { return nil }
         if let pid, !pid.isEmpty {
             guard let owner = pid_t(pid), owner == ourPID else { return nil }

@@ -7,6 +7,8 @@ import Synchronization
 final class SharedRotation: Sendable {
     /// Longest period kept; larger weight sums use a per-worker rotation instead.
     static let maxPeriod = 1 << 16
+    /// Most work spent building one sequence (period × targets).
+    static let maxBuildSteps = 4_000_000
 
     private let sequence: [Int32]
     private let counter = Atomic<UInt64>(0)
@@ -17,6 +19,13 @@ final class SharedRotation: Sendable {
         guard g > 0 else { return nil }
         let period = weights.reduce(0) { $0 + $1 / g }
         guard period <= SharedRotation.maxPeriod else { return nil }
+        if weights.allSatisfy({ $0 == 0 || $0 == g }) {
+            // Equal weights: the smooth sequence is simply every target in turn (O(n), not O(n²)).
+            sequence = weights.indices.filter { weights[$0] > 0 }.map { Int32($0) }
+            return
+        }
+        // Smooth weighted round robin costs O(targets) per step: keep the build bounded.
+        guard period * weights.count <= SharedRotation.maxBuildSteps else { return nil }
         var rr = SmoothWeightedRoundRobin(weights: weights.map { $0 / g })
         var seq: [Int32] = []
         seq.reserveCapacity(period)

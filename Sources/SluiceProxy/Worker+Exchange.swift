@@ -172,6 +172,7 @@ extension Worker {
                 }
             } catch {
                 discard(u)
+                group.targets[t].runtime.failed()
                 c.connectFailures += 1
                 continue
             }

@@ -1,3 +1,4 @@
+internal import CSluice
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -181,12 +182,12 @@ private struct Connection: ~Copyable {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, size)
     }
 
-    /// Writes all of `bytes`; `MSG_NOSIGNAL` so a daemon that hangs up gives `EPIPE`, not SIGPIPE.
+    /// Writes all of `bytes`; `csluice_MSG_NOSIGNAL` so a daemon that hangs up gives `EPIPE`, not SIGPIPE.
     func send(_ bytes: [UInt8], socket path: String) throws(ClientError) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
-                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, csluice_MSG_NOSIGNAL)
             }
             if n >= 0 {
                 offset += n

@@ -11,13 +11,13 @@ public final class HTTPBackend: @unchecked Sendable {
     public let name: String
     private let process: Process
 
-    public init(name: String) throws {
+    public init(name: String, port requested: UInt16 = 0) throws {
         self.name = name
         var fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         fixtures.appendPathComponent("Fixtures/http_backend.py")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", fixtures.path, "0", name]
+        process.arguments = ["python3", fixtures.path, String(requested), name]
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice

@@ -54,5 +54,6 @@ extern const uint32_t csluice_EPOLLET;
 extern const int csluice_EPOLL_CTL_ADD;
 extern const int csluice_EPOLL_CTL_MOD;
 extern const int csluice_EPOLL_CTL_DEL;
+extern const int csluice_MSG_NOSIGNAL;
 
 #endif

@@ -296,10 +296,16 @@ extension ControlPlane {
     }
     public var generation: UInt64 { state.withLock { $0.generation } }
 
-    static func view(_ t: Target) -> TargetView {
-        TargetView(address: t.address, zone: t.zone, weight: t.weight, state: t.state.rawValue, reason: t.reason?.rawValue,
-                   inFlight: t.runtime.inFlight.load(ordering: .relaxed), isStatic: t.isStatic,
-                   registeredAt: t.registeredAt)
+    static func view(_ t: Target, now: UInt64 = Posix.monotonicNanos()) -> TargetView {
+        var v = TargetView(address: t.address, zone: t.zone, weight: t.weight, state: t.state.rawValue,
+                           reason: t.reason?.rawValue, inFlight: t.runtime.inFlight.load(ordering: .relaxed),
+                           isStatic: t.isStatic, registeredAt: t.registeredAt)
+        if t.drainDeadline == nil && t.outlier.isEjected(now: now) {
+            // Passive checks took it out of rotation for a back-off period.
+            v.state = TargetState.unhealthy.rawValue
+            v.reason = TargetReason.outlierEjected.rawValue
+        }
+        return v
     }
 
     // MARK: plumbing

@@ -231,9 +231,10 @@ public final class ControlPlane: Sendable {
                 if failOpen { return true }
                 return (t.state == .healthy || t.state == .unavailable) && !t.outlier.isEjected(now: now)
             }
+            // Fail-open spreads over every registered target, whatever the zone rules say.
             var weights = ZoneRouting.weights(
                 targets: g.targets.enumerated().map { (zone: $1.zone, eligible: eligible[$0], weight: $1.weight) },
-                localZone: zone, mode: mode)
+                localZone: zone, mode: failOpen ? .enabled : mode)
             if g.config.slowStart > 0 && !failOpen {
                 for i in weights.indices where weights[i] > 0 && g.targets[i].state == .healthy {
                     weights[i] = SlowStart.weight(base: weights[i], since: g.targets[i].healthySince, now: now,
