@@ -197,11 +197,23 @@ public final class ControlPlane: Sendable {
     func republishLocked(_ s: inout State) {
         guard let runtime = s.runtime else { return }
         s.generation += 1
+        let before = s.groups.map(\.failOpen)
         do {
             let plan = try ControlPlane.plan(&s, now: clock())
             try runtime.publish(plan)
         } catch {
             onEvent(Event(type: "error", message: "could not publish a new plan: \(error)"))
+        }
+        announceFailOpen(before: before, s)
+    }
+
+    /// Events for groups whose fail-open state changed.
+    func announceFailOpen(before: [Bool], _ s: State) {
+        for (i, g) in s.groups.enumerated() where i < before.count && before[i] != g.failOpen {
+            onEvent(Event(type: g.failOpen ? "fail_open" : "fail_open_ended", group: g.config.name,
+                          message: g.failOpen
+                              ? "fewer healthy targets than min_healthy: routing to all registered targets"
+                              : "enough healthy targets again"))
         }
     }
 
