@@ -89,12 +89,13 @@ public struct GroupInfo: Codable, Sendable, Equatable {
     /// `"http"`, `"tcp"`, … (JSON key `protocol`).
     public var proto: String
     public var algorithm: String
-    public var crossZone: Bool
+    /// `cross_zone` as configured: `"true"`, `"false"` or `"prefer_local"`.
+    public var crossZone: String
     /// True while the group is failing open (every target unhealthy, traffic sent to all).
     public var failOpen: Bool
     public var targets: [TargetInfo]
 
-    public init(name: String, proto: String, algorithm: String, crossZone: Bool, failOpen: Bool, targets: [TargetInfo]) {
+    public init(name: String, proto: String, algorithm: String, crossZone: String, failOpen: Bool, targets: [TargetInfo]) {
         self.name = name
         self.proto = proto
         self.algorithm = algorithm

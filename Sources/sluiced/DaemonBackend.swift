@@ -56,7 +56,7 @@ final class DaemonBackend: ControlBackend {
     func group(_ name: String) -> GroupInfo? { groups().first { $0.name == name } }
 
     static func info(_ g: ControlPlane.GroupView) -> GroupInfo {
-        GroupInfo(name: g.name, proto: g.protocolName, algorithm: g.algorithm, crossZone: g.crossZone != "false",
+        GroupInfo(name: g.name, proto: g.protocolName, algorithm: g.algorithm, crossZone: g.crossZone,
                   failOpen: g.failOpen, targets: g.targets.map(info))
     }
 

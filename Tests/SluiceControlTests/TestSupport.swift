@@ -30,7 +30,7 @@ final class FakeBackend: ControlBackend {
 
     init() {
         let web = GroupInfo(
-            name: "web", proto: "http", algorithm: "round_robin", crossZone: true, failOpen: false,
+            name: "web", proto: "http", algorithm: "round_robin", crossZone: "true", failOpen: false,
             targets: [TargetInfo(address: "10.0.0.1:8080", zone: "zone-a", weight: 1, state: "healthy", isStatic: true)])
         groupsState = Mutex(["web": web])
     }

@@ -15,9 +15,9 @@ struct APITypesTests {
     }
 
     @Test func groupAndRequestsRoundTrip() throws {
-        let g = GroupInfo(name: "web", proto: "tcp", algorithm: "flow_hash", crossZone: false, failOpen: true, targets: [])
+        let g = GroupInfo(name: "web", proto: "tcp", algorithm: "flow_hash", crossZone: "false", failOpen: true, targets: [])
         let json = String(decoding: try ControlRouter.encoder().encode(g), as: UTF8.self)
-        #expect(json.contains(#""protocol":"tcp""#) && json.contains(#""cross_zone":false"#) && json.contains(#""fail_open":true"#))
+        #expect(json.contains(#""protocol":"tcp""#) && json.contains(#""cross_zone":"false""#) && json.contains(#""fail_open":true"#))
         #expect(try JSONDecoder().decode(GroupInfo.self, from: Data(json.utf8)) == g)
         let r = try JSONDecoder().decode(RegisterRequest.self, from: Data(#"{"address":"a:1"}"#.utf8))
         #expect(r == RegisterRequest(address: "a:1"))

@@ -60,7 +60,7 @@ struct EndToEndTests {
     final class FakeBackend: ControlBackend {
         let state = Mutex<[String: GroupInfo]>([
             "web": GroupInfo(
-                name: "web", proto: "http", algorithm: "round_robin", crossZone: true, failOpen: false,
+                name: "web", proto: "http", algorithm: "round_robin", crossZone: "true", failOpen: false,
                 targets: [TargetInfo(address: "10.0.0.5:8080", zone: "zone-a", weight: 1, state: "healthy", isStatic: true)])
         ])
         let lastTimeout = Mutex<UInt64?>(nil)

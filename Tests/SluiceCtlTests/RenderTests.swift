@@ -20,14 +20,14 @@ import Testing
     @Test func targetsTable() {
         let groups = [
             GroupInfo(
-                name: "web", proto: "http", algorithm: "round_robin", crossZone: true, failOpen: false,
+                name: "web", proto: "http", algorithm: "round_robin", crossZone: "true", failOpen: false,
                 targets: [
                     TargetInfo(address: "10.0.0.5:8080", zone: "zone-a", weight: 1, state: "healthy", inFlight: 3),
                     TargetInfo(
                         address: "[2001:db8::7]:8080", zone: "zone-b", weight: 10, state: "unhealthy",
                         reason: "connect_refused", inFlight: 0, isStatic: true),
                 ]),
-            GroupInfo(name: "db", proto: "tcp", algorithm: "least_conn", crossZone: false, failOpen: true, targets: []),
+            GroupInfo(name: "db", proto: "tcp", algorithm: "least_conn", crossZone: "false", failOpen: true, targets: []),
         ]
         #expect(Render.targets(groups) == """
             GROUP  TARGET                       ZONE    WEIGHT  STATE      REASON           IN-FLIGHT
@@ -99,7 +99,7 @@ import Testing
     }
 
     @Test func groupListShapes() throws {
-        let group = #"{"name":"web","protocol":"http","algorithm":"rr","cross_zone":true,"fail_open":false,"targets":[]}"#
+        let group = #"{"name":"web","protocol":"http","algorithm":"rr","cross_zone":"true","fail_open":false,"targets":[]}"#
         #expect(try JSON.decode(GroupList.self, from: Data("[\(group)]".utf8)).groups.map(\.name) == ["web"])
         #expect(try JSON.decode(GroupList.self, from: Data(#"{"groups":[\#(group)]}"#.utf8)).groups.count == 1)
     }

@@ -261,7 +261,7 @@ extension ControlPlane {
         state.withLock { s in
             s.groups.map { g in
                 GroupView(name: g.config.name, protocolName: g.config.protocolKind.rawValue,
-                          algorithm: g.config.algorithm.rawValue, crossZone: g.config.crossZone.rawValue,
+                          algorithm: g.config.algorithm.rawValue, crossZone: g.config.crossZone == .enabled ? "true" : g.config.crossZone == .disabled ? "false" : "prefer_local",
                           failOpen: g.failOpen,
                           targets: g.targets.map { t in
                               var v = ControlPlane.view(t)
