@@ -20,7 +20,7 @@ extension ControlPlane {
             throw Refusal(status: 400, code: "InvalidWeight", message: "weight must be 0..999, got \(w)")
         }
         var outcome: Result<(Bool, TargetView), Refusal>!
-        mutate { s in
+        mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
                 return false
@@ -67,7 +67,7 @@ extension ControlPlane {
         var outcome: Result<TargetView, Refusal>!
         var generation: UInt64 = 0
         var runtime: TargetRuntime?
-        mutate { s in
+        mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
                 return false
@@ -118,7 +118,7 @@ extension ControlPlane {
         }
         let key = AddressParser.parse(address)?.description ?? address
         var outcome: Result<TargetView, Refusal>!
-        mutate { s in
+        mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
                 return false
@@ -310,14 +310,12 @@ extension ControlPlane {
 
     // MARK: plumbing
 
-    /// Runs `change` under the lock; when it returns true, persists registrations (if they
-    /// changed) and publishes a new Plan before the lock is released.
-    func mutate(_ change: (inout State) -> Bool) {
+    /// Runs `change` under the lock; when it returns true, persists the registrations (for
+    /// changes to them) and publishes a new Plan before the lock is released.
+    func mutate(persisting: Bool = false, _ change: (inout State) -> Bool) {
         state.withLock { s in
-            let before = ControlPlane.registrations(s)
             guard change(&s) else { return }
-            let after = ControlPlane.registrations(s)
-            if after != before { try? persist(after) }
+            if persisting { try? persist(ControlPlane.registrations(s)) }
             republishLocked(&s)
         }
     }
