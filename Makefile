@@ -22,17 +22,25 @@ build: deps
 release: deps
 	swift build -c release
 
+# The example config with its control socket and state file moved under .build/run, so a
+# newcomer without root can run it.
 run: release
+	@mkdir -p .build/run
+	@sed -e 's#/run/sluice/control.sock#$(CURDIR)/.build/run/control.sock#' \
+	     -e 's#/var/lib/sluice/state.json#$(CURDIR)/.build/run/state.json#' $(CONFIG) > .build/run/sluice.yaml
 	@set -m; python3 etc/sluice/demo-targets.py 9001 9002 & demo=$$!; \
 	trap "kill $$demo 2>/dev/null" EXIT; \
-	echo "try: curl http://127.0.0.1:8080/   (Ctrl-C stops)"; \
-	.build/release/sluiced --config $(CONFIG)
+	echo "try: curl http://127.0.0.1:8080/ (tcp) or curl http://127.0.0.1:8081/ (http);"; \
+	echo "     .build/release/sluicectl --socket .build/run/control.sock targets list   (Ctrl-C stops)"; \
+	.build/release/sluiced --config .build/run/sluice.yaml
 
 test: build
 	swift test 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 bench: release
 	Benchmarks/l4-bench.sh
+	Benchmarks/l7-bench.sh
+	Benchmarks/control-bench.sh
 
 # heap allocations per proxied request of sluiced (LD_PRELOAD counter), exit 1 over budget
 alloc-budget: release
@@ -58,7 +66,7 @@ clean:
 FUZZ_SECONDS ?= 60
 FUZZ_BIN := .build-fuzz/http-parser-fuzz
 fuzz:
-	@mkdir -p .build-fuzz/artifacts .build-fuzz/corpus
+	@mkdir -p .build-fuzz/artifacts .build-fuzz/corpus Fuzz/HTTPParserFuzz/corpus
 	set -o pipefail; swiftc -parse-as-library -module-name SluiceHTTPFuzz -O -g -sanitize=fuzzer,address \
 		$$(find Sources/SluiceHTTP -name '*.swift' -not -path '*/Rules/*') Fuzz/HTTPParserFuzz/FuzzEntry.swift \
 		-o $(FUZZ_BIN) 2>&1 | { grep -v "Cannot export local symbol" || true; }
