@@ -31,7 +31,7 @@ run: release
 	@set -m; python3 etc/sluice/demo-targets.py 9001 9002 & demo=$$!; \
 	trap "kill $$demo 2>/dev/null" EXIT; \
 	echo "try: curl http://127.0.0.1:8080/ (tcp) or curl http://127.0.0.1:8081/ (http);"; \
-	echo "     .build/release/sluicectl --socket .build/run/control.sock targets list   (Ctrl-C stops)"; \
+	echo "     .build/release/sluicectl targets list --socket .build/run/control.sock   (Ctrl-C stops)"; \
 	.build/release/sluiced --config .build/run/sluice.yaml
 
 test: build

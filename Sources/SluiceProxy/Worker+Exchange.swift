@@ -503,6 +503,7 @@ extension Worker {
         }
         if close { c.closeAfterResponse = true }
         c.toClient.end += n
+        c.bytesToClient &+= UInt64(n)
         let g = plan(of: c).groups[c.group]
         if let sticky = g.sticky, n >= 2 {
             // Insert the stickiness cookie before the head's final CRLF.

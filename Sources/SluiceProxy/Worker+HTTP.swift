@@ -242,6 +242,7 @@ extension Worker {
     }
 
     func queueToClient(_ c: HTTPConnection, _ bytes: [UInt8]) {
+        c.bytesToClient &+= UInt64(bytes.count)
         if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
         if c.toClient.isEmpty {
             c.toClient.start = 0
