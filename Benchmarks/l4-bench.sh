@@ -238,16 +238,19 @@ listeners:
 target_groups:
   - name: iperf
     protocol: tcp
+    health_check: off
     targets:
       - { address: 127.0.0.1:$BE_IPERF }
   - name: web
     protocol: tcp
     algorithm: round_robin
+    health_check: off
     targets:
       - { address: 127.0.0.1:$BE_WEB_A }
       - { address: 127.0.0.1:$BE_WEB_B }
   - name: idle
     protocol: tcp
+    health_check: off
     targets:
       - { address: 127.0.0.1:$BE_IDLE }
 EOF
@@ -439,7 +442,7 @@ write_meta() {
     echo "- Runs: $REPS repetitions, median with min–max; within each repetition every scenario runs all targets back to back, target order rotated per repetition. iperf3: 1 stream, ${DUR_IPERF}s. Connection rate: \`wrk -t1 -c$CONNS -d${DUR_CONN}s -H 'Connection: close'\` on a 100-byte response (direct = one nginx backend; through the proxies = round robin over two)."
     echo "- Proxy CPU = utime+stime of the proxy's process group (from /proc/PID/stat) over the run; µs/MiB divides it by the MiB iperf3 received, µs/conn by the connections (requests) wrk completed."
     echo "- Idle connections: each repetition starts the proxy afresh, reads VmRSS after 1 s (*base*), then opens $IDLE_CONNS client connections in batches of $IDLE_BATCH, each batch only after the backend reports the previous ones accepted (so the proxy has accepted *and* connected all of them), then reads VmRSS/VmHWM and the proxy's open fds. KiB/conn = (VmRSS with conns − base) / $IDLE_CONNS. The fd hard limit here is $(ulimit -Hn) and a proxy needs 2 fds per connection (client + backend side), hence at most ~$((($(ulimit -Hn) - 200) / 2)) connections (IDLE_CONNS=$IDLE_CONNS; HAProxy maxconn $MAXCONN, Sluice max_connections 20000)."
-    echo "- Proxy settings: HAProxy \`mode tcp\`, no logging, no health checks, timeouts client/server 5m, no splicing. $CANDIDATE_NAME: $([[ $CANDIDATE_CMD == "$DEFAULT_CANDIDATE_CMD" ]] && echo "listeners/target groups as in \`Benchmarks/out/last-l4-logs/candidate/sluice.yaml\` (node.max_connections 20000, no health checks (not in this version), default idle timeout, splice(2))" || echo "see CANDIDATE_CMD"). Configs and logs: \`Benchmarks/out/last-l4-logs/\`."
+    echo "- Proxy settings: HAProxy \`mode tcp\`, no logging, no health checks, timeouts client/server 5m, no splicing. $CANDIDATE_NAME: $([[ $CANDIDATE_CMD == "$DEFAULT_CANDIDATE_CMD" ]] && echo "listeners/target groups as in \`Benchmarks/out/last-l4-logs/candidate/sluice.yaml\` (node.max_connections 20000, health_check: off like HAProxy here, default idle timeout, splice(2))" || echo "see CANDIDATE_CMD"). Configs and logs: \`Benchmarks/out/last-l4-logs/\`."
     echo "- Kernel (read, not changed): somaxconn=$(sysctl -n net.core.somaxconn 2>/dev/null), tcp_tw_reuse=$(sysctl -n net.ipv4.tcp_tw_reuse 2>/dev/null), ip_local_port_range=\"$(sysctl -n net.ipv4.ip_local_port_range 2>/dev/null | tr '\t' ' ')\"."
     echo "- Round-robin check through the web listeners (X-Backend of 4 connections): $(IFS=';'; echo "${PROBES[*]}" | sed 's/;/; /g')."
     if [[ -s $T/problems.txt ]]; then

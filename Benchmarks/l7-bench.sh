@@ -286,6 +286,7 @@ target_groups:
   - name: web
     protocol: http
     algorithm: round_robin
+    health_check: off
     targets:
       - { address: 127.0.0.1:$BE_PORT_A }
       - { address: 127.0.0.1:$BE_PORT_B }
