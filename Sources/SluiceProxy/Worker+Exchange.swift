@@ -306,6 +306,14 @@ extension Worker {
             case .progressed: progressed = true
             case .idle: break
             }
+            let limit = plan(of: c).listeners[c.listener].maxRequestBody
+            if limit > 0, c.request.framing == .chunked, c.request.chunks.dataBytes > limit {
+                // A chunked body crossed max_request_body: the target gets a cut-off body
+                // on a connection that is closed, never reused.
+                releaseUpstream(c, reusable: false)
+                closeHTTP(c)
+                return false
+            }
             if !c.request.done && c.input.isEmpty && c.clientReadable {
                 switch readClient(c) {
                 case .data: progressed = true

@@ -27,7 +27,7 @@ struct LineLogHandler: LogHandler {
             var object: [String: String] = ["time": ISO8601DateFormatter().string(from: Date()),
                                             "level": "\(event.level)", "msg": "\(event.message)"]
             for (k, v) in merged { object[k] = "\(v)" }
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             line = String(decoding: data, as: UTF8.self) + "\n"
         }
         FileHandle.standardError.write(Data(line.utf8))

@@ -114,6 +114,11 @@ struct HTTPProxyTests {
         #expect(try HTTPClient.request(port: port, "BAD\r\n\r\n").status == 400)
         #expect(try HTTPClient.request(port: port,
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n").status == 413)
+        let chunk = String(repeating: "c", count: 2000)
+        let chunked = try HTTPClient.exchange(port: port, "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + String(chunk.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n")
+        #expect(!HTTPClient.parse(chunked).contains { $0.status == 200 },
+                "a chunked body over max_request_body is cut off, never answered as whole")
         #expect(try get(port, "/dead").status == 502)
         #expect(try get(port, "/empty").status == 503)
         #expect(try get(port, "/slow?ms=3000").status == 504)
