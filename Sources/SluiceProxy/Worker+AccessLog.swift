@@ -38,7 +38,7 @@ extension Worker {
         let l = p.listeners[c.listener]
         // Counters first: every finished request counts, logged or not.
         if l.statsId >= 0 {
-            let group = c.logTarget >= 0 ? p.groups[c.group].statsId : -1
+            let group = c.logTarget >= 0 && c.group < p.groups.count ? p.groups[c.group].statsId : -1
             stats.request(listener: l.statsId, group: group, status: c.logStatus, nanos: now &- c.requestStarted)
             stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.bytesIn), c.bytesFromClient)
             stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.bytesOut), c.bytesToClient)
@@ -59,13 +59,15 @@ extension Worker {
         w.raw(",\"listener\":")
         w.string(l.name)
         w.raw(",\"rule\":")
-        if c.logAction < 0 || c.logAction == l.defaultAction {
-            w.raw(c.logAction < 0 ? "null" : "\"default\"")
+        if c.logAction < 0 || c.logAction >= l.rulePriorities.count {
+            w.raw("null")
+        } else if c.logAction == l.defaultAction {
+            w.raw("\"default\"")
         } else {
             w.int(UInt64(l.rulePriorities[c.logAction]))
         }
         w.raw(",\"group\":")
-        if c.logTarget >= 0 {
+        if c.logTarget >= 0 && c.group < p.groups.count && c.logTarget < p.groups[c.group].targets.count {
             w.string(p.groups[c.group].name)
             w.raw(",\"target\":")
             w.string(p.groups[c.group].targets[c.logTarget].key)

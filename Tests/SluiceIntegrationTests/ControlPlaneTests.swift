@@ -265,6 +265,45 @@ struct ControlPlaneTests {
         #expect(elapsed < 60, "bounded here (debug build); the release figure is in Benchmarks/RESULTS.md")
     }
 
+    @Test func eventsStreamShowsRegistrations() throws {
+        let port = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: httpConfig(port: port, groups: [("app", [9])]))
+        defer { d.terminate() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: sluicectlPath)
+        p.arguments = ["events", "--json", "--socket", d.controlSocket]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let seen = DispatchSemaphore(value: 0)
+        let lines = SendBox()
+        Thread {
+            var text = ""
+            while true {
+                let data = out.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                text += String(decoding: data, as: UTF8.self)
+                lines.set(text)
+                if text.contains("\"registered\"") { seen.signal() }
+            }
+        }.start()
+        // The stream starts asynchronously: register until an event comes through (bounded).
+        var got = false
+        for i in 0..<50 where !got {
+            #expect(try ctl(d, ["targets", "register", "app", "127.0.0.1:\(20000 + i)"]).status == 0)
+            got = seen.wait(timeout: .now() + 0.2) == .success
+        }
+        #expect(got, "no registered event: \(lines.value ?? "")")
+        let first = (lines.value ?? "").split(separator: "\n").first { $0.contains("registered") } ?? ""
+        let obj = try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any]
+        #expect(obj?["group"] as? String == "app")
+        #expect((obj?["time"] as? String)?.hasSuffix("Z") == true)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "sluicectl events exits 0 on SIGINT")
+    }
+
     @Test func metricsOnTheControlSocketAndTCP() throws {
         let a = try HTTPBackend(name: "a")
         let port = try TestSocket.freePort()
