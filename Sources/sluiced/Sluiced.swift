@@ -149,8 +149,13 @@ struct Sluiced: ParsableCommand {
         do {
             try server.start()
         } catch {
-            log.critical("control socket: \(error)")
-            throw ExitCode(1)
+            // A socket path the config names must work; the built-in default (for systemd's
+            // RuntimeDirectory) may be out of reach when run by hand without root.
+            guard cfg.control.socket == ControlConfig.defaultSocket else {
+                log.critical("control socket: \(error)")
+                throw ExitCode(1)
+            }
+            log.warning("control socket unavailable, running without the control API: \(error)")
         }
         var metricsServer: MetricsServer?
         if let m = cfg.control.metrics {

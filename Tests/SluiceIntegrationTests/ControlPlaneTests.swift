@@ -304,6 +304,26 @@ struct ControlPlaneTests {
         #expect(p.terminationStatus == 0, "sluicectl events exits 0 on SIGINT")
     }
 
+    @Test func aRegistrationThatCannotBePersistedIsRefused() throws {
+        let port = try TestSocket.freePort()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stateDir = dir.appendingPathComponent("st")
+        let yaml = httpConfig(port: port, groups: [("app", [9])])
+            + "control:\n  socket: \(dir.path)/c.sock\n  state: \(stateDir.path)/state.json\n"
+        let d = try SluicedProcess(yaml: yaml)
+        defer { d.terminate() }
+        // Once running, the state file's directory becomes a regular file: it can never be written.
+        try? FileManager.default.removeItem(at: stateDir)
+        try "x".write(to: stateDir, atomically: true, encoding: .utf8)
+        let r = try runTool(sluicectlPath, ["targets", "register", "app", "127.0.0.1:20001", "--socket", "\(dir.path)/c.sock"])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.contains("StateFileError"), "\(r.output)")
+        let states = try targetStates(d, group: "app", socket: "\(dir.path)/c.sock")
+        #expect(!states.keys.contains("127.0.0.1:20001"), "not on disk, not applied")
+    }
+
     @Test func metricsOnTheControlSocketAndTCP() throws {
         let a = try HTTPBackend(name: "a")
         let port = try TestSocket.freePort()

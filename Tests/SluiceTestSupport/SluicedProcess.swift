@@ -54,7 +54,7 @@ public final class SluicedProcess: @unchecked Sendable {
                 if data.isEmpty { break }
                 let text = String(decoding: data, as: UTF8.self)
                 let all = logText.withLock { $0 += text; return $0 }
-                if !signalled && all.contains("ready") {
+                if !signalled && (all.contains("info ready") || all.contains("\"msg\":\"ready\"")) {
                     signalled = true
                     ready.signal()
                 }

@@ -20,7 +20,7 @@ extension ControlPlane {
             throw Refusal(status: 400, code: "InvalidWeight", message: "weight must be 0..999, got \(w)")
         }
         var outcome: Result<(Bool, TargetView), Refusal>!
-        mutate(persisting: true) { s in
+        let stored = mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
                 return false
@@ -54,6 +54,7 @@ extension ControlPlane {
             }
             return true
         }
+        if let refusal = stored { throw refusal }
         switch outcome! {
         case .success(let r): return r
         case .failure(let e): throw e
@@ -67,7 +68,7 @@ extension ControlPlane {
         var outcome: Result<TargetView, Refusal>!
         var generation: UInt64 = 0
         var runtime: TargetRuntime?
-        mutate(persisting: true) { s in
+        let stored = mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
                 return false
@@ -88,6 +89,7 @@ extension ControlPlane {
             generation = s.generation + 1  // the Plan republished below
             return true
         }
+        if let refusal = stored { throw refusal }
         let view: TargetView
         switch outcome! {
         case .success(let v): view = v
@@ -118,7 +120,7 @@ extension ControlPlane {
         }
         let key = AddressParser.parse(address)?.description ?? address
         var outcome: Result<TargetView, Refusal>!
-        mutate(persisting: true) { s in
+        let stored = mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
                 return false
@@ -132,6 +134,7 @@ extension ControlPlane {
             outcome = .success(ControlPlane.view(s.groups[gi].targets[ti]))
             return true
         }
+        if let refusal = stored { throw refusal }
         switch outcome! {
         case .success(let v): return v
         case .failure(let e): throw e
@@ -312,11 +315,24 @@ extension ControlPlane {
 
     /// Runs `change` under the lock; when it returns true, persists the registrations (for
     /// changes to them) and publishes a new Plan before the lock is released.
-    func mutate(persisting: Bool = false, _ change: (inout State) -> Bool) {
+    @discardableResult
+    func mutate(persisting: Bool = false, _ change: (inout State) -> Bool) -> Refusal? {
         state.withLock { s in
-            guard change(&s) else { return }
-            if persisting { try? persist(ControlPlane.registrations(s)) }
+            let saved = persisting ? s : nil
+            guard change(&s) else { return nil }
+            if persisting {
+                do {
+                    try persist(ControlPlane.registrations(s))
+                } catch {
+                    // Not on disk, not applied: the caller gets an error and nothing changed.
+                    let generation = s.generation
+                    s = saved!
+                    s.generation = generation
+                    return Refusal(status: 500, code: "StateFileError", message: "\(error)")
+                }
+            }
             republishLocked(&s)
+            return nil
         }
     }
 
