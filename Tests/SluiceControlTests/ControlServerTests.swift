@@ -246,7 +246,7 @@ struct ControlServerTests {
 
         // A regular file at the path is never deleted.
         let filePath = dir.path + "/file.sock"
-        FileManager.default.createFile(atPath: filePath, contents: Data("x".utf8))
+        #expect(FileManager.default.createFile(atPath: filePath, contents: Data("x".utf8)))
         let third = ControlServer(socketPath: filePath, backend: backend, events: EventBus(), log: { _ in })
         #expect(throws: ControlServerError.self) { try third.start() }
         #expect(access(filePath, F_OK) == 0)
