@@ -50,7 +50,7 @@ extension ControlPlane {
                                healthySince: clockNow())
                 s.groups[gi].targets.append(t)
                 outcome = .success((true, ControlPlane.view(t)))
-                emit(Event(type: "registered", group: group, target: key, state: t.state.rawValue, reason: t.reason?.rawValue))
+                s.pending.append(Event(type: "registered", group: group, target: key, state: t.state.rawValue, reason: t.reason?.rawValue))
             }
             return true
         }
@@ -81,7 +81,7 @@ extension ControlPlane {
                 s.groups[gi].targets[ti].drainDeadline = clockNow() &+ s.groups[gi].config.deregistrationDelay
                 s.groups[gi].targets[ti].state = .draining
                 s.groups[gi].targets[ti].reason = .deregistrationInProgress
-                emit(Event(type: "deregistered", group: group, target: key, state: "draining",
+                s.pending.append(Event(type: "deregistered", group: group, target: key, state: "draining",
                            reason: TargetReason.deregistrationInProgress.rawValue))
             }
             runtime = s.groups[gi].targets[ti].runtime
@@ -159,7 +159,7 @@ extension ControlPlane {
                 let others = s.groups[gi].targets.contains { $0.address != address && $0.state == .healthy }
                 s.groups[gi].targets[ti].healthySince = others ? now : 0
             }
-            emit(Event(type: "target_state", group: group, target: address, state: r.state.rawValue, reason: r.reason?.rawValue))
+            s.pending.append(Event(type: "target_state", group: group, target: address, state: r.state.rawValue, reason: r.reason?.rawValue))
             return true
         }
     }
@@ -186,7 +186,7 @@ extension ControlPlane {
                         t.runtime.consecutiveFailures.store(0, ordering: .relaxed)
                         ejected += 1
                         changed = true
-                        emit(Event(type: "target_state", group: s.groups[gi].config.name, target: t.address,
+                        s.pending.append(Event(type: "target_state", group: s.groups[gi].config.name, target: t.address,
                                    state: "unhealthy", reason: TargetReason.outlierEjected.rawValue))
                     } else if failures == 0 && !t.outlier.isEjected(now: now) && t.outlier.wasEjected {
                         s.groups[gi].targets[ti].outlier.recordSuccess()
@@ -208,7 +208,7 @@ extension ControlPlane {
                 }
                 for ti in remove.reversed() {
                     let t = s.groups[gi].targets.remove(at: ti)
-                    emit(Event(type: "drained", group: s.groups[gi].config.name, target: t.address, state: "drained",
+                    s.pending.append(Event(type: "drained", group: s.groups[gi].config.name, target: t.address, state: "drained",
                                reason: nil))
                     changed = true
                 }
@@ -317,23 +317,29 @@ extension ControlPlane {
     /// changes to them) and publishes a new Plan before the lock is released.
     @discardableResult
     func mutate(persisting: Bool = false, _ change: (inout State) -> Bool) -> Refusal? {
-        state.withLock { s in
+        var events: [Event] = []
+        let refusal: Refusal? = state.withLock { s in
             let saved = persisting ? s : nil
+            defer { s.pending.removeAll() }
             guard change(&s) else { return nil }
             if persisting {
                 do {
                     try persist(ControlPlane.registrations(s))
                 } catch {
-                    // Not on disk, not applied: the caller gets an error and nothing changed.
+                    // Not on disk, not applied: the caller gets an error, nothing changed and
+                    // no event is told.
                     let generation = s.generation
                     s = saved!
                     s.generation = generation
                     return Refusal(status: 500, code: "StateFileError", message: "\(error)")
                 }
             }
+            events = s.pending
             republishLocked(&s)
             return nil
         }
+        for e in events { emit(e) }
+        return refusal
     }
 
     private func isPresent(group: String, runtime: TargetRuntime) -> Bool {

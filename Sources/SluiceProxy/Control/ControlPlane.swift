@@ -95,6 +95,8 @@ public final class ControlPlane: Sendable {
         var generation: UInt64 = 0
         var runtime: Runtime?
         let ids = StatsIds()
+        /// Events of the change in progress, told once it is stored and published.
+        var pending: [Event] = []
     }
 
     let state: Mutex<State>
