@@ -40,7 +40,7 @@ public final class MaglevTable: Sendable {
         precondition(keys.count == weights.count, "MaglevTable: \(keys.count) keys but \(weights.count) weights")
         precondition(size >= 2 && Self.isPrime(size), "MaglevTable: size \(size) is not a prime")
         precondition(size <= Int(Int32.max), "MaglevTable: size \(size) too large")
-        SmoothWeightedRoundRobin.validate(weights)
+        let weights = SmoothWeightedRoundRobin.clamped(weights)
 
         // Turn order: by the key's UTF-8 bytes (then index for duplicate keys), never by position
         // in the config. Bytes, not `String <`, which treats canonically equivalent text as equal.

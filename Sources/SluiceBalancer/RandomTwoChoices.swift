@@ -25,7 +25,7 @@ public struct RandomTwoChoices: Sendable {
 
     /// Creates the picker for `weights` (each in `0...SmoothWeightedRoundRobin.maxWeight`).
     public init(weights: [Int], seed: UInt64 = RandomTwoChoices.defaultSeed) {
-        SmoothWeightedRoundRobin.validate(weights)
+        let weights = SmoothWeightedRoundRobin.clamped(weights)
         self.weights = weights
         self.state = seed
     }
@@ -84,7 +84,7 @@ public struct RandomTwoChoices: Sendable {
 
     /// Replaces the weights (slow start, health changes). Cold path.
     public mutating func setWeights(_ weights: [Int]) {
-        SmoothWeightedRoundRobin.validate(weights)
+        let weights = SmoothWeightedRoundRobin.clamped(weights)
         self.weights = weights
     }
 

@@ -8,8 +8,8 @@
 ///
 /// A value type owned by one worker; `next` mutates two arrays in place and does not allocate.
 public struct SmoothWeightedRoundRobin: Sendable {
-    /// Largest accepted weight (the configuration allows 0...999).
-    public static let maxWeight = 999
+    /// Largest accepted weight: `EffectiveWeight.max` (the configuration's 0...999 in finer units).
+    public static let maxWeight = EffectiveWeight.max
 
     /// The weights, one per target index; 0 means "never picked".
     public private(set) var weights: [Int]
@@ -17,9 +17,9 @@ public struct SmoothWeightedRoundRobin: Sendable {
     /// same rotation among tied targets.
     var current: [Int]
 
-    /// Creates the rotation for `weights` (each in `0...maxWeight`).
+    /// Creates the rotation for `weights` (each clamped to `0...maxWeight`).
     public init(weights: [Int]) {
-        Self.validate(weights)
+        let weights = Self.clamped(weights)
         self.weights = weights
         self.current = [Int](repeating: 0, count: weights.count)
     }
@@ -55,7 +55,7 @@ public struct SmoothWeightedRoundRobin: Sendable {
     /// is 0 again, which keeps the rotation bounded and fair from here on. Cold path (it may
     /// allocate when the target count changes).
     public mutating func setWeights(_ weights: [Int]) {
-        Self.validate(weights)
+        let weights = Self.clamped(weights)
         var current = self.current
         if current.count != weights.count {
             current = Array(current.prefix(weights.count))
@@ -90,9 +90,10 @@ public struct SmoothWeightedRoundRobin: Sendable {
         self.current = current
     }
 
-    static func validate(_ weights: [Int]) {
-        for w in weights {
-            precondition((0...maxWeight).contains(w), "target weight \(w) outside 0...\(maxWeight)")
-        }
+    /// `weights` with each one clamped to `0...maxWeight`. Callers validate weights where they
+    /// come in (config, API, state file, computed weights); the clamp keeps a value that slipped
+    /// through from ever trapping, and keeps every sum far from overflow (≤ 99 900 × count).
+    static func clamped(_ weights: [Int]) -> [Int] {
+        weights.allSatisfy({ (0...maxWeight).contains($0) }) ? weights : weights.map(EffectiveWeight.clamp)
     }
 }

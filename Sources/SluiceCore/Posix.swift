@@ -102,6 +102,15 @@ public enum Posix {
         _ = Glibc.read(fd, &value, 8)
     }
 
+    /// Blocks until `fd` is readable or `timeoutNanos` passed (rounded up to a millisecond,
+    /// capped at one minute so the conversion to poll's Int32 cannot overflow). Control-plane
+    /// threads only, never a worker.
+    public static func waitReadable(_ fd: Int32, timeoutNanos: UInt64) {
+        let millis = Int32(min(timeoutNanos / 1_000_000 + 1, 60_000))  // ≤ 60 000: fits Int32
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        _ = Glibc.poll(&p, 1, millis)
+    }
+
     /// Number of CPUs this process may use.
     public static func cpuCount() -> Int { Int(csluice_cpu_count()) }
 

@@ -60,25 +60,22 @@ public final class Plan: Sendable {
         var statsId = -1
     }
 
-    /// A target group with its algorithm and, for `flow_hash`, its shared Maglev table.
+    /// A target group with its algorithm and its targets. Weights are not part of the Plan's
+    /// immutable part: they live in `live`, which the control plane replaces in place (health,
+    /// slow start, draining, zones, fail-open) without compiling a new Plan.
     /// A class for the same reason as `ListenerPlan` (and with the same rule).
     final class GroupPlan: @unchecked Sendable {
         var name: String
         var algorithm: BalancerAlgorithm
         var targets: [TargetPlan]
-        var weights: [Int]
-        var maglev: MaglevTable?
-        /// For `round_robin`: the rotation all workers share.
-        var rotation: SharedRotation?
+        /// The current weights of `targets`, published in place.
+        let live: WeightCell
 
-        init(name: String, algorithm: BalancerAlgorithm, targets: [TargetPlan], weights: [Int], maglev: MaglevTable?,
-             rotation: SharedRotation?) {
+        init(name: String, algorithm: BalancerAlgorithm, targets: [TargetPlan], weights: [Int]) {
             self.name = name
             self.algorithm = algorithm
             self.targets = targets
-            self.weights = weights
-            self.maglev = maglev
-            self.rotation = rotation
+            live = WeightCell(GroupWeights(weights: weights, keys: targets.map(\.key), algorithm: algorithm))
         }
         /// For `header_hash` / `cookie_hash`: the lowercased header or cookie name.
         var hashKey: [UInt8] = []
@@ -94,7 +91,6 @@ public final class Plan: Sendable {
         var address: SocketAddress
         var key: String
         var zone: String
-        var weight: Int
         var runtime: TargetRuntime
     }
 
@@ -108,7 +104,7 @@ public final class Plan: Sendable {
         let inputs = config.targetGroups.map { g in
             g.targets.map { t in
                 TargetInput(address: t.address.description, host: t.address.host, port: t.address.port, zone: t.zone,
-                            effectiveWeight: t.weight, runtime: TargetRuntime(group: g.name, key: t.address.description))
+                            effectiveWeight: EffectiveWeight.from(configured: t.weight), runtime: TargetRuntime(group: g.name, key: t.address.description))
             }
         }
         try self.init(config: config, targets: inputs, generation: generation)
@@ -123,22 +119,15 @@ public final class Plan: Sendable {
         var groups: [GroupPlan] = []
         for (gi, g) in config.targetGroups.enumerated() {
             var targets: [TargetPlan] = []
-            for t in inputs[gi] {
+            for t in gi < inputs.count ? inputs[gi] : [] {
                 guard let address = SocketAddress(host: t.host, port: t.port) else {
                     throw CompileError(description: "target group \(g.name): bad address \(t.address)")
                 }
-                targets.append(TargetPlan(address: address, key: t.address, zone: t.zone, weight: t.effectiveWeight,
+                targets.append(TargetPlan(address: address, key: t.address, zone: t.zone,
                                           runtime: t.runtime))
             }
-            let weights = targets.map(\.weight)
-            let algorithm = Plan.balancerAlgorithm(g.algorithm)
-            let maglev = algorithm.usesMaglev
-                ? MaglevTable(keys: targets.map(\.key), weights: weights,
-                              size: MaglevTable.defaultSize)
-                : nil
-            let rotation = algorithm == .roundRobin ? SharedRotation(weights: weights) : nil
-            let gp = GroupPlan(name: g.name, algorithm: algorithm, targets: targets, weights: weights,
-                               maglev: maglev, rotation: rotation)
+            let gp = GroupPlan(name: g.name, algorithm: Plan.balancerAlgorithm(g.algorithm), targets: targets,
+                               weights: gi < inputs.count ? inputs[gi].map(\.effectiveWeight) : [])
             switch g.hashKey {
             case .header(let name)?: gp.hashKey = Array(name.lowercased().utf8)
             case .cookie(let name)?: gp.hashKey = Array(name.utf8)
@@ -185,6 +174,21 @@ public final class Plan: Sendable {
         }
         self.groups = groups
         self.listeners = listeners
+    }
+
+    /// Whether `weights` (by group, then target) are for exactly this Plan's targets, so they
+    /// can be published in place instead of compiling a new Plan.
+    func hasTargets(_ inputs: [[TargetInput]]) -> Bool {
+        guard inputs.count == groups.count else { return false }
+        for (g, group) in groups.enumerated() {
+            let ts = group.targets
+            guard ts.count == inputs[g].count else { return false }
+            for (i, t) in ts.enumerated() where t.key != inputs[g][i].address || t.zone != inputs[g][i].zone
+                || t.runtime !== inputs[g][i].runtime {
+                return false
+            }
+        }
+        return true
     }
 
     /// The same group in this Plan as `group` in `old`, with the tried targets mapped by

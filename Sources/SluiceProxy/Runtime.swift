@@ -152,11 +152,21 @@ public final class Runtime: Sendable {
 
     /// Publishes `plan`: binds its new listeners first (a failure leaves the running Plan
     /// untouched), then wakes the workers.
-    public func publish(_ plan: Plan) throws(BindError) {
+    @discardableResult
+    public func publish(_ plan: Plan) throws(BindError) -> UInt64 {
         let logFds = try Runtime.openLogs(plan, files: logFiles)
         let fds = try Runtime.prepare(plan, workers: workerCount, bound: bound)
-        planStore.publish(plan, listenerFds: fds, accessLogFds: logFds)
+        let version = planStore.publish(plan, listenerFds: fds, accessLogFds: logFds)
         wakeWorkers()
+        return version
+    }
+
+    /// Tells workers that weight cells of the current Plan changed. Returns the routing
+    /// version that carries the change.
+    func weightsPublished() -> UInt64 {
+        let version = planStore.weightsPublished()
+        wakeWorkers()
+        return version
     }
 
     /// Asks workers to close connections to targets marked evicted.

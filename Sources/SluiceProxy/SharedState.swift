@@ -1,7 +1,13 @@
 import Synchronization
 
-/// Holds the current Plan. Workers check `generation` with one atomic load per loop turn and
-/// take the lock only when it moved, so publishing never stalls the data path.
+/// Holds the current Plan. Workers check `routingVersion` with one atomic load per loop turn
+/// and look further only when it moved, so publishing never stalls the data path.
+///
+/// Two kinds of change reach workers: a new Plan (reload, a target added or removed), and new
+/// weights for the groups of the current Plan (health, slow start, draining, zones,
+/// fail-open), published in place in each group's `WeightCell`. Both bump `routingVersion`;
+/// a worker acknowledges the version it has applied, which is how the control plane knows
+/// that no worker can pick a draining target any more.
 public final class PlanStore: Sendable {
     /// A Plan with each worker's listening descriptors for it (`[worker][listener]`).
     public struct Bundle: Sendable {
@@ -13,6 +19,7 @@ public final class PlanStore: Sendable {
 
     private let current: Mutex<Bundle>
     private let published: Atomic<UInt64>
+    private let routing = Atomic<UInt64>(1)
     /// Per worker: the generation it runs on (acknowledged after adopting a Plan).
     private let acks: [WorkerAck]
 
@@ -32,20 +39,31 @@ public final class PlanStore: Sendable {
 
     public var bundle: Bundle { current.withLock { $0 } }
 
-    /// Makes `plan` the one new connections use.
-    public func publish(_ plan: Plan, listenerFds: [[Int32]], accessLogFds: [Int32]) {
+    /// Bumped by every publish (Plan or weights); workers compare it once per loop turn.
+    public var routingVersion: UInt64 { routing.load(ordering: .acquiring) }
+
+    /// Makes `plan` the one new connections use. Returns the routing version that carries it.
+    @discardableResult
+    public func publish(_ plan: Plan, listenerFds: [[Int32]], accessLogFds: [Int32]) -> UInt64 {
         current.withLock { $0 = Bundle(plan: plan, listenerFds: listenerFds, accessLogFds: accessLogFds) }
         published.store(plan.generation, ordering: .releasing)
+        return routing.add(1, ordering: .acquiringAndReleasing).newValue
     }
 
-    func acknowledge(worker: Int, generation: UInt64) {
-        acks[worker].generation.store(generation, ordering: .releasing)
+    /// Tells workers that weight cells of the current Plan changed (they were published before
+    /// this call). Returns the routing version that carries them.
+    func weightsPublished() -> UInt64 {
+        routing.add(1, ordering: .acquiringAndReleasing).newValue
     }
 
-    /// True once every worker runs on `generation` or later: no worker can pick from an
-    /// older Plan for new traffic any more.
-    public func allWorkersAdopted(_ generation: UInt64) -> Bool {
-        acks.allSatisfy { $0.generation.load(ordering: .acquiring) >= generation }
+    func acknowledge(worker: Int, routingVersion: UInt64) {
+        acks[worker].generation.store(routingVersion, ordering: .releasing)
+    }
+
+    /// True once every worker has applied routing version `version` or later: no worker can
+    /// pick with older weights or an older Plan for new traffic any more.
+    public func allWorkersAdopted(_ version: UInt64) -> Bool {
+        acks.allSatisfy { $0.generation.load(ordering: .acquiring) >= version }
     }
 }
 

@@ -62,7 +62,9 @@ extension Worker {
         c.keyMissing = false
         c.stickyTarget = -1
         if let sticky = g.sticky, let v = Worker.cookie(g.stickyCookie, in: head, source) {
-            if let t = sticky.target(forCookie: v), t < g.weights.count, g.weights[t] > 0 { c.stickyTarget = t }
+            // c.group indexes this worker's Plan (the request was rebased onto it).
+            let weights = c.group < groupWeights.count ? groupWeights[c.group].weights : []
+            if let t = sticky.target(forCookie: v), t < weights.count, weights[t] > 0 { c.stickyTarget = t }
         }
         switch g.algorithm {
         case .roundRobin, .leastOutstanding, .randomTwo:
@@ -138,7 +140,7 @@ extension Worker {
                 pick = c.stickyTarget
             } else if c.keyMissing {
                 pick = pickers[c.group].pickRoundRobin(excluding: c.tried)
-            } else if let r = group.rotation {
+            } else if let r = groupWeights[c.group].rotation {
                 pick = r.next(excluding: c.tried)
             } else {
                 pick = pickers[c.group].pick(hash: c.keyHash, excluding: c.tried)

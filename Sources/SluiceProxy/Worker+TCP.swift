@@ -60,7 +60,7 @@ extension Worker {
         guard let plan = c.plan else { return }
         let group = plan.groups[c.group]
         while c.tried.count < Worker.maxConnectAttempts {
-            let pick = group.rotation.map { $0.next(excluding: c.tried) }
+            let pick = groupWeights[c.group].rotation.map { $0.next(excluding: c.tried) }
                 ?? pickers[c.group].pick(hash: c.flowHash, excluding: c.tried)
             guard let t = pick else { break }
             c.tried.insert(t)

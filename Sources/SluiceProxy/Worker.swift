@@ -62,7 +62,11 @@ final class Worker {
     let store: PlanStore
     let process: ProcessState
     var plan: Plan
+    /// The routing version (`PlanStore.routingVersion`) this worker has applied.
+    var routingVersion: UInt64 = 0
     var pickers: [TargetPicker] = []
+    /// Per group of `plan`: the weights `pickers` were last given (identity tells a change).
+    var groupWeights: [GroupWeights] = []
     /// Per listener: chooses among weighted groups of a split `forward`.
     var groupChoosers: [SmoothWeightedRoundRobin] = []
 
@@ -118,11 +122,12 @@ final class Worker {
         accessLog = seed.accessLog
         stats = seed.stats
         fired.reserveCapacity(256)
-        rebuildBalancers()
+        routingVersion = seed.planStore.routingVersion
+        rebuildBalancers(from: nil)
         for (i, fd) in listenerFds.enumerated() where fd >= 0 {
             try registerListener(fd, index: i)
         }
-        store.acknowledge(worker: id, generation: plan.generation)
+        store.acknowledge(worker: id, routingVersion: routingVersion)
         let token = fds.register(wakeFd, owner: .wakeup, index: 0)
         try epoll.add(wakeFd, events: [.readable], data: token)
     }
@@ -131,7 +136,7 @@ final class Worker {
     /// finished or cut at the end of the grace period.
     func run() {
         while true {
-            if store.generation != plan.generation { adoptPlan() }
+            if store.routingVersion != routingVersion { adoptRouting() }
             if process.evictions.load(ordering: .relaxed) != seenEvictions { closeEvicted() }
             let n = epoll.wait(timeoutMillis: pollTimeout())
             now = Posix.monotonicNanos()
@@ -193,6 +198,31 @@ final class Worker {
         listenerPending[index] = true  // connections may have queued before registration
     }
 
+    /// Applies what the control plane published since the last turn: a new Plan, or new
+    /// weights for the current one; then acknowledges the routing version.
+    private func adoptRouting() {
+        let version = store.routingVersion  // read first: everything published before it is visible
+        if store.generation != plan.generation {
+            adoptPlan()
+        } else {
+            refreshWeights()
+        }
+        routingVersion = version
+        store.acknowledge(worker: id, routingVersion: version)
+    }
+
+    /// Gives the pickers the weights published in place. Keeps their rotation state and
+    /// outstanding counts, and every pooled target connection.
+    private func refreshWeights() {
+        for (g, group) in plan.groups.enumerated() where g < groupWeights.count {
+            let w = group.live.snapshot
+            guard w !== groupWeights[g] else { continue }
+            groupWeights[g] = w
+            pickers[g].setWeights(w.weights)
+            pickers[g].setMaglev(w.maglev)
+        }
+    }
+
     /// Switches to the published Plan: listeners that stayed keep their sockets, new ones
     /// are registered, removed ones closed (their connections finish on the old Plan).
     private func adoptPlan() {
@@ -205,6 +235,7 @@ final class Worker {
             Posix.close(fd)
         }
         let old = Set(listenerFds)
+        let oldPlan = plan
         plan = bundle.plan
         accessLogFds = bundle.accessLogFds
         listenerFds = newFds
@@ -219,8 +250,7 @@ final class Worker {
                 try? registerListener(fd, index: i)
             }
         }
-        rebuildBalancers()
-        store.acknowledge(worker: id, generation: plan.generation)
+        rebuildBalancers(from: oldPlan)
     }
 
     /// Closes connections to targets whose deregistration delay ran out.
@@ -237,10 +267,14 @@ final class Worker {
         }
     }
 
-    /// Fresh per-worker balancer state for the current plan.
-    private func rebuildBalancers() {
-        pickers = plan.groups.map {
-            TargetPicker(algorithm: $0.algorithm, weights: $0.weights, maglev: $0.maglev, seed: traceSeed &+ UInt64(id))
+    /// Fresh per-worker balancer state for the current plan. Pooled target connections move
+    /// to the new Plan's indices (same group name and target address); only those to targets
+    /// the new Plan no longer has are closed.
+    private func rebuildBalancers(from old: Plan?) {
+        groupWeights = plan.groups.map { $0.live.snapshot }
+        pickers = plan.groups.indices.map { g in
+            TargetPicker(algorithm: plan.groups[g].algorithm, weights: groupWeights[g].weights,
+                         maglev: groupWeights[g].maglev, seed: traceSeed &+ UInt64(id))
         }
         groupChoosers = plan.listeners.map { SmoothWeightedRoundRobin(weights: $0.forward.map(\.weight)) }
         actionChoosers = plan.listeners.map { l in
@@ -249,13 +283,31 @@ final class Worker {
                 return SmoothWeightedRoundRobin(weights: [])
             }
         }
-        // Pooled target connections belong to the old plan's indices: close them.
-        for perGroup in idlePool {
-            for perTarget in perGroup {
-                for slot in perTarget { discard(upstreams[Int(slot)]) }
+        var pool = plan.groups.map { g in Array(repeating: [Int32](), count: g.targets.count) }
+        if let old {
+            let groupIndex = Dictionary(plan.groups.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for (og, perGroup) in idlePool.enumerated() where og < old.groups.count {
+                let ng = groupIndex[old.groups[og].name]
+                let keys = ng.map { g in
+                    Dictionary(plan.groups[g].targets.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { a, _ in a })
+                }
+                for (ot, slots) in perGroup.enumerated() where !slots.isEmpty {
+                    guard ot < old.groups[og].targets.count, let ng, let nt = keys?[old.groups[og].targets[ot].key] else {
+                        for slot in slots { discard(upstreams[Int(slot)]) }
+                        continue
+                    }
+                    for slot in slots {
+                        let u = upstreams[Int(slot)]
+                        u.group = ng
+                        u.target = nt
+                        u.planGeneration = plan.generation
+                        u.runtime = plan.groups[ng].targets[nt].runtime
+                        pool[ng][nt].append(slot)
+                    }
+                }
             }
         }
-        idlePool = plan.groups.map { g in Array(repeating: [Int32](), count: g.targets.count) }
+        idlePool = pool
     }
 
     private func fireTimers() {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 /// Writes one line per log event to stderr (journald takes it from there): plain text, or
@@ -30,6 +33,27 @@ struct LineLogHandler: LogHandler {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             line = String(decoding: data, as: UTF8.self) + "\n"
         }
-        FileHandle.standardError.write(Data(line.utf8))
+        LineLogHandler.writeStderr(line)
+    }
+
+    /// Writes `line` to stderr with write(2), giving up quietly when stderr fails (disk full,
+    /// a closed pipe, journald gone): `FileHandle.write` traps on such an error, and a log
+    /// line must never take the daemon down.
+    static func writeStderr(_ line: String) {
+        var bytes = Array(line.utf8)
+        bytes.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(2, base + offset, raw.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return  // EPIPE, ENOSPC, EAGAIN, EBADF …: drop the line
+                }
+            }
+        }
     }
 }

@@ -85,6 +85,25 @@ struct Sluiced: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        // The state file is input too: a registration that could not be applied is refused
+        // here, with a message, rather than trapping later.
+        var stateProblems: [String] = []
+        saved = saved.filter { r in
+            let reg = ControlPlane.Registration(group: r.group, address: r.address, zone: r.zone ?? cfg.node.zone,
+                                                weight: r.weight, registeredAt: r.registeredAt)
+            guard let problem = reg.problem else { return true }
+            stateProblems.append("\(statePath): registration \(r.group) \(r.address.prefix(200)): \(problem)")
+            return false
+        }
+        if !stateProblems.isEmpty {
+            if resetState {
+                for p in stateProblems { log.warning("dropping: \(p)") }
+            } else {
+                for p in stateProblems { printError(p) }
+                printError("refusing to start rather than drop registered targets (--reset-state starts without them)")
+                throw ExitCode(1)
+            }
+        }
         let events = EventBus()
         let control = ControlPlane(
             config: cfg,
@@ -237,10 +256,12 @@ struct Sluiced: ParsableCommand {
             runtime.requestStop()
             return
         }
-        let watchdog = SystemdNotify.watchdogInterval.map { $0 * 1000 / 2 }  // µs → ns, ping at half
+        // µs → ns, ping at half. WATCHDOG_USEC comes from the environment: capped at a day so
+        // neither the product nor the Int32 timeout below can overflow.
+        let watchdog = SystemdNotify.watchdogInterval.map { min($0, 86_400_000_000) * 1000 / 2 }
         var lastPing = Posix.monotonicNanos()
         while true {
-            let timeout: Int32 = watchdog.map { Int32(max(1, $0 / 1_000_000)) } ?? -1
+            let timeout: Int32 = watchdog.map { Int32(min(max(1, $0 / 1_000_000), 60_000)) } ?? -1  // ≤ 60 000
             _ = epoll.wait(timeoutMillis: timeout)
             if let w = watchdog, Posix.monotonicNanos() &- lastPing >= w {
                 _ = SystemdNotify.send("WATCHDOG=1")

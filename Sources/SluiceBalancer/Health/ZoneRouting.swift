@@ -32,14 +32,15 @@ public enum CrossZoneMode: Sendable, Equatable {
 /// in a zone without registered targets is outside the model and spreads by capacity (as
 /// `enabled`), which keeps loads even too. Within a zone, targets share by weight.
 ///
-/// Weights are integers. `enabled`, `disabled` and a surplus zone under `preferLocal` return
-/// the configured weights unchanged; a spilling `preferLocal` node scales its fractions to a
-/// total of `999 × N` (N targets), keeps every nonzero share at least 1 and divides by the gcd.
+/// Weights are integers in `0...EffectiveWeight.max` (inputs outside are clamped). `enabled`,
+/// `disabled` and a surplus zone under `preferLocal` return the input weights unchanged; a
+/// spilling `preferLocal` node scales its fractions to a total of `EffectiveWeight.max`, so no
+/// weight can exceed it, keeps every nonzero share at least 1 and divides by the gcd.
 public enum ZoneRouting {
     public typealias Target = (zone: String, eligible: Bool, weight: Int)
 
     public static func weights(targets: [Target], localZone: String, mode: CrossZoneMode) -> [Int] {
-        let capacity = targets.map { $0.eligible ? max(0, $0.weight) : 0 }
+        let capacity = targets.map { $0.eligible ? EffectiveWeight.clamp($0.weight) : 0 }
         guard capacity.contains(where: { $0 > 0 }) else { return [Int](repeating: 0, count: targets.count) }
         switch mode {
         case .enabled:
@@ -92,11 +93,16 @@ public enum ZoneRouting {
         return integerWeights(fractions)
     }
 
-    /// Fractions summing to 1 → integer weights of total about `999 × N`, each nonzero
-    /// fraction at least 1, divided by their gcd.
+    /// Fractions summing to 1 → integer weights of total about `EffectiveWeight.max`, each
+    /// nonzero fraction at least 1 and none above `EffectiveWeight.max`, divided by their gcd.
     static func integerWeights(_ fractions: [Double]) -> [Int] {
-        let resolution = Double(999 * max(1, fractions.count))
-        var weights = fractions.map { $0 > 0 ? max(1, Int(($0 * resolution).rounded())) : 0 }
+        let resolution = Double(EffectiveWeight.max)
+        var weights = fractions.map { f -> Int in
+            // f is finite in [0, 1] by construction; the clamp keeps a rounding slip (or NaN,
+            // mapped to 0 by the guard) from leaving the balancer's range.
+            guard f > 0, f.isFinite else { return 0 }
+            return EffectiveWeight.clamp(max(1, Int((min(f, 1) * resolution).rounded())))
+        }
         let divisor = weights.reduce(0) { gcd($0, $1) }
         if divisor > 1 { weights = weights.map { $0 / divisor } }
         return weights

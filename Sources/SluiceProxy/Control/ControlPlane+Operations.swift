@@ -13,13 +13,19 @@ extension ControlPlane {
     /// was new.
     public func register(group: String, address: String, zone: String?, weight: Int?,
                          now wall: String) throws(Refusal) -> (created: Bool, target: TargetView) {
-        guard let spec = AddressParser.parse(address), spec.host != "0.0.0.0", spec.host != "::" else {
-            throw Refusal(status: 400, code: "InvalidAddress", message: "expected HOST:PORT or [IPv6]:PORT, got \"\(address)\"")
+        if let problem = ControlPlane.addressProblem(address) {
+            throw Refusal(status: 400, code: "InvalidAddress", message: problem)
         }
-        if let w = weight, !(0...999).contains(w) {
-            throw Refusal(status: 400, code: "InvalidWeight", message: "weight must be 0..999, got \(w)")
+        guard let spec = AddressParser.parse(address) else {
+            throw Refusal(status: 400, code: "InvalidAddress", message: "expected HOST:PORT or [IPv6]:PORT")
         }
-        var outcome: Result<(Bool, TargetView), Refusal>!
+        if let w = weight, let problem = ControlPlane.weightProblem(w) {
+            throw Refusal(status: 400, code: "InvalidWeight", message: problem)
+        }
+        if let z = zone, let problem = ControlPlane.zoneProblem(z) {
+            throw Refusal(status: 400, code: "InvalidZone", message: problem)
+        }
+        var outcome: Result<(Bool, TargetView), Refusal> = .failure(Refusal(status: 500, code: "Internal", message: "no outcome"))
         let stored = mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
@@ -55,7 +61,7 @@ extension ControlPlane {
             return true
         }
         if let refusal = stored { throw refusal }
-        switch outcome! {
+        switch outcome {
         case .success(let r): return r
         case .failure(let e): throw e
         }
@@ -65,9 +71,11 @@ extension ControlPlane {
     /// flight or the group's deregistration delay ends. With `wait`, returns only then.
     public func deregister(group: String, address: String, wait: Bool, timeout: UInt64?) throws(Refusal) -> TargetView {
         let key = AddressParser.parse(address)?.description ?? address
-        var outcome: Result<TargetView, Refusal>!
-        var generation: UInt64 = 0
+        var outcome: Result<TargetView, Refusal> = .failure(Refusal(status: 500, code: "Internal", message: "no outcome"))
         var runtime: TargetRuntime?
+        // Registered before the change, so the removal cannot be missed.
+        let waiter = wait ? (try? Posix.eventfd()) : nil
+        defer { if let waiter { forgetWaiter(waiter) } }
         let stored = mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
@@ -85,28 +93,37 @@ extension ControlPlane {
                            reason: TargetReason.deregistrationInProgress.rawValue))
             }
             runtime = s.groups[gi].targets[ti].runtime
+            if let waiter, let r = runtime { s.drainWaiters.append((r, waiter)) }
             outcome = .success(ControlPlane.view(s.groups[gi].targets[ti]))
-            generation = s.generation + 1  // the Plan republished below
             return true
         }
         if let refusal = stored { throw refusal }
         let view: TargetView
-        switch outcome! {
+        switch outcome {
         case .success(let v): view = v
         case .failure(let e): throw e
         }
         guard wait, let runtime else { return view }
         let limit = timeout.map { clockNow() &+ $0 }
-        // Polled from an API thread (control plane, not the data path): done when no worker
-        // can pick the target and nothing is in flight, i.e. when the tick removed it.
+        // Done when no worker can pick the target and nothing is in flight, i.e. when the tick
+        // removed it and signalled `waiter` (an API thread blocks here, never a worker).
         while isPresent(group: group, runtime: runtime) {
-            if let l = limit, clockNow() >= l {
-                throw Refusal(status: 504, code: "DrainTimeout",
-                              message: "\(key) still has \(runtime.inFlight.load(ordering: .relaxed)) in flight")
+            var remaining: UInt64 = 1_000_000_000
+            if let l = limit {
+                let now = clockNow()
+                if now >= l {
+                    throw Refusal(status: 504, code: "DrainTimeout",
+                                  message: "\(key) still has \(runtime.inFlight.load(ordering: .relaxed)) in flight")
+                }
+                remaining = min(remaining, l - now)
             }
-            usleep(20_000)
+            if let waiter {
+                Posix.waitReadable(waiter, timeoutNanos: remaining)
+                Posix.drainEventfd(waiter)
+            } else {
+                usleep(20_000)  // no eventfd could be had (descriptor shortage): poll instead
+            }
         }
-        _ = generation
         var done = view
         done.state = "drained"
         done.inFlight = 0
@@ -115,11 +132,14 @@ extension ControlPlane {
 
     /// Changes a target's weight or zone.
     public func update(group: String, address: String, weight: Int?, zone: String?) throws(Refusal) -> TargetView {
-        if let w = weight, !(0...999).contains(w) {
-            throw Refusal(status: 400, code: "InvalidWeight", message: "weight must be 0..999, got \(w)")
+        if let w = weight, let problem = ControlPlane.weightProblem(w) {
+            throw Refusal(status: 400, code: "InvalidWeight", message: problem)
+        }
+        if let z = zone, let problem = ControlPlane.zoneProblem(z) {
+            throw Refusal(status: 400, code: "InvalidZone", message: problem)
         }
         let key = AddressParser.parse(address)?.description ?? address
-        var outcome: Result<TargetView, Refusal>!
+        var outcome: Result<TargetView, Refusal> = .failure(Refusal(status: 500, code: "Internal", message: "no outcome"))
         let stored = mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {
                 outcome = .failure(Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)"))
@@ -135,7 +155,7 @@ extension ControlPlane {
             return true
         }
         if let refusal = stored { throw refusal }
-        switch outcome! {
+        switch outcome {
         case .success(let v): return v
         case .failure(let e): throw e
         }
@@ -208,6 +228,7 @@ extension ControlPlane {
                 }
                 for ti in remove.reversed() {
                     let t = s.groups[gi].targets.remove(at: ti)
+                    for w in s.drainWaiters where w.runtime === t.runtime { Posix.signalEventfd(w.fd) }
                     s.pending.append(Event(type: "drained", group: s.groups[gi].config.name, target: t.address, state: "drained",
                                reason: nil))
                     changed = true
@@ -237,24 +258,46 @@ extension ControlPlane {
     /// published, e.g. a new listener cannot bind.
     public func reload(_ config: Config) throws(Refusal) {
         var failure: Refusal?
-        state.withLock { s in
-            let saved = s
-            s.config = config
-            s.groups = ControlPlane.groups(for: config, keeping: s.groups, registrations: ControlPlane.registrations(saved),
-                                           now: clockNow())
-            guard let runtime = s.runtime else { return }
-            s.generation += 1
+        var events: [Event] = []
+        commit.withLock { _ in
+            var saved: State?
+            var built: Result<Plan, Plan.CompileError>?
+            var runtime: Runtime?
+            state.withLock { s in
+                saved = s
+                s.config = config
+                s.groups = ControlPlane.groups(for: config, keeping: s.groups, registrations: ControlPlane.registrations(s),
+                                               now: clockNow())
+                runtime = s.runtime
+                guard s.runtime != nil else { return }
+                s.generation += 1
+                let inputs = ControlPlane.inputs(&s, now: clockNow())
+                built = Result { () throws(Plan.CompileError) -> Plan in
+                    try Plan(config: s.config, targets: inputs, generation: s.generation, ids: s.ids)
+                }
+            }
+            guard let runtime, let built else { return }
             do {
-                let plan = try ControlPlane.plan(&s, now: clockNow())
-                try runtime.publish(plan)
+                // Binds new listeners: outside the state lock.
+                let plan = try built.get()
+                let version = try runtime.publish(plan)
+                state.withLock { $0.published = plan }
+                markDrainVersion(version)
+                events = state.withLock { s in
+                    defer { s.pending.removeAll() }
+                    return s.pending
+                }
             } catch {
-                let generation = s.generation
-                s = saved
-                s.generation = generation
+                state.withLock { s in
+                    let generation = s.generation
+                    if let saved { s = saved }
+                    s.generation = generation
+                }
                 failure = Refusal(status: 409, code: "ReloadFailed", message: "\(error)")
             }
         }
         if let f = failure { throw f }
+        for e in events { emit(e) }
         emit(Event(type: "reload", message: "configuration applied"))
     }
 
@@ -313,33 +356,50 @@ extension ControlPlane {
 
     // MARK: plumbing
 
-    /// Runs `change` under the lock; when it returns true, persists the registrations (for
-    /// changes to them) and publishes a new Plan before the lock is released.
+    /// Runs `change` on the model; when it returns true, persists the registrations (for
+    /// changes to them: a refusal to store undoes the change) and publishes the result. Changes
+    /// are serialised by `commit`; the model's lock is never held across the fsync or a bind.
     @discardableResult
     func mutate(persisting: Bool = false, _ change: (inout State) -> Bool) -> Refusal? {
         var events: [Event] = []
-        let refusal: Refusal? = state.withLock { s in
-            let saved = persisting ? s : nil
-            defer { s.pending.removeAll() }
-            guard change(&s) else { return nil }
+        let refusal: Refusal? = commit.withLock { _ -> Refusal? in
+            var saved: State?
+            var registrations: [Registration] = []
+            let changed = state.withLock { s -> Bool in
+                if persisting { saved = s }
+                guard change(&s) else {
+                    s.pending.removeAll()
+                    return false
+                }
+                if persisting { registrations = ControlPlane.registrations(s) }
+                return true
+            }
+            guard changed else { return nil }
             if persisting {
                 do {
-                    try persist(ControlPlane.registrations(s))
+                    try persist(registrations)
                 } catch {
                     // Not on disk, not applied: the caller gets an error, nothing changed and
                     // no event is told.
-                    let generation = s.generation
-                    s = saved!
-                    s.generation = generation
+                    state.withLock { s in
+                        let generation = s.generation
+                        if let saved { s = saved }
+                        s.generation = generation
+                    }
                     return Refusal(status: 500, code: "StateFileError", message: "\(error)")
                 }
             }
-            events = s.pending
-            republishLocked(&s)
+            events = publishCommitted()
             return nil
         }
         for e in events { emit(e) }
         return refusal
+    }
+
+    /// Stops waiting for a drain: forgets and closes `fd`.
+    func forgetWaiter(_ fd: Int32) {
+        state.withLock { s in s.drainWaiters.removeAll { $0.fd == fd } }
+        Posix.close(fd)
     }
 
     private func isPresent(group: String, runtime: TargetRuntime) -> Bool {

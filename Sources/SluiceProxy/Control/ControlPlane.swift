@@ -49,6 +49,12 @@ public final class ControlPlane: Sendable {
 
     /// A run-time registration (what the state file holds).
     public struct Registration: Sendable, Equatable {
+        /// Why this registration cannot be applied (state file or API input), or nil.
+        public var problem: String? {
+            if let p = ControlPlane.addressProblem(address) { return p }
+            if let p = ControlPlane.weightProblem(weight) { return p }
+            return ControlPlane.zoneProblem(zone)
+        }
         public var group: String
         public var address: String
         public var zone: String
@@ -97,9 +103,18 @@ public final class ControlPlane: Sendable {
         let ids = StatsIds()
         /// Events of the change in progress, told once it is stored and published.
         var pending: [Event] = []
+        /// The Plan workers run on: weight changes for its targets are published in place.
+        var published: Plan?
+        /// Deregistrations waiting for their target to be gone: (target, eventfd to signal).
+        var drainWaiters: [(runtime: TargetRuntime, fd: Int32)] = []
     }
 
+    /// The model. Held only for short computations, never across I/O (fsync, bind).
     let state: Mutex<State>
+    /// Serialises changes: persisting and publishing happen in the order changes were made.
+    /// Held across the state file's fsync and a reload's binds, which only other changes wait
+    /// for; reads of the model (API views, health check lists) never take it.
+    let commit = Mutex<UInt64>(0)
     let onEvent: @Sendable (Event) -> Void
     /// Called with the registrations to persist; throws to refuse the change.
     let persist: @Sendable ([Registration]) throws -> Void
@@ -187,40 +202,112 @@ public final class ControlPlane: Sendable {
     /// The Plan for the current model (generation + 1 of the last one built).
     public func makePlan() throws(Plan.CompileError) -> Plan {
         let now = clock()
-        var result: Result<Plan, Plan.CompileError>!
+        var result: Result<Plan, Plan.CompileError> = .failure(Plan.CompileError(description: "no plan"))
         state.withLock { s in
             s.generation += 1
-            result = Result { () throws(Plan.CompileError) -> Plan in try ControlPlane.plan(&s, now: now) }
+            let inputs = ControlPlane.inputs(&s, now: now)
+            result = Result { () throws(Plan.CompileError) -> Plan in
+                try Plan(config: s.config, targets: inputs, generation: s.generation, ids: s.ids)
+            }
+            if case .success(let p) = result { s.published = p }
         }
         return try result.get()
     }
 
-    /// Builds and publishes a new Plan. Call with the lock held (inside `state.withLock`).
-    func republishLocked(_ s: inout State) {
-        guard let runtime = s.runtime else { return }
-        s.generation += 1
-        let before = s.groups.map(\.failOpen)
-        do {
-            let plan = try ControlPlane.plan(&s, now: clock())
-            try runtime.publish(plan)
-        } catch {
-            onEvent(Event(type: "error", message: "could not publish a new plan: \(error)"))
+    /// What publishing the model takes.
+    enum Publication {
+        case nothing
+        /// New weights for the targets of the Plan workers run on.
+        case weights([(cell: WeightCell, weights: GroupWeights)])
+        case plan(Plan)
+        case failed(String)
+    }
+
+    /// Publishes the model as it is now: weights in place when only weights changed (health,
+    /// slow start, draining, zones, fail-open), a new Plan when targets came or went. Call with
+    /// `commit` held and `state` not held: the state lock is taken only to compute, the
+    /// publishing (which may bind) happens outside it. Returns the events to tell.
+    func publishCommitted() -> [Event] {
+        let now = clock()
+        var work = Publication.nothing
+        var events: [Event] = []
+        var runtime: Runtime?
+        state.withLock { s in
+            events = s.pending
+            s.pending.removeAll()
+            runtime = s.runtime
+            guard s.runtime != nil else { return }
+            let before = s.groups.map(\.failOpen)
+            let inputs = ControlPlane.inputs(&s, now: now)
+            events += ControlPlane.failOpenEvents(before: before, s)
+            if let p = s.published, p.hasTargets(inputs) {
+                var changes: [(cell: WeightCell, weights: GroupWeights)] = []
+                for (g, group) in p.groups.enumerated() {
+                    let w = inputs[g].map(\.effectiveWeight)
+                    if group.live.snapshot.weights != w {
+                        changes.append((group.live, GroupWeights(weights: w, keys: group.targets.map(\.key),
+                                                                 algorithm: group.algorithm)))
+                    }
+                }
+                work = .weights(changes)
+            } else {
+                s.generation += 1
+                do {
+                    work = .plan(try Plan(config: s.config, targets: inputs, generation: s.generation, ids: s.ids))
+                } catch {
+                    work = .failed("\(error)")
+                }
+            }
         }
-        announceFailOpen(before: before, s)
+        guard let runtime else { return events }
+        var version: UInt64?
+        switch work {
+        case .nothing:
+            break
+        case .weights(let changes):
+            for c in changes { c.cell.publish(c.weights) }
+            version = changes.isEmpty ? runtime.planStore.routingVersion : runtime.weightsPublished()
+        case .plan(let plan):
+            do {
+                version = try runtime.publish(plan)
+                state.withLock { $0.published = plan }
+            } catch {
+                events.append(Event(type: "error", message: "could not publish a new plan: \(error)"))
+            }
+        case .failed(let message):
+            events.append(Event(type: "error", message: "could not build a new plan: \(message)"))
+        }
+        if let version { markDrainVersion(version) }
+        return events
+    }
+
+    /// Draining targets not yet carried by a published routing version are from `version` on.
+    func markDrainVersion(_ version: UInt64) {
+        state.withLock { s in
+            for gi in s.groups.indices {
+                for ti in s.groups[gi].targets.indices
+                where s.groups[gi].targets[ti].drainDeadline != nil && s.groups[gi].targets[ti].drainGeneration == 0 {
+                    s.groups[gi].targets[ti].drainGeneration = version
+                }
+            }
+        }
     }
 
     /// Events for groups whose fail-open state changed.
-    func announceFailOpen(before: [Bool], _ s: State) {
-        for (i, g) in s.groups.enumerated() where i < before.count && before[i] != g.failOpen {
-            onEvent(Event(type: g.failOpen ? "fail_open" : "fail_open_ended", group: g.config.name,
-                          message: g.failOpen
-                              ? "fewer healthy targets than min_healthy: routing to all registered targets"
-                              : "enough healthy targets again"))
+    static func failOpenEvents(before: [Bool], _ s: State) -> [Event] {
+        s.groups.enumerated().compactMap { i, g in
+            guard i < before.count && before[i] != g.failOpen else { return nil }
+            return Event(type: g.failOpen ? "fail_open" : "fail_open_ended", group: g.config.name,
+                         message: g.failOpen
+                             ? "fewer healthy targets than min_healthy: routing to all registered targets"
+                             : "enough healthy targets again")
         }
     }
 
-    static func plan(_ s: inout State, now: UInt64) throws(Plan.CompileError) -> Plan {
-        let ids = s.ids
+    /// Effective weights of every target (by group, in target order) at `now`, in
+    /// `EffectiveWeight` units: health, draining, fail-open, zones and slow start applied, each
+    /// clamped to the balancers' range. Also updates each group's fail-open flag.
+    static func inputs(_ s: inout State, now: UInt64) -> [[TargetInput]] {
         let zone = s.config.node.zone
         var inputs: [[TargetInput]] = []
         for gi in s.groups.indices {
@@ -247,22 +334,48 @@ public final class ControlPlane: Sendable {
             }
             // Fail-open spreads over every registered target, whatever the zone rules say.
             var weights = ZoneRouting.weights(
-                targets: g.targets.enumerated().map { (zone: $1.zone, eligible: eligible[$0], weight: $1.weight) },
+                targets: g.targets.enumerated().map {
+                    (zone: $1.zone, eligible: eligible[$0], weight: EffectiveWeight.from(configured: $1.weight))
+                },
                 localZone: zone, mode: failOpen ? .enabled : mode)
             if g.config.slowStart > 0 && !failOpen {
-                for i in weights.indices where weights[i] > 0 && g.targets[i].state == .healthy {
+                for i in weights.indices where weights[i] > 0 && i < g.targets.count && g.targets[i].state == .healthy {
                     weights[i] = SlowStart.weight(base: weights[i], since: g.targets[i].healthySince, now: now,
                                                   window: g.config.slowStart)
                 }
             }
             inputs.append(g.targets.enumerated().map { i, t in
-                TargetInput(address: t.address, host: t.host, port: t.port, zone: t.zone, effectiveWeight: weights[i],
-                            runtime: t.runtime)
+                TargetInput(address: t.address, host: t.host, port: t.port, zone: t.zone,
+                            effectiveWeight: i < weights.count ? EffectiveWeight.clamp(weights[i]) : 0, runtime: t.runtime)
             })
-            for (i, t) in g.targets.enumerated() where t.drainDeadline != nil && t.drainGeneration == 0 {
-                s.groups[gi].targets[i].drainGeneration = s.generation
-            }
         }
-        return try Plan(config: s.config, targets: inputs, generation: s.generation, ids: ids)
+        return inputs
+    }
+}
+
+// MARK: validation where data comes in
+
+extension ControlPlane {
+    /// Longest zone name accepted from the API or the state file.
+    static let maxZoneLength = 128
+
+    static func addressProblem(_ address: String) -> String? {
+        guard let spec = AddressParser.parse(address), spec.host != "0.0.0.0", spec.host != "::" else {
+            return "expected HOST:PORT or [IPv6]:PORT, got \"\(address.prefix(200))\""
+        }
+        return nil
+    }
+
+    static func weightProblem(_ weight: Int) -> String? {
+        (0...EffectiveWeight.maxConfigured).contains(weight) ? nil : "weight must be 0..999, got \(weight)"
+    }
+
+    static func zoneProblem(_ zone: String) -> String? {
+        if zone.isEmpty { return "zone must not be empty" }
+        if zone.utf8.count > maxZoneLength { return "zone longer than \(maxZoneLength) bytes" }
+        if zone.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "zone must not contain spaces, control characters, quotes or backslashes"
+        }
+        return nil
     }
 }
