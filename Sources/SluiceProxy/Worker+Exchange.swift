@@ -255,8 +255,13 @@ extension Worker {
 
     func upstreamEvent(_ u: UpstreamConnection, _ events: EpollEvents) {
         guard u.owner >= 0 else {
-            // A pooled connection spoke or closed: the target ended it. Drop it.
-            if let i = idlePool[u.group][u.target].firstIndex(of: u.slot) { idlePool[u.group][u.target].remove(at: i) }
+            // A pooled connection spoke or closed: the target ended it. Drop it. Writability
+            // alone is no news: an ACK arriving after the exchange raises an EPOLLOUT edge.
+            guard !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) else { return }
+            if u.group < idlePool.count, u.target < idlePool[u.group].count,
+               let i = idlePool[u.group][u.target].firstIndex(of: u.slot) {
+                idlePool[u.group][u.target].remove(at: i)
+            }
             discard(u)
             return
         }

@@ -4,7 +4,8 @@
 Prints "READY <port>" once listening. Every request is answered with a JSON object
 describing what arrived: backend name, method, path, query, headers, body length and a
 hash of the body. Special paths:
-  /__stats           {"requests": N, "paths": [...]} (not counted)
+  /__stats           {"requests": N, "paths": [...], "connections": C} (not counted;
+                     C counts accepted connections, this one included)
   /status/<code>     answers with that status
   /slow?ms=N         waits N ms before answering
   /chunked           answers with a chunked body of 3 chunks
@@ -25,13 +26,22 @@ name = sys.argv[2] if len(sys.argv) > 2 else "a"
 port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 lock = threading.Lock()
 seen = []
+connections = [0]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Head and body leave in separate writes: without TCP_NODELAY the body waits for the
+    # proxy's delayed ACK (40 ms a request).
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
+
+    def setup(self):
+        with lock:
+            connections[0] += 1
+        super().setup()
 
     def read_body(self):
         te = self.headers.get("Transfer-Encoding", "")
@@ -68,7 +78,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if url.path == "/__stats":
             self.read_body()
             with lock:
-                body = json.dumps({"requests": len(seen), "paths": list(seen)}).encode()
+                body = json.dumps({"requests": len(seen), "paths": list(seen),
+                                   "connections": connections[0]}).encode()
             return self.send(200, body)
         body = self.read_body()
         with lock:

@@ -57,6 +57,13 @@ public final class HTTPBackend: @unchecked Sendable {
         let obj = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] ?? [:]
         return (obj["requests"] as? Int ?? -1, obj["paths"] as? [String] ?? [])
     }
+
+    /// Connections this backend has accepted, not counting the one this call opens.
+    public func acceptedConnections() throws -> Int {
+        let r = try HTTPClient.request(port: port, "GET /__stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] ?? [:]
+        return (obj["connections"] as? Int ?? 0) - 1
+    }
 }
 
 /// A raw HTTP/1.1 client over a blocking socket: sends exactly the bytes given.

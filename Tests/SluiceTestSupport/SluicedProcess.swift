@@ -29,7 +29,11 @@ public final class SluicedProcess: @unchecked Sendable {
     }
 
     /// Writes `yaml` as `sluice.yaml` in a new temp dir and starts the daemon on it.
-    public init(yaml: String, arguments: [String] = [], waitForReady: Bool = true) throws {
+    /// `environment` adds variables to the daemon's environment; `stderr` sends its stderr
+    /// somewhere else than the log pipe (then readiness cannot be read from the log: pass
+    /// `waitForReady: false` and wait on a `NotifySocket`).
+    public init(yaml: String, arguments: [String] = [], waitForReady: Bool = true,
+                environment: [String: String] = [:], stderr: FileHandle? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         configPath = directory.appendingPathComponent("sluice.yaml").path
@@ -42,8 +46,11 @@ public final class SluicedProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: SluicedProcess.binaryPath)
         process.arguments = ["--config", configPath] + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let pipe = Pipe()
-        process.standardError = pipe
+        process.standardError = stderr ?? pipe
         process.standardOutput = pipe
         try process.run()
         let handle = pipe.fileHandleForReading
