@@ -80,12 +80,6 @@ extension ConfigBuilder {
         guard !allowed.contains(kind), let protocolKind else { return kind }
         let fitting = "\(protocolKind.rawValue) groups use \(orList(allowed.map(\.rawValue)))"
         switch kind {
-        case .randomTwo:
-            if let key = group.keyNode("algorithm") {
-                reader.notSupportedYet(
-                    key, key: "algorithm", shown: text, reason: LaterFeature.l4RandomTwo.reason,
-                    supported: allowed.map(\.rawValue).joined(separator: ", "))
-            }
         case .flowHash:
             reader.error(
                 "flow_hash hashes connections and does not fit an \(protocolKind.rawValue) group; \(fitting)",

@@ -1,7 +1,7 @@
 /// A feature of SPEC §2 that a later release brings. Its keys and values are refused with a
 /// message that says so, never silently accepted, and told apart from unknown keys (typos).
 enum LaterFeature {
-    case tlsTermination, udp, proxyProtocol, registry, l4RandomTwo
+    case tlsTermination, udp, proxyProtocol, registry
 
     /// Completes "… is not supported yet (REASON)".
     var reason: String {
@@ -10,7 +10,6 @@ enum LaterFeature {
         case .udp: "UDP forwarding arrives with a later release"
         case .proxyProtocol: "PROXY protocol arrives with a later release"
         case .registry: "the shared etcd registry arrives with a later release"
-        case .l4RandomTwo: "random_two for tcp groups arrives with a later release"
         }
     }
 }
@@ -102,7 +101,7 @@ enum Schema {
     static func algorithms(for kind: ProtocolKind?) -> [AlgorithmKind] {
         switch kind {
         case .http, .https: [.roundRobin, .leastOutstanding, .randomTwo, .headerHash, .cookieHash]
-        case .tcp, .tls, .udp, .tcpUDP: [.roundRobin, .leastOutstanding, .flowHash]
+        case .tcp, .tls, .udp, .tcpUDP: [.roundRobin, .leastOutstanding, .randomTwo, .flowHash]
         case nil: AlgorithmKind.allCases
         }
     }

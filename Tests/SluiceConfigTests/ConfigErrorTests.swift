@@ -347,7 +347,7 @@ import Testing
                 "7:25 listeners[0].default.forward", "9:43 target_groups[0].algorithm",
             ])
         #expect(errors[4].message.hasPrefix("unknown key \"protocl\" (did you mean \"protocol\"?)"))
-        #expect(errors[7].message == "expected round_robin, least_outstanding or flow_hash, got \"fastest\"")
+        #expect(errors[7].message == "expected round_robin, least_outstanding, random_two or flow_hash, got \"fastest\"")
         let description = ConfigErrors(errors).description.split(separator: "\n")
         #expect(description.count == 8)
         #expect(

@@ -47,7 +47,7 @@ import Testing
                 ConfigError(
                     file: testFile, line: 6, column: 16, path: "target_groups[0].algorithm",
                     message: "header_hash needs an http group, this one's protocol is tcp; tcp groups use "
-                        + "round_robin, least_outstanding or flow_hash")
+                        + "round_robin, least_outstanding, random_two or flow_hash")
             ])
     }
 

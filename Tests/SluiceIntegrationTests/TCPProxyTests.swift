@@ -162,6 +162,22 @@ struct TCPProxyTests {
         #expect(a.acceptedCount == 5 && b.acceptedCount == 5)
     }
 
+    /// random_two balances tcp groups by connections in flight, as it does http requests.
+    @Test func randomTwoBalancesOpenConnections() throws {
+        let a = try TCPBackend(mode: .hold)
+        let b = try TCPBackend(mode: .hold)
+        let port = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: tcpConfig(listen: "127.0.0.1:\(port)",
+                                                   targets: [("127.0.0.1:\(a.port)", 1), ("127.0.0.1:\(b.port)", 1)],
+                                                   algorithm: "random_two"))
+        defer { d.terminate() }
+        var held: [Int32] = []
+        defer { held.forEach { close($0) } }
+        for _ in 0..<20 { held.append(try TestSocket.connect(port: port)) }
+        try waitUntil("20 connections reach the targets") { a.acceptedCount + b.acceptedCount == 20 }
+        #expect(abs(a.acceptedCount - b.acceptedCount) <= 2, "a \(a.acceptedCount), b \(b.acceptedCount)")
+    }
+
     @Test func flowHashSpreadsConnections() throws {
         let backends = try (0..<3).map { try TCPBackend(mode: .name("t\($0)")) }
         let port = try TestSocket.freePort()
