@@ -12,6 +12,8 @@ hash of the body. Special paths:
   /big?n=N           answers with N bytes
   /close             answers and closes the connection
   /ws                WebSocket upgrade (101) then echoes bytes until EOF
+A third argument "failing" makes every other path but /healthz answer 500 (a target whose
+health checks pass while its traffic fails).
 """
 import hashlib
 import http.server
@@ -23,6 +25,7 @@ import time
 import urllib.parse
 
 name = sys.argv[2] if len(sys.argv) > 2 else "a"
+failing = len(sys.argv) > 3 and sys.argv[3] == "failing"
 port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 lock = threading.Lock()
 seen = []
@@ -103,6 +106,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         q = urllib.parse.parse_qs(url.query)
+        if failing and url.path != "/healthz":
+            return self.send(500, json.dumps(info).encode())
         if url.path.startswith("/status/"):
             return self.send(int(url.path.split("/")[2]), json.dumps(info).encode())
         if url.path == "/slow":

@@ -48,3 +48,34 @@ struct WeightChangeTests {
         #expect(after - before <= 2, "new target connections during slow start: \(after - before)")
     }
 }
+
+/// Passive checks (SPEC §4): traffic that fails ejects a target even while its active checks
+/// pass; it comes back after its back-off.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct PassiveCheckTests {
+    @Test func fiveHundredsInARowEjectATargetWhoseChecksPass() throws {
+        let a = try HTTPBackend(name: "a")
+        let b = try HTTPBackend(name: "b", failing: true)
+        let port = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: httpConfig(port: port, groups: [("app", [a.port, b.port])], group: [
+            "health_check: { protocol: http, path: /healthz, interval: 100ms, timeout: 50ms, healthy_threshold: 1, unhealthy_threshold: 2 }",
+        ]))
+        defer { d.terminate() }
+        try waitUntil("both healthy") { (try? targetStates(d, group: "app"))?.values.allSatisfy { $0 == "healthy" } == true }
+        var codes: [Int] = []
+        for _ in 0..<12 { codes.append(try get(port, "/").status) }
+        #expect(codes.filter { $0 == 500 }.count >= 3, "b answered 500 until ejected: \(codes)")
+        try waitUntil("b ejected") { (try? targetStates(d, group: "app"))?["127.0.0.1:\(b.port)"] == "unhealthy" }
+        let list = try ctl(d, ["targets", "list", "app", "--json"])
+        #expect(list.output.contains("Target.OutlierEjected") || list.output.contains("OutlierEjected"), "\(list.output)")
+        for _ in 0..<10 { #expect(try get(port, "/").status == 200, "only a gets traffic while b is ejected") }
+        // The first back-off is 5 s; its checks still pass, so it comes back.
+        let deadline = Date().addingTimeInterval(9)
+        var back = false
+        while !back && Date() < deadline {
+            back = (try? targetStates(d, group: "app"))?["127.0.0.1:\(b.port)"] == "healthy"
+            if !back { usleep(100_000) }
+        }
+        #expect(back, "b returns after its back-off")
+    }
+}

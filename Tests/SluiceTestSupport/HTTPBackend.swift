@@ -11,13 +11,14 @@ public final class HTTPBackend: @unchecked Sendable {
     public let name: String
     private let process: Process
 
-    public init(name: String, port requested: UInt16 = 0) throws {
+    /// `failing`: every path but `/healthz` answers 500 (checks pass, traffic fails).
+    public init(name: String, port requested: UInt16 = 0, failing: Bool = false) throws {
         self.name = name
         var fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         fixtures.appendPathComponent("Fixtures/http_backend.py")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", fixtures.path, String(requested), name]
+        process.arguments = ["python3", fixtures.path, String(requested), name] + (failing ? ["failing"] : [])
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
