@@ -20,6 +20,10 @@ final class PipePool {
 
     private var free: [Pipe] = []
     let maxPooled: Int
+    /// Idle pipes `trim` keeps.
+    let keepIdle = 8
+    /// Fewest idle pipes since the last trim: that many were not needed at all.
+    private var minFree = 0
     private(set) var created = 0
 
     init(maxPooled: Int = 256) {
@@ -34,7 +38,11 @@ final class PipePool {
     /// An empty pipe, or nil when the process is out of descriptors.
     @inline(__always)
     func acquire() -> Pipe? {
-        if let p = free.popLast() { return p }
+        if let p = free.popLast() {
+            if free.count < minFree { minFree = free.count }
+            return p
+        }
+        minFree = 0
         guard let (r, w) = try? Posix.pipe(size: PipePool.requestedSize) else { return nil }
         created += 1
         return Pipe(readEnd: r, writeEnd: w, capacity: Posix.pipeSize(w))
@@ -48,6 +56,24 @@ final class PipePool {
         } else {
             close(pipe)
         }
+    }
+
+    /// Whether `trim` would close idle pipes.
+    var canTrim: Bool { free.count > keepIdle }
+
+    /// Closes the idle pipes not needed since the last trim (above `keepIdle`): their
+    /// descriptors and kernel buffers go back when load falls.
+    func trim() {
+        let surplus = min(minFree, free.count - keepIdle)
+        if surplus > 0 {
+            for _ in 0..<surplus {
+                if let p = free.popLast() {
+                    created -= 1
+                    close(p)
+                }
+            }
+        }
+        minFree = free.count
     }
 
     func close(_ pipe: Pipe) {

@@ -51,6 +51,8 @@ final class Worker {
     static let pausedPollMillis: Int32 = 10
     /// Tries per connection: the first target plus two more after connect failures.
     static let maxConnectAttempts = 3
+    /// How often idle pooled buffers and pipes not needed since the last time are given back.
+    static let trimInterval: UInt64 = 1_000_000_000
 
     let id: Int
     let epoll: Epoll
@@ -104,6 +106,7 @@ final class Worker {
     let wakeFd: Int32
     var stopDeadline: UInt64?
     var seenEvictions: UInt64 = 0
+    var nextTrim: UInt64 = 0
 
     init(seed: WorkerSeed) throws(Errno) {
         id = seed.id
@@ -147,6 +150,7 @@ final class Worker {
             wheel.advance(to: now, into: &fired)
             if !fired.isEmpty { fireTimers() }
             if listenerPending.contains(true) { acceptPending() }
+            if now >= nextTrim { trimPools() }
             if stopDeadline == nil, process.stopping.load(ordering: .relaxed) { beginStop() }
             if let deadline = stopDeadline {
                 if activeLocal == 0 { break }
@@ -164,7 +168,19 @@ final class Worker {
             timeout = acceptPaused ? clamp(timeout, Worker.pausedPollMillis) : 0
         }
         if stopDeadline != nil { timeout = clamp(timeout, 100) }
+        if httpBuffers.canTrim || buffers.canTrim || pipes.canTrim {
+            // Wake up to give idle memory back even when nothing else happens.
+            timeout = clamp(timeout, Int32(Worker.trimInterval / 1_000_000))
+        }
         return timeout
+    }
+
+    /// Gives back idle buffers and pipes that were not needed for a whole interval.
+    private func trimPools() {
+        httpBuffers.trim()
+        buffers.trim()
+        pipes.trim()
+        nextTrim = now &+ Worker.trimInterval
     }
 
     private func clamp(_ timeout: Int32, _ limit: Int32) -> Int32 {
@@ -354,7 +370,10 @@ final class Worker {
         guard fd >= 0 else { return }
         var budget = Worker.acceptBatch
         while budget > 0 {
-            if process.activeConnections.load(ordering: .relaxed) >= process.maxConnections {
+            if process.activeConnections.load(ordering: .relaxed) >= process.maxConnections
+                || httpBuffers.overBudget || buffers.overBudget {
+                // At the connection limit or the buffer budget: new clients wait in the
+                // kernel's backlog until connections end or buffers come back.
                 pauseAccepting(index)
                 return
             }
