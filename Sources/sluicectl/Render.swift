@@ -20,9 +20,15 @@ enum Render {
             .joined(separator: "\n") + "\n"
     }
 
-    /// `3d 4h 5m 6s`, leading zero units left out.
+    /// `3d 4h 5m 6s`, leading zero units left out. The value comes from the daemon's JSON: negative
+    /// or NaN counts as 0, and anything past `Int.max` seconds shows as `Int.max` (`Int(_:)` of such a
+    /// `Double` would trap).
     static func uptime(_ seconds: Double) -> String {
-        var rest = Int(max(0, seconds))
+        var rest = 0
+        if seconds >= 1 {
+            // 2^63 is exactly representable; every Double below it converts to Int without trapping.
+            rest = seconds < 0x1p63 ? Int(seconds) : Int.max
+        }
         let days = rest / 86_400
         rest %= 86_400
         let hours = rest / 3_600
