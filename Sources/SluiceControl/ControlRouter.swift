@@ -177,6 +177,8 @@ enum DurationText {
     static func parseNanoseconds(_ text: String) -> UInt64? {
         let text = text.trimmingCharacters(in: .whitespaces)
         if text.isEmpty { return nil }
+        // Every `UInt64(_:)` below is of a value proven in 0..<1.8e19 (< UInt64.max ≈ 1.845e19); NaN fails
+        // both comparisons, and the unit loop cannot make NaN (only non-negative sums and products).
         if let seconds = Double(text) { return seconds >= 0 && seconds < 1.8e10 ? UInt64(seconds * 1e9) : nil }
         var total: Double = 0
         var rest = Substring(text)
@@ -199,6 +201,6 @@ enum DurationText {
             }
             total += value * scale
         }
-        return total < 1.8e19 ? UInt64(total) : nil
+        return total >= 0 && total < 1.8e19 ? UInt64(total) : nil
     }
 }

@@ -135,6 +135,7 @@ public final class MetricsServer: Sendable {
                 }
                 var bytes = response.serialized(close: true)
                 if request.method == "HEAD" {
+                    // `bytes` is the head followed by the body, so it holds at least `body.count` bytes.
                     bytes.removeLast(response.body.count)
                 }
                 try? ControlSocket.writeAll(fd, bytes)
