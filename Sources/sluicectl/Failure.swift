@@ -91,10 +91,3 @@ struct StandardError: TextOutputStream {
         bytes.removeAll()
     }
 }
-
-extension String {
-    /// The text with CR and LF as spaces, for one-line messages.
-    func replacingNewlines() -> String {
-        String(map { $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
-    }
-}

@@ -1,4 +1,7 @@
-import SluiceControl
+// Guarded so Fuzz/CtlResponseFuzz can compile this file in one module with the API types.
+#if canImport(SluiceControl)
+    import SluiceControl
+#endif
 
 /// Human output of each command, as pure functions of the API types (tested without a daemon).
 enum Render {
@@ -95,5 +98,12 @@ enum Render {
     static func target(_ t: TargetInfo, group: String) -> String {
         "\(t.address) in \(group): zone \(t.zone ?? none), weight \(t.weight), \(t.state)"
             + (t.reason.map { " (\($0))" } ?? "")
+    }
+}
+
+extension String {
+    /// The text with CR and LF as spaces, for one-line messages.
+    func replacingNewlines() -> String {
+        String(map { $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
     }
 }
