@@ -1,7 +1,8 @@
 /// JSON types of the control socket API (SPEC §6).
 ///
 /// Swift names are camelCase; the wire keys are snake_case through explicit `CodingKeys`, so a plain
-/// `JSONEncoder`/`JSONDecoder` (no key strategy) reads and writes them. Optional fields are omitted when nil.
+/// `JSONEncoder`/`JSONDecoder` (no key strategy) reads and writes them. Optional fields are omitted when nil,
+/// except `TargetInfo.reason`, which is always present (`null` when there is none).
 /// These types are shared with `sluicectl`: change them only by adding optional fields.
 
 /// `GET /v1/status`.
@@ -80,6 +81,24 @@ public struct TargetInfo: Codable, Sendable, Equatable {
         case inFlight = "in_flight"
         case isStatic = "static"
         case registeredAt = "registered_at"
+    }
+
+    /// Like the synthesized encoding, except that `reason` is always written, as `null` when there is
+    /// none (SPEC §6: the key is always present). Decoding is synthesized and takes absent or `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(address, forKey: .address)
+        try container.encodeIfPresent(zone, forKey: .zone)
+        try container.encode(weight, forKey: .weight)
+        try container.encode(state, forKey: .state)
+        if let reason {
+            try container.encode(reason, forKey: .reason)
+        } else {
+            try container.encodeNil(forKey: .reason)
+        }
+        try container.encode(inFlight, forKey: .inFlight)
+        try container.encode(isStatic, forKey: .isStatic)
+        try container.encodeIfPresent(registeredAt, forKey: .registeredAt)
     }
 }
 

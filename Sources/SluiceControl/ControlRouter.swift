@@ -26,15 +26,44 @@ public struct ControlRouter: Sendable {
         }
     }
 
-    private func dispatch(_ request: HTTPRequest) throws(ControlError) -> Outcome {
-        let rawSegments = request.path.split(separator: "/", omittingEmptySubsequences: true)
+    /// Whether `request` is one that may last long: `GET /v1/events` (a stream) or
+    /// `DELETE …/targets/{address}?wait=true` (answers when draining ends). The server gives these their
+    /// own allowance of connections (`ConnectionLimits.maxStreams`). Malformed requests are not: they are
+    /// answered at once.
+    public static func isLongLived(_ request: HTTPRequest) -> Bool {
+        guard let segments = try? segments(request.path) else { return false }
+        if request.method == "GET" { return segments == ["v1", "events"] }
+        if request.method == "DELETE" && segments.count == 5 && segments[0] == "v1" && segments[1] == "target-groups"
+            && segments[3] == "targets"
+        {
+            return (try? waitFlag(request.query)) ?? false
+        }
+        return false
+    }
+
+    /// The path's segments, percent-decoded.
+    static func segments(_ path: String) throws(ControlError) -> [String] {
         var segments: [String] = []
-        for raw in rawSegments {
+        for raw in path.split(separator: "/", omittingEmptySubsequences: true) {
             guard let decoded = PercentDecoding.decode(String(raw)) else {
                 throw .badRequest("malformed percent-encoding in path")
             }
             segments.append(decoded)
         }
+        return segments
+    }
+
+    /// `?wait=` of a deregistration.
+    static func waitFlag(_ query: [String: String]) throws(ControlError) -> Bool {
+        switch query["wait"]?.lowercased() {
+        case nil, "false", "0", "no": return false
+        case "", "true", "1", "yes": return true
+        case let other?: throw .badRequest("wait must be true or false, not \"\(other.prefix(64))\"")
+        }
+    }
+
+    private func dispatch(_ request: HTTPRequest) throws(ControlError) -> Outcome {
+        let segments = try Self.segments(request.path)
         let method = request.method
         func allow(_ methods: String...) throws(ControlError) {
             guard methods.contains(method) else {
@@ -88,12 +117,7 @@ public struct ControlRouter: Sendable {
                 return .respond(try Self.json(200, backend.update(group: group, address: address, body)))
             }
             let query = request.query
-            let wait: Bool
-            switch query["wait"]?.lowercased() {
-            case nil, "false", "0", "no": wait = false
-            case "", "true", "1", "yes": wait = true
-            case let other?: throw .badRequest("wait must be true or false, not \"\(other)\"")
-            }
+            let wait = try Self.waitFlag(query)
             var timeout: UInt64?
             if let text = query["timeout"] {
                 guard let nanos = DurationText.parseNanoseconds(text) else {
@@ -177,6 +201,8 @@ enum DurationText {
     static func parseNanoseconds(_ text: String) -> UInt64? {
         let text = text.trimmingCharacters(in: .whitespaces)
         if text.isEmpty { return nil }
+        // Every `UInt64(_:)` below is of a value proven in 0..<1.8e19 (< UInt64.max ≈ 1.845e19); NaN fails
+        // both comparisons, and the unit loop cannot make NaN (only non-negative sums and products).
         if let seconds = Double(text) { return seconds >= 0 && seconds < 1.8e10 ? UInt64(seconds * 1e9) : nil }
         var total: Double = 0
         var rest = Substring(text)
@@ -199,6 +225,6 @@ enum DurationText {
             }
             total += value * scale
         }
-        return total < 1.8e19 ? UInt64(total) : nil
+        return total >= 0 && total < 1.8e19 ? UInt64(total) : nil
     }
 }

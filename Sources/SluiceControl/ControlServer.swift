@@ -14,16 +14,16 @@ public struct ControlServerError: Error, CustomStringConvertible, Sendable {
 
 /// The control socket: HTTP/1.1 + JSON over a Unix stream socket (SPEC §6).
 ///
-/// Threads: one accept thread, and one thread per connection (the control plane sees a handful of clients;
-/// a blocked `deregister --wait` or an event stream holds only its own thread). Backend calls happen on
-/// connection threads.
+/// Threads: one accept thread, and one thread per connection, at most `limits.maxConnections` for requests
+/// plus `limits.maxStreams` for event streams and `deregister --wait` (see `ConnectionLimits` for what
+/// happens at those bounds). Backend calls happen on connection threads.
 public final class ControlServer: Sendable {
-    /// A connection idle this long between requests is closed.
-    public static let idleTimeoutSeconds = 120
     /// How often blocked loops look at the stop flag and the peer.
     static let pollMilliseconds: Int32 = 250
 
     public let socketPath: String
+    public let limits: ConnectionLimits
+    let slots: ConnectionSlots
     private let router: ControlRouter
     private let events: EventBus
     private let allowedGroup: gid_t?
@@ -41,9 +41,11 @@ public final class ControlServer: Sendable {
 
     public init(
         socketPath: String, backend: any ControlBackend, events: EventBus, allowedGroup: gid_t? = nil,
-        log: @escaping @Sendable (String) -> Void
+        limits: ConnectionLimits = .control, log: @escaping @Sendable (String) -> Void
     ) {
         self.socketPath = socketPath
+        self.limits = limits
+        self.slots = ConnectionSlots(limits)
         self.router = ControlRouter(backend: backend)
         self.events = events
         self.allowedGroup = allowedGroup
@@ -133,23 +135,34 @@ public final class ControlServer: Sendable {
 
     private func acceptLoop(_ listener: Int32) {
         while !isStopping {
-            guard ControlSocket.waitReadable(listener, milliseconds: Self.pollMilliseconds) else { continue }
-            guard !isStopping, let fd = ControlSocket.accept(listener) else { continue }
+            // At the bound, connections wait in the listen backlog until a slot frees.
+            guard slots.acquireRequest() else {
+                slots.waitForFreeSlot(milliseconds: Self.pollMilliseconds)
+                continue
+            }
+            guard ControlSocket.waitReadable(listener, milliseconds: Self.pollMilliseconds), !isStopping,
+                let fd = ControlSocket.accept(listener)
+            else {
+                slots.release(.request)  // nobody waits on it: the accept thread is this one
+                continue
+            }
             let admitted = state.withLock { state -> Bool in
                 guard !state.stopping else { return false }
                 state.connections.insert(fd)
                 return true
             }
             guard admitted else {
+                slots.release(.request)
                 close(fd)
                 break
             }
             let thread = Thread { [self] in
-                serve(fd)
+                let held = serve(fd)
                 state.withLock { state in
                     state.connections.remove(fd)
                     close(fd)
                 }
+                slots.release(held)
             }
             thread.name = "sluice-control-conn"
             thread.start()
@@ -158,41 +171,76 @@ public final class ControlServer: Sendable {
 
     // MARK: One connection
 
-    private func serve(_ fd: Int32) {
+    /// Serves one connection; returns the kind of slot it holds at the end (a stream once promoted).
+    private func serve(_ fd: Int32) -> ConnectionSlots.Kind {
         guard authorize(fd) else {
             let denied = ControlRouter.errorResponse(.forbidden("permission denied: not root, not the daemon's user, and not in the control socket's group"))
             try? ControlSocket.writeAll(fd, denied.serialized(close: true))
-            return
+            return .request
         }
-        ControlSocket.setReceiveTimeout(fd, seconds: Self.idleTimeoutSeconds)
         ControlSocket.setSendTimeout(fd, seconds: 30)
+        let timeoutNanos = UInt64(limits.requestTimeoutMilliseconds) * 1_000_000
         var parser = HTTPRequestParser()
         do throws(ControlSocketError) {
             while true {
-                switch parser.next() {
-                case .needMore:
-                    let bytes = try ControlSocket.read(fd)
-                    if bytes.isEmpty { return }
-                    parser.append(bytes)
+                // A whole request within the timeout of starting to wait for it (idle keep-alive included).
+                let request: HTTPRequest
+                switch ControlSocket.readRequest(fd, parser: &parser, deadline: monotonicNanos() + timeoutNanos) {
+                case .request(let r):
+                    request = r
                 case .failure(let error):
                     try ControlSocket.writeAll(fd, ControlRouter.errorResponse(error).serialized(close: true))
-                    return
-                case .request(let request):
-                    switch router.route(request) {
-                    case .respond(let response):
-                        let keepAlive = request.keepAlive && !isStopping
-                        try ControlSocket.writeAll(fd, response.serialized(close: !keepAlive))
-                        if !keepAlive { return }
-                    case .events(let group):
-                        try streamEvents(fd, group: group)
-                        return
+                    return .request
+                case .closed, .timedOut:
+                    return .request
+                case .error(let error):
+                    throw error
+                }
+                if ControlRouter.isLongLived(request) {
+                    guard slots.promoteToStream() else {
+                        let busy = ControlError(
+                            status: 503, code: "busy",
+                            message: "too many event streams and deregister --wait requests at once (\(limits.maxStreams)); try again later")
+                        try ControlSocket.writeAll(fd, ControlRouter.errorResponse(busy).serialized(close: true))
+                        return .request
                     }
+                    do throws(ControlSocketError) {
+                        switch router.route(request) {
+                        case .respond(let response):
+                            // Back to a request slot to keep the connection alive; closed when none is free.
+                            let keepAlive = request.keepAlive && !isStopping && slots.demoteToRequest()
+                            try ControlSocket.writeAll(fd, response.serialized(close: !keepAlive))
+                            if keepAlive { continue }
+                        case .events(let group):
+                            try streamEvents(fd, group: group)
+                        }
+                    } catch {
+                        logUnexpected(error)
+                    }
+                    return .stream
+                }
+                switch router.route(request) {
+                case .respond(let response):
+                    let keepAlive = request.keepAlive && !isStopping
+                    try ControlSocket.writeAll(fd, response.serialized(close: !keepAlive))
+                    if !keepAlive { return .request }
+                case .events(let group):
+                    // Not reached: `isLongLived` covers every `.events` outcome. Served anyway, without a slot
+                    // change, rather than trapping.
+                    try streamEvents(fd, group: group)
+                    return .request
                 }
             }
         } catch {
-            if error.errno != EAGAIN && error.errno != EWOULDBLOCK && error.errno != EPIPE && error.errno != ECONNRESET {
-                log("control connection: \(error)")
-            }
+            logUnexpected(error)
+            return .request
+        }
+    }
+
+    /// Logs a connection's socket error unless it is the peer leaving or timing out.
+    private func logUnexpected(_ error: ControlSocketError) {
+        if error.errno != EAGAIN && error.errno != EWOULDBLOCK && error.errno != EPIPE && error.errno != ECONNRESET {
+            log("control connection: \(error)")
         }
     }
 

@@ -66,6 +66,50 @@ enum ControlSocket {
         }
     }
 
+    /// `SO_RCVTIMEO` in milliseconds (at least 1: 0 would mean "forever").
+    static func setReceiveTimeout(_ fd: Int32, milliseconds: Int) {
+        let ms = max(1, milliseconds)
+        var tv = timeval(tv_sec: ms / 1000, tv_usec: (ms % 1000) * 1000)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// How reading one request ended.
+    enum RequestRead {
+        case request(HTTPRequest)
+        /// The bytes are not a request we take: answer this error and close.
+        case failure(ControlError)
+        /// The peer closed before a whole request arrived.
+        case closed
+        /// The whole request did not arrive by the deadline.
+        case timedOut
+        case error(ControlSocketError)
+    }
+
+    /// Reads from `fd` into `parser` until it yields a request (or a failure), giving up at `deadline`
+    /// (`monotonicNanos()` time): each read waits at most the time left, so a client trickling bytes
+    /// cannot stretch the wait.
+    static func readRequest(_ fd: Int32, parser: inout HTTPRequestParser, deadline: UInt64) -> RequestRead {
+        while true {
+            switch parser.next() {
+            case .request(let request): return .request(request)
+            case .failure(let error): return .failure(error)
+            case .needMore: break
+            }
+            let now = monotonicNanos()
+            guard now < deadline else { return .timedOut }
+            // Rounded up, so a read never waits 0 ms (which `SO_RCVTIMEO` would take as forever).
+            setReceiveTimeout(fd, milliseconds: Int((deadline - now + 999_999) / 1_000_000))
+            do throws(ControlSocketError) {
+                let bytes = try read(fd)
+                if bytes.isEmpty { return .closed }
+                parser.append(bytes)
+            } catch {
+                if error.errno == EAGAIN || error.errno == EWOULDBLOCK { return .timedOut }
+                return .error(error)
+            }
+        }
+    }
+
     static func setReceiveTimeout(_ fd: Int32, seconds: Int) {
         var tv = timeval(tv_sec: seconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

@@ -152,7 +152,11 @@ public struct HTTPRequestParser: Sendable {
         let lengths = headers.filter { $0.name == "content-length" }
         var bodyLength = 0
         if let first = lengths.first {
-            guard lengths.allSatisfy({ $0.value == first.value }), let n = Int(first.value), n >= 0 else {
+            // 1*DIGIT (RFC 9110 §8.6): `Int` alone takes "+5"; it fails rather than wraps past `Int.max`.
+            guard lengths.allSatisfy({ $0.value == first.value }), !first.value.isEmpty,
+                first.value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                let n = Int(first.value), n >= 0
+            else {
                 return .failure(.badRequest("invalid Content-Length"))
             }
             bodyLength = n
@@ -160,6 +164,7 @@ public struct HTTPRequestParser: Sendable {
         if bodyLength > Self.maxBodyBytes {
             return .failure(.payloadTooLarge("request body exceeds \(Self.maxBodyBytes) bytes"))
         }
+        // No overflow: headEnd <= maxHeadBytes and bodyLength <= maxBodyBytes.
         let bodyStart = headEnd + 4
         guard buffer.count >= bodyStart + bodyLength else { return .needMore }
         request.body = Array(buffer[bodyStart..<(bodyStart + bodyLength)])

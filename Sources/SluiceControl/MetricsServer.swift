@@ -7,9 +7,15 @@ import Foundation
 import Synchronization
 
 /// The `control.metrics` TCP listener: `GET /metrics` (anything else 404), one response per connection.
+///
+/// Plain TCP, open to whoever can reach the port: one thread per connection, at most
+/// `limits.maxConnections` at once; further connections wait in the listen backlog, and a client must send
+/// its whole request within `limits.requestTimeout` (see `ConnectionLimits`).
 public final class MetricsServer: Sendable {
     public let host: String
     public let requestedPort: UInt16
+    public let limits: ConnectionLimits
+    let slots: ConnectionSlots
     private let backend: any ControlBackend
 
     private struct State {
@@ -22,9 +28,11 @@ public final class MetricsServer: Sendable {
     private let state = Mutex(State())
 
     /// `host` is a numeric IPv4/IPv6 address or a name; port 0 picks a free port (see `port`).
-    public init(address host: String, port: UInt16, backend: any ControlBackend) {
+    public init(address host: String, port: UInt16, backend: any ControlBackend, limits: ConnectionLimits = .metrics) {
         self.host = host
         self.requestedPort = port
+        self.limits = limits
+        self.slots = ConnectionSlots(limits)
         self.backend = backend
     }
 
@@ -101,47 +109,57 @@ public final class MetricsServer: Sendable {
 
     private func acceptLoop(_ listener: Int32) {
         while !isStopping {
-            guard ControlSocket.waitReadable(listener, milliseconds: ControlServer.pollMilliseconds) else { continue }
-            guard !isStopping, let fd = ControlSocket.accept(listener) else { continue }
+            // At the bound, connections wait in the listen backlog until a slot frees.
+            guard slots.acquireRequest() else {
+                slots.waitForFreeSlot(milliseconds: ControlServer.pollMilliseconds)
+                continue
+            }
+            guard ControlSocket.waitReadable(listener, milliseconds: ControlServer.pollMilliseconds), !isStopping,
+                let fd = ControlSocket.accept(listener)
+            else {
+                slots.release(.request)  // nobody waits on it: the accept thread is this one
+                continue
+            }
             // Scrapes are short; a thread each keeps a slow scraper from holding up the next.
             let thread = Thread { [self] in
                 serve(fd)
                 close(fd)
+                slots.release(.request)
             }
+            thread.name = "sluice-metrics-conn"
             thread.start()
         }
     }
 
     private func serve(_ fd: Int32) {
-        ControlSocket.setReceiveTimeout(fd, seconds: 10)
         ControlSocket.setSendTimeout(fd, seconds: 10)
         var parser = HTTPRequestParser()
-        while true {
-            switch parser.next() {
-            case .needMore:
-                guard let bytes = try? ControlSocket.read(fd), !bytes.isEmpty else { return }
-                parser.append(bytes)
-            case .failure(let error):
-                try? ControlSocket.writeAll(fd, ControlRouter.errorResponse(error).serialized(close: true))
-                return
-            case .request(let request):
-                let response: HTTPResponse
-                if request.path != "/metrics" {
-                    response = ControlRouter.errorResponse(.notFound("only /metrics is served here"))
-                } else if request.method != "GET" && request.method != "HEAD" {
-                    response = ControlRouter.errorResponse(.methodNotAllowed("use GET"))
-                } else {
-                    response = HTTPResponse(status: 200, contentType: ControlRouter.metricsContentType, body: Array(backend.metrics().utf8))
-                }
-                var bytes = response.serialized(close: true)
-                if request.method == "HEAD" {
-                    bytes.removeLast(response.body.count)
-                }
-                try? ControlSocket.writeAll(fd, bytes)
-                shutdown(fd, Int32(SHUT_WR))
-                return
-            }
+        let deadline = monotonicNanos() + UInt64(limits.requestTimeoutMilliseconds) * 1_000_000
+        let request: HTTPRequest
+        switch ControlSocket.readRequest(fd, parser: &parser, deadline: deadline) {
+        case .closed, .timedOut, .error:
+            return
+        case .failure(let error):
+            try? ControlSocket.writeAll(fd, ControlRouter.errorResponse(error).serialized(close: true))
+            return
+        case .request(let r):
+            request = r
         }
+        let response: HTTPResponse
+        if request.path != "/metrics" {
+            response = ControlRouter.errorResponse(.notFound("only /metrics is served here"))
+        } else if request.method != "GET" && request.method != "HEAD" {
+            response = ControlRouter.errorResponse(.methodNotAllowed("use GET"))
+        } else {
+            response = HTTPResponse(status: 200, contentType: ControlRouter.metricsContentType, body: Array(backend.metrics().utf8))
+        }
+        var bytes = response.serialized(close: true)
+        if request.method == "HEAD" {
+            // `bytes` is the head followed by the body, so it holds at least `body.count` bytes.
+            bytes.removeLast(response.body.count)
+        }
+        try? ControlSocket.writeAll(fd, bytes)
+        shutdown(fd, Int32(SHUT_WR))
     }
 
     private func failure(_ operation: String) -> ControlServerError {

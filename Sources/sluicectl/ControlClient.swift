@@ -7,7 +7,7 @@ internal import CSluice
 import Foundation
 
 /// Why a request to the control socket failed below HTTP: the daemon could not be reached or
-/// did not answer properly. Every case maps to exit code 3; the message names the socket.
+/// did not answer properly. See `exitCode`; the message names the socket.
 enum ClientError: Error, Equatable, CustomStringConvertible {
     /// `socket`/`connect` failed (missing socket, refused, permission denied, path too long).
     case unreachable(socket: String, reason: String)
@@ -19,6 +19,15 @@ enum ClientError: Error, Equatable, CustomStringConvertible {
     var socket: String {
         switch self {
         case .unreachable(let socket, _), .io(let socket, _), .badResponse(let socket, _): socket
+        }
+    }
+
+    /// SPEC §7: 3 when the daemon cannot be reached or the connection fails; 1 when it answered, but
+    /// not with a usable answer (the CLI must fail with a message, never trap, on any bytes it reads).
+    var exitCode: Int32 {
+        switch self {
+        case .unreachable, .io: ExitStatus.unreachable
+        case .badResponse: ExitStatus.refused
         }
     }
 
@@ -46,6 +55,10 @@ struct ControlClient: Sendable {
     var timeout: Duration?
 
     static let defaultTimeout: Duration = .seconds(30)
+    /// Largest whole answer `request` collects; the daemon's biggest (every group's targets) is far below.
+    static let maxAnswerBytes = 64 * 1024 * 1024
+    /// Longest line of a stream `streamLines` holds while waiting for its end.
+    static let maxLineBytes = 1024 * 1024
 
     init(socketPath: String, timeout: Duration? = ControlClient.defaultTimeout) {
         self.socketPath = socketPath
@@ -60,10 +73,14 @@ struct ControlClient: Sendable {
         var decoder = HTTPResponseDecoder(bodyless: method == "HEAD")
         var status = 0
         var collected = Data()
-        try connection.readUntilDone(decoder: &decoder, socket: socketPath) { event in
+        try connection.readUntilDone(decoder: &decoder, socket: socketPath) { event throws(ClientError) in
             switch event {
             case .head(let head): status = head.status
-            case .body(let bytes): collected.append(contentsOf: bytes)
+            case .body(let bytes):
+                guard collected.count + bytes.count <= Self.maxAnswerBytes else {
+                    throw .badResponse(socket: socketPath, reason: "the answer is over \(Self.maxAnswerBytes) bytes")
+                }
+                collected.append(contentsOf: bytes)
             case .end: break
             }
         }
@@ -83,13 +100,16 @@ struct ControlClient: Sendable {
         var streaming = false
         var pending = Data()
         var errorBody = Data()
-        try connection.readUntilDone(decoder: &decoder, socket: socketPath) { event in
+        try connection.readUntilDone(decoder: &decoder, socket: socketPath) { event throws(ClientError) in
             switch event {
             case .head(let head):
                 status = head.status
                 streaming = (200..<300).contains(head.status)
             case .body(let bytes):
                 guard streaming else {
+                    guard errorBody.count + bytes.count <= Self.maxAnswerBytes else {
+                        throw .badResponse(socket: socketPath, reason: "the answer is over \(Self.maxAnswerBytes) bytes")
+                    }
                     errorBody.append(contentsOf: bytes)
                     return
                 }
@@ -99,6 +119,9 @@ struct ControlClient: Sendable {
                     if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
                     if !line.isEmpty { onLine(Data(line)) }
                     pending = Data(pending[(newline + 1)...])
+                }
+                guard pending.count <= Self.maxLineBytes else {
+                    throw .badResponse(socket: socketPath, reason: "a streamed line is over \(Self.maxLineBytes) bytes")
                 }
             case .end:
                 if streaming && !pending.isEmpty { onLine(pending) }
@@ -174,6 +197,7 @@ private struct Connection: ~Copyable {
 
     /// Sets `SO_RCVTIMEO` and `SO_SNDTIMEO` (which also bound a blocking `connect`).
     func setTimeout(_ timeout: Duration) {
+        // Callers pass at most `--timeout` (below 2^64 ns, so about 1.8e10 s) plus slack: `seconds` fits.
         let (seconds, attoseconds) = timeout.components
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }  // 0 would mean "no timeout"
@@ -200,7 +224,8 @@ private struct Connection: ~Copyable {
 
     /// Reads and decodes until the response is complete, handing every event to `handle`.
     func readUntilDone(
-        decoder: inout HTTPResponseDecoder, socket path: String, handle: (HTTPResponseDecoder.Event) -> Void
+        decoder: inout HTTPResponseDecoder, socket path: String,
+        handle: (HTTPResponseDecoder.Event) throws(ClientError) -> Void
     ) throws(ClientError) {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         var sawBytes = false
@@ -215,11 +240,11 @@ private struct Connection: ~Copyable {
                     guard sawBytes else {
                         throw ClientError.io(socket: path, reason: "the daemon closed the connection without answering")
                     }
-                    for event in try decoder.finish() { handle(event) }
+                    for event in try decoder.finish() { try handle(event) }
                     return
                 }
                 sawBytes = true
-                for event in try decoder.feed(buffer[..<n]) { handle(event) }
+                for event in try decoder.feed(buffer[..<n]) { try handle(event) }
             } catch let error as ClientError {
                 throw error
             } catch HTTPResponseDecoder.DecodeError.truncated {

@@ -15,14 +15,15 @@ enum CtlFailure: Error, Equatable, CustomStringConvertible {
     case failed
     /// The command line is wrong in a way ArgumentParser did not catch, exit 2.
     case usage(String)
-    /// The daemon could not be reached, exit 3.
+    /// The request failed below HTTP: the daemon could not be reached (exit 3), or it answered with
+    /// something that is not a usable answer (exit 1, see `ClientError.exitCode`).
     case unreachable(ClientError)
 
     var exitCode: Int32 {
         switch self {
         case .refused, .failed: ExitStatus.refused
         case .usage: ExitStatus.usage
-        case .unreachable: ExitStatus.unreachable
+        case .unreachable(let error): error.exitCode
         }
     }
 
@@ -51,7 +52,8 @@ enum CtlFailure: Error, Equatable, CustomStringConvertible {
 /// Exit codes of `sluicectl` (SPEC §7).
 enum ExitStatus {
     static let success: Int32 = 0
-    /// The daemon refused the request (4xx/5xx) or reported failure (`reload` with errors).
+    /// The daemon refused the request (4xx/5xx), reported failure (`reload` with errors), or answered
+    /// with something this CLI cannot read (a malformed HTTP answer or JSON body).
     static let refused: Int32 = 1
     /// Usage errors, including ArgumentParser's own (which would otherwise be EX_USAGE, 64).
     static let usage: Int32 = 2
@@ -62,7 +64,7 @@ enum ExitStatus {
     static func code(for error: any Error, command: any ParsableCommand.Type = SluiceCtl.self) -> Int32 {
         switch error {
         case let failure as CtlFailure: return failure.exitCode
-        case let clientError as ClientError: return CtlFailure.unreachable(clientError).exitCode
+        case let clientError as ClientError: return clientError.exitCode
         default:
             let code = command.exitCode(for: error)
             return code == .validationFailure ? usage : code.rawValue
@@ -87,12 +89,5 @@ struct StandardError: TextOutputStream {
             offset += n
         }
         bytes.removeAll()
-    }
-}
-
-extension String {
-    /// The text with CR and LF as spaces, for one-line messages.
-    func replacingNewlines() -> String {
-        String(map { $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
     }
 }

@@ -62,8 +62,7 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
-/// Decodes a 2xx answer, or fails as a bad answer from the daemon (exit 3: it is not the daemon
-/// this CLI speaks to).
+/// Decodes a 2xx answer, or fails as a bad answer from the daemon (exit 1).
 func decodeAnswer<T: Decodable>(_ type: T.Type, _ body: Data, socket: String) throws(CtlFailure) -> T {
     do {
         return try JSON.decode(type, from: body)

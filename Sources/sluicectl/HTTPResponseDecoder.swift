@@ -116,8 +116,9 @@ struct HTTPResponseDecoder {
                 }
                 state = .body(.chunked(.size))
             } else if let cl = head.value("content-length") {
-                guard let length = Int(cl.trimmingSpaces), length >= 0, cl.allSatisfy({ $0.isASCII && $0.isNumber })
-                else { throw .malformed("bad content-length \"\(cl)\"") }
+                // 1*DIGIT only (no sign); `Int` fails rather than wraps on a value past `Int.max`.
+                guard !cl.isEmpty, cl.utf8.allSatisfy(Self.isDigit), let length = Int(cl), length >= 0
+                else { throw .malformed("bad content-length \"\(cl.prefix(64))\"") }
                 if length == 0 {
                     state = .done
                     events.append(.end)
@@ -160,9 +161,13 @@ struct HTTPResponseDecoder {
             let line = buffer[..<lineEnd]
             // Chunk extensions (";name=value") are allowed and ignored.
             let sizeText = line.prefix { $0 != UInt8(ascii: ";") }
+            // `Int(_:radix:)` alone would take "-1" and "+1": the size must be 1*HEXDIG (RFC 9112 §7.1).
+            // At most 15 hex digits, so the value is below 2^60 and fits `Int` with room for arithmetic.
             let text = String(decoding: sizeText, as: UTF8.self).trimmingSpaces
-            guard !text.isEmpty, text.count <= 15, let size = Int(text, radix: 16) else {
-                throw .malformed("bad chunk size \"\(String(decoding: line, as: UTF8.self))\"")
+            guard !text.isEmpty, text.utf8.count <= 15, text.utf8.allSatisfy(Self.isHexDigit),
+                let size = Int(text, radix: 16), size >= 0
+            else {
+                throw .malformed("bad chunk size \"\(String(decoding: line.prefix(64), as: UTF8.self))\"")
             }
             buffer.removeFirst(lineEnd + 2)
             state = .body(.chunked(size == 0 ? .trailers : .data(remaining: size)))
@@ -202,19 +207,25 @@ struct HTTPResponseDecoder {
         guard let statusLine = lines.popFirst() else { throw .malformed("empty response head") }
         // "HTTP/1.1 200 OK": the reason phrase is optional.
         let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[1].count == 3,
-            let status = Int(parts[1]), status >= 100, status <= 599
-        else { throw .malformed("bad status line \"\(statusLine)\"") }
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[1].utf8.count == 3,
+            parts[1].utf8.allSatisfy(Self.isDigit), let status = Int(parts[1]), status >= 100, status <= 599
+        else { throw .malformed("bad status line \"\(statusLine.prefix(64))\"") }
         var headers: [(name: String, value: String)] = []
         for line in lines {
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
-                throw .malformed("bad header line \"\(line)\"")
+                throw .malformed("bad header line \"\(line.prefix(64))\"")
             }
             let name = line[..<colon].lowercased()
             let value = String(line[line.index(after: colon)...]).trimmingSpaces
             headers.append((name, value))
         }
         return Head(status: status, headers: headers)
+    }
+
+    static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    static func isHexDigit(_ byte: UInt8) -> Bool {
+        isDigit(byte) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "f"))
     }
 
     /// Index of the first occurrence of `needle` in `haystack`.

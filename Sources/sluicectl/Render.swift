@@ -1,4 +1,7 @@
-import SluiceControl
+// Guarded so Fuzz/CtlResponseFuzz can compile this file in one module with the API types.
+#if canImport(SluiceControl)
+    import SluiceControl
+#endif
 
 /// Human output of each command, as pure functions of the API types (tested without a daemon).
 enum Render {
@@ -20,9 +23,15 @@ enum Render {
             .joined(separator: "\n") + "\n"
     }
 
-    /// `3d 4h 5m 6s`, leading zero units left out.
+    /// `3d 4h 5m 6s`, leading zero units left out. The value comes from the daemon's JSON: negative
+    /// or NaN counts as 0, and anything past `Int.max` seconds shows as `Int.max` (`Int(_:)` of such a
+    /// `Double` would trap).
     static func uptime(_ seconds: Double) -> String {
-        var rest = Int(max(0, seconds))
+        var rest = 0
+        if seconds >= 1 {
+            // 2^63 is exactly representable; every Double below it converts to Int without trapping.
+            rest = seconds < 0x1p63 ? Int(seconds) : Int.max
+        }
         let days = rest / 86_400
         rest %= 86_400
         let hours = rest / 3_600
@@ -89,5 +98,12 @@ enum Render {
     static func target(_ t: TargetInfo, group: String) -> String {
         "\(t.address) in \(group): zone \(t.zone ?? none), weight \(t.weight), \(t.state)"
             + (t.reason.map { " (\($0))" } ?? "")
+    }
+}
+
+extension String {
+    /// The text with CR and LF as spaces, for one-line messages.
+    func replacingNewlines() -> String {
+        String(map { $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
     }
 }

@@ -4,8 +4,8 @@ import SluiceConfig
 /// `sluicectl`: the operator's CLI (SPEC §7). Every command but `check` talks to the daemon's
 /// control socket (SPEC §6).
 ///
-/// Exit codes: 0 success; 1 the daemon refused the request; 2 usage error; 3 the daemon cannot be
-/// reached.
+/// Exit codes: 0 success; 1 the daemon refused the request or sent an unreadable answer; 2 usage
+/// error; 3 the daemon cannot be reached.
 @main
 struct SluiceCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +17,8 @@ struct SluiceCtl: ParsableCommand {
             tables by default; --json prints the daemon's JSON answer for scripts.
 
             Exit codes: 0 success; 1 the daemon refused the request (the error is printed on \
-            stderr as "error: CODE: MESSAGE"); 2 usage error; 3 the daemon cannot be reached.
+            stderr as "error: CODE: MESSAGE") or sent an answer sluicectl cannot read; 2 usage \
+            error; 3 the daemon cannot be reached.
             """,
         subcommands: [Status.self, Targets.self, Events.self, Reload.self, Check.self]
     )

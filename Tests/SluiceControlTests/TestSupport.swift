@@ -204,8 +204,9 @@ struct Harness {
     let server: ControlServer
     var socketPath: String { dir.path + "/run/control.sock" }
 
-    init() throws {
-        server = ControlServer(socketPath: dir.path + "/run/control.sock", backend: backend, events: events, log: { _ in })
+    init(limits: ConnectionLimits = .control) throws {
+        server = ControlServer(
+            socketPath: dir.path + "/run/control.sock", backend: backend, events: events, limits: limits, log: { _ in })
         try server.start()
     }
 

@@ -10,8 +10,38 @@ struct APITypesTests {
     @Test func targetInfoUsesSnakeCaseAndStaticKey() throws {
         let t = TargetInfo(address: "[::1]:80", zone: nil, weight: 3, state: "healthy", inFlight: 2, isStatic: true)
         let json = String(decoding: try ControlRouter.encoder().encode(t), as: UTF8.self)
-        #expect(json == #"{"address":"[::1]:80","in_flight":2,"state":"healthy","static":true,"weight":3}"#)
+        #expect(json == #"{"address":"[::1]:80","in_flight":2,"reason":null,"state":"healthy","static":true,"weight":3}"#)
         #expect(try JSONDecoder().decode(TargetInfo.self, from: Data(json.utf8)) == t)
+    }
+
+    /// SPEC §6: `reason` is listed for every target, `null` when there is none; with a reason, a string.
+    @Test func reasonIsAlwaysPresent() throws {
+        let plain = TargetInfo(address: "a:1", state: "healthy")
+        let failing = TargetInfo(address: "b:1", zone: "z", state: "unhealthy", reason: "connect_refused",
+                                 registeredAt: "2025-01-01T00:00:00.000Z")
+        let g = GroupInfo(name: "web", proto: "http", algorithm: "round_robin", crossZone: "true", failOpen: false,
+                          targets: [plain, failing])
+        let data = try ControlRouter.encoder().encode([g])
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        let targets = try #require(object.first?["targets"] as? [[String: Any]])
+        #expect(targets.count == 2)
+        #expect(targets[0]["reason"] is NSNull)
+        #expect(targets[1]["reason"] as? String == "connect_refused")
+        #expect(targets[1]["zone"] as? String == "z" && targets[1]["registered_at"] as? String != nil)
+        #expect(targets[0]["zone"] == nil && targets[0]["registered_at"] == nil)
+        #expect(try JSONDecoder().decode([GroupInfo].self, from: data) == [g])
+    }
+
+    /// Both routes that list targets go through the same encoding.
+    @Test func targetGroupRoutesListReasonNull() throws {
+        let router = ControlRouter(backend: FakeBackend())
+        for target in ["/v1/target-groups", "/v1/target-groups/web"] {
+            guard case .respond(let r) = router.route(HTTPRequest(method: "GET", target: target)) else {
+                Issue.record("no response for \(target)"); continue
+            }
+            #expect(r.status == 200)
+            #expect(String(decoding: r.body, as: UTF8.self).contains(#""reason":null"#), "\(target)")
+        }
     }
 
     @Test func groupAndRequestsRoundTrip() throws {
@@ -40,6 +70,11 @@ struct APITypesTests {
         #expect(RFC3339.format(secondsSinceEpoch: 0) == "1970-01-01T00:00:00.000Z")
         #expect(RFC3339.format(secondsSinceEpoch: 1_735_787_045.678) == "2025-01-02T03:04:05.678Z")
         #expect(ControlEvent.now().hasSuffix("Z"))
+        // `time_t(_:)` of a non-finite or huge Double traps: such times are clamped to RFC 3339's years.
+        #expect(RFC3339.format(secondsSinceEpoch: .nan) == "1970-01-01T00:00:00.000Z")
+        #expect(RFC3339.format(secondsSinceEpoch: .infinity) == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339.format(secondsSinceEpoch: 1e300) == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339.format(secondsSinceEpoch: -.infinity) == "0001-01-01T00:00:00.000Z")
     }
 }
 
@@ -85,6 +120,13 @@ struct HTTPParsingTests {
         twoLengths.append(Array("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".utf8))
         guard case .failure(let e4) = twoLengths.next() else { Issue.record("no failure"); return }
         #expect(e4.status == 400)
+        // Content-Length is 1*DIGIT: `Int` alone took a sign.
+        for length in ["+1", "-1", "1 1", "0x1", "99999999999999999999", ""] {
+            var signed = HTTPRequestParser()
+            signed.append(Array("POST / HTTP/1.1\r\nContent-Length: \(length)\r\n\r\na".utf8))
+            guard case .failure(let e5) = signed.next() else { Issue.record("no failure for \(length)"); continue }
+            #expect(e5.status == 400 || e5.status == 413, "\(length)")
+        }
     }
 
     @Test func routerMatchesWithoutSockets() {
@@ -108,6 +150,15 @@ struct HTTPParsingTests {
         #expect(DurationText.parseNanoseconds("soon") == nil)
         #expect(DurationText.parseNanoseconds("5x") == nil)
         #expect(DurationText.parseNanoseconds("") == nil)
+        // Each `UInt64(_:)` in the parser is of a value proven in range; these sit at and past the edges.
+        #expect(DurationText.parseNanoseconds("17999999999") != nil)
+        #expect(DurationText.parseNanoseconds("18000000000") == nil)
+        #expect(DurationText.parseNanoseconds("1e400") == nil)
+        #expect(DurationText.parseNanoseconds("nan") == nil)
+        #expect(DurationText.parseNanoseconds("-1") == nil)
+        #expect(DurationText.parseNanoseconds("99999999999999999999d") == nil)
+        #expect(DurationText.parseNanoseconds(String(repeating: "9", count: 400) + "s") == nil)
+        #expect(DurationText.parseNanoseconds("5000000000h") == nil)
     }
 }
 

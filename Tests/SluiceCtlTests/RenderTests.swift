@@ -103,4 +103,23 @@ import Testing
         #expect(try JSON.decode(GroupList.self, from: Data("[\(group)]".utf8)).groups.map(\.name) == ["web"])
         #expect(try JSON.decode(GroupList.self, from: Data(#"{"groups":[\#(group)]}"#.utf8)).groups.count == 1)
     }
+
+    /// SPEC §6: the daemon sends `"reason": null` for a target without one; the table shows "-".
+    @Test func nullReasonRendersAsDash() throws {
+        let encoded = try JSON.encode([
+            GroupInfo(
+                name: "web", proto: "http", algorithm: "rr", crossZone: "true", failOpen: false,
+                targets: [
+                    TargetInfo(address: "10.0.0.1:80", state: "healthy"),
+                    TargetInfo(address: "10.0.0.2:80", state: "unhealthy", reason: "connect_refused"),
+                ])
+        ])
+        #expect(String(decoding: encoded, as: UTF8.self).contains(#""reason":null"#))
+        let groups = try JSON.decode(GroupList.self, from: encoded).groups
+        #expect(groups[0].targets.map(\.reason) == [nil, "connect_refused"])
+        let lines = Render.targets(groups).split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines[1].contains("healthy    -"))
+        #expect(lines[2].contains("unhealthy  connect_refused"))
+    }
 }
