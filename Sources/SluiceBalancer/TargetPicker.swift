@@ -39,12 +39,12 @@ public struct TargetPicker: Sendable {
         algorithm: BalancerAlgorithm, weights: [Int], maglev: MaglevTable?,
         seed: UInt64 = RandomTwoChoices.defaultSeed
     ) {
-        precondition(maglev.map { $0.targetCount == weights.count } ?? true, "Maglev table built for other targets")
+        assert(maglev.map { $0.targetCount == weights.count } ?? true, "Maglev table built for other targets")
         self.algorithm = algorithm
         self.smooth = SmoothWeightedRoundRobin(weights: weights)
         self.least = LeastOutstanding(weights: algorithm == .leastOutstanding ? weights : [])
         self.randomTwo = RandomTwoChoices(weights: algorithm == .randomTwo ? weights : [], seed: seed)
-        self.maglev = maglev
+        self.maglev = maglev.flatMap { $0.targetCount == weights.count ? $0 : nil }
         self.counts = [Int](repeating: 0, count: weights.count)
     }
 
@@ -79,25 +79,31 @@ public struct TargetPicker: Sendable {
 
     /// Records a connection or request started on `target`.
     public mutating func opened(_ target: Int) {
-        counts[target] += 1
+        guard counts.indices.contains(target) else { return }
+        counts[target] &+= 1
     }
 
     /// Records a connection or request on `target` that ended. Every `closed` must match an
     /// `opened`; an unmatched one is a bug (asserted) and leaves the count at 0 in release.
     public mutating func closed(_ target: Int) {
+        guard counts.indices.contains(target) else { return }
         assert(counts[target] > 0, "closed(\(target)) without a matching opened")
         if counts[target] > 0 { counts[target] -= 1 }
     }
 
     /// Connections or requests currently outstanding on `target`.
     public func outstanding(_ target: Int) -> Int {
-        counts[target]
+        counts.indices.contains(target) ? counts[target] : 0
     }
 
     /// Replaces the weights (slow start, health changes) for the same targets, keeping the
     /// outstanding counts and the rotation state. Cold path.
     public mutating func setWeights(_ weights: [Int]) {
-        precondition(weights.count == counts.count, "setWeights: \(weights.count) weights for \(counts.count) targets")
+        assert(weights.count == counts.count, "setWeights: \(weights.count) weights for \(counts.count) targets")
+        if weights.count != counts.count {
+            // Not for the same targets (a bug): keep picking in bounds rather than trap.
+            counts = Array(counts.prefix(weights.count)) + Array(repeating: 0, count: max(0, weights.count - counts.count))
+        }
         smooth.setWeights(weights)
         if algorithm == .leastOutstanding { least.setWeights(weights) }
         if algorithm == .randomTwo { randomTwo.setWeights(weights) }
@@ -105,7 +111,8 @@ public struct TargetPicker: Sendable {
 
     /// Replaces the Maglev table (built off-loop for the same targets).
     public mutating func setMaglev(_ maglev: MaglevTable?) {
-        precondition(maglev.map { $0.targetCount == counts.count } ?? true, "Maglev table built for other targets")
-        self.maglev = maglev
+        assert(maglev.map { $0.targetCount == counts.count } ?? true, "Maglev table built for other targets")
+        // A table for other targets could name an index out of range: round robin instead.
+        self.maglev = maglev.flatMap { $0.targetCount == counts.count ? $0 : nil }
     }
 }
