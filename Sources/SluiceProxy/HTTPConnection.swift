@@ -109,6 +109,10 @@ final class HTTPConnection {
     var clientReadable = false
     var clientWritable = false
     var clientAddress = SocketAddress()
+    /// The client address as the rule matcher wants it (`RequestFacts.sourceFamily` and
+    /// `sourceAddress`), computed once per connection; family 0 (not IP) matches no range.
+    var sourceFamily: UInt8 = 0
+    var sourceAddress: (UInt64, UInt64) = (0, 0)
     /// The client address as text, formatted once per connection for X-Forwarded-For.
     var clientText = HTTPWriter.AddressText()
     var clientClosed = false

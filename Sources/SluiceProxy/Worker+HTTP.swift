@@ -23,6 +23,16 @@ extension Worker {
         c.client = fd
         c.clientAddress = peer
         c.clientText = peer.withHostText { HTTPWriter.AddressText($0) }
+        if let v4 = peer.ipv4Address {
+            c.sourceFamily = 4
+            c.sourceAddress = (UInt64(v4) << 32, 0)  // UInt32 in a UInt64: the shift cannot overflow
+        } else if let v6 = peer.ipv6Address {
+            c.sourceFamily = 6
+            c.sourceAddress = v6
+        } else {
+            c.sourceFamily = 0
+            c.sourceAddress = (0, 0)
+        }
         c.clientReadable = false
         c.clientWritable = true
         c.clientClosed = false
@@ -346,23 +356,10 @@ extension Worker {
         for h in head.headers { factHeaders.append((name: slice(h.name), value: slice(h.value))) }
         var host = head.host.map(slice) ?? UnsafeRawBufferPointer(start: nil, count: 0)
         host = Worker.stripPort(host)
-        var family: UInt8 = 4
-        var addr: (UInt64, UInt64) = (0, 0)
-        c.clientAddress.withAddressBytes { raw in
-            // withAddressBytes gives port (2 bytes) then the address.
-            let a = UnsafeRawBufferPointer(rebasing: raw[2...])
-            family = a.count == 16 ? 6 : 4
-            var hi: UInt64 = 0
-            var lo: UInt64 = 0
-            for i in 0..<a.count {
-                if i < 8 { hi |= UInt64(a[i]) << (56 - 8 * UInt64(i)) } else { lo |= UInt64(a[i]) << (56 - 8 * UInt64(i - 8)) }
-            }
-            addr = (hi, lo)
-        }
         return factHeaders.withUnsafeBufferPointer { headers in
             rules.match(RequestFacts(method: slice(head.method), host: host, path: slice(head.path),
-                                     query: slice(head.query), headers: headers, sourceFamily: family,
-                                     sourceAddress: addr))
+                                     query: slice(head.query), headers: headers, sourceFamily: c.sourceFamily,
+                                     sourceAddress: c.sourceAddress))
         }
     }
 
