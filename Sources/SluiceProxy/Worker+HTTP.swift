@@ -95,7 +95,6 @@ extension Worker {
 
     /// Returns true when the state changed and the machine should run again.
     private func readHead(_ c: HTTPConnection) -> Bool {
-        let l = plan(of: c).listeners[c.listener]
         while true {
             if !c.input.isEmpty {
                 if c.requestStarted == 0 {
@@ -104,7 +103,7 @@ extension Worker {
                 }
                 switch c.parser.parse(c.input.bytes) {
                 case .complete:
-                    handleRequest(c, l)
+                    handleRequest(c)
                     return true
                 case .error(let e):
                     respond(c, status: e.status, close: true)
@@ -164,18 +163,13 @@ extension Worker {
         }
     }
 
-    private func handleRequest(_ c: HTTPConnection, _ listener: Plan.ListenerPlan) {
-        var l = listener
-        if let old = c.plan, old !== plan {
-            // Each request runs on the newest Plan; a request never changes Plan half way.
-            guard let i = plan.listeners.firstIndex(where: { $0.name == old.listeners[c.listener].name && $0.isHTTP }) else {
-                respond(c, status: 503, close: true)  // the listener was removed: finish here
-                return
-            }
-            c.plan = plan
-            c.listener = i
-            l = plan.listeners[i]
+    private func handleRequest(_ c: HTTPConnection) {
+        // Each request runs on the newest Plan (until a retry needs another rebase).
+        guard rebase(c, withGroup: false) else {
+            respond(c, status: 503, close: true)  // the listener was removed: finish here
+            return
         }
+        let l = plan(of: c).listeners[c.listener]
         let head = c.parser.head
         let verdict = head.verdict
         captureForLog(c, head)
