@@ -26,6 +26,7 @@ extension Worker {
         c.responseHeadDone = false
         c.responseStarted = false
         c.request.begin(head.framing)
+        c.forwarded = true
         c.keyHash = requestKeyHash(c, head, p.groups[c.group])
         // The rewritten head goes to `toTarget`; the original head leaves `input`.
         if c.toTarget.base == nil { c.toTarget.base = httpBuffers.acquire() }
@@ -180,7 +181,9 @@ extension Worker {
             }
             return
         }
-        respond(c, status: group.targets.isEmpty ? 503 : (c.timedOutConnects > 0 ? 504 : 502), close: true)
+        // No target could be picked before any was tried (none listed, all draining or at
+        // weight 0): 503. Targets were tried and failed: 504 if one timed out, else 502.
+        respond(c, status: c.tried.count == 0 ? 503 : (c.timedOutConnects > 0 ? 504 : 502), close: true)
     }
 
     /// Moves the connection to the worker's current Plan, if it runs on an older one: the
@@ -538,7 +541,8 @@ extension Worker {
         let out = UnsafeMutableRawBufferPointer(start: c.toClient.base! + c.toClient.end,
                                                 count: httpBuffers.bufferSize - c.toClient.end)
         let close = c.closeAfterResponse || head.framing == .untilClose
-        guard let n = HTTPWriter.writeDownstreamHead(head, source: c.fromTarget.bytes, into: out, close: close) else {
+        guard let n = HTTPWriter.writeDownstreamHead(head, source: c.fromTarget.bytes, into: out, close: close,
+                                                     clientVersionMinor: c.versionMinor) else {
             badGateway(c, status: 502)
             return false
         }
@@ -771,6 +775,7 @@ extension Worker {
             if c.requestStarted == 0 {
                 closeHTTP(c)  // keep-alive idle
             } else {
+                captureRejectedForLog(c)
                 respond(c, status: 408, close: true)
                 drive(c)
             }

@@ -106,6 +106,7 @@ extension Worker {
                     handleRequest(c)
                     return true
                 case .error(let e):
+                    captureRejectedForLog(c)
                     respond(c, status: e.status, close: true)
                     return true
                 case .needMore:
@@ -113,6 +114,7 @@ extension Worker {
                 }
                 if c.input.end == httpBuffers.bufferSize {
                     if c.input.start == 0 {
+                        captureRejectedForLog(c)
                         respond(c, status: 431, close: true)  // a head larger than the buffer
                         return true
                     }
@@ -164,15 +166,16 @@ extension Worker {
     }
 
     private func handleRequest(_ c: HTTPConnection) {
+        let head = c.parser.head
+        let verdict = head.verdict
+        captureForLog(c, head)
+        c.versionMinor = head.versionMinor
         // Each request runs on the newest Plan (until a retry needs another rebase).
         guard rebase(c, withGroup: false) else {
             respond(c, status: 503, close: true)  // the listener was removed: finish here
             return
         }
         let l = plan(of: c).listeners[c.listener]
-        let head = c.parser.head
-        let verdict = head.verdict
-        captureForLog(c, head)
         counters.requests &+= 1
         counters.desync[Int(verdict.klass.rawValue)] &+= 1
         let reject = head.rejectStatus != 0 ? head.rejectStatus : 400
@@ -211,22 +214,41 @@ extension Worker {
         case .forward(let groups):
             startExchange(c, head: head, listener: l, groups: groups, choice: action)
         case .respond(let variants):
+            // A request body is not read: such a connection closes after the answer.
             if head.framing != .none { c.closeAfterResponse = true }
-            sendOwn(c, bytes: variants[c.closeAfterResponse ? 1 : 0], head: head)
+            let bytes = variants[Int(ConnectionHeader.forAnswer(close: c.closeAfterResponse,
+                                                                 versionMinor: head.versionMinor).rawValue)]
+            c.input.start += head.headLength
+            // The status line is ours (`HTTP/1.1 NNN `): three ASCII digits at 9...11.
+            c.logStatus = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
+            queueToClient(c, bytes)
+            c.state = .answering
         case .redirect(let template):
             if head.framing != .none { c.closeAfterResponse = true }
-            let bytes = template.response(for: c.input.bytes, head: head, listenerPort: l.port,
-                                          close: c.closeAfterResponse)
-            sendOwn(c, bytes: bytes, head: head)
+            sendRedirect(c, template, head, port: l.port)
         }
     }
 
-    /// Queues a response Sluice makes (fixed response, redirect) for the request in `head`.
-    /// A request body is not read: such a connection closes after the answer.
-    private func sendOwn(_ c: HTTPConnection, bytes: [UInt8], head: HTTPRequestHead) {
+    /// Writes a redirect for the request in `head` straight into `toClient`; a Location
+    /// longer than `RedirectTemplate.maxLocation` answers 414 instead.
+    private func sendRedirect(_ c: HTTPConnection, _ template: RedirectTemplate, _ head: HTTPRequestHead, port: UInt16) {
+        if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
+        if c.toClient.isEmpty {
+            c.toClient.start = 0
+            c.toClient.end = 0
+        }
+        let out = UnsafeMutableRawBufferPointer(start: c.toClient.base! + c.toClient.end,
+                                                count: httpBuffers.bufferSize - c.toClient.end)
+        let connection = ConnectionHeader.forAnswer(close: c.closeAfterResponse, versionMinor: head.versionMinor)
+        guard let n = template.write(for: head, source: c.input.bytes, listenerPort: port, connection: connection,
+                                     into: out) else {
+            respond(c, status: RedirectTemplate.tooLongStatus, close: true)
+            return
+        }
+        c.toClient.end += n
+        c.bytesToClient &+= UInt64(n)
         c.input.start += head.headLength
-        c.logStatus = bytes.count > 12 ? Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48) : 0
-        queueToClient(c, bytes)
+        c.logStatus = template.status
         c.state = .answering
     }
 
