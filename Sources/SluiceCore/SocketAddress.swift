@@ -31,6 +31,29 @@ public struct SocketAddress: @unchecked Sendable {
 
     public var family: Int32 { Int32(storage.ss_family) }
     public var isIPv6: Bool { family == AF_INET6 }
+    public var isIPv4: Bool { family == AF_INET }
+
+    /// The IPv4 address with its first octet in the top byte (`10.1.2.3` → `0x0A01_0203`);
+    /// nil when this is not an IPv4 address.
+    public var ipv4Address: UInt32? {
+        guard family == AF_INET else { return nil }
+        return withUnsafeBytes(of: storage) { raw in
+            UInt32(bigEndian: raw.load(as: sockaddr_in.self).sin_addr.s_addr)
+        }
+    }
+
+    /// The IPv6 address as two words, bytes 0...7 in `.0` and 8...15 in `.1`, each with its
+    /// first byte on top (`::1` → `(0, 1)`); nil when this is not an IPv6 address.
+    public var ipv6Address: (UInt64, UInt64)? {
+        guard family == AF_INET6 else { return nil }
+        return withUnsafeBytes(of: storage) { raw in
+            // sin6_addr is 16 bytes in network order at a fixed offset; loadUnaligned reads
+            // each half without arithmetic on the bytes.
+            let offset = MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!
+            return (UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
+        }
+    }
 
     /// Bytes of the address the kernel needs (`sockaddr_in` or `sockaddr_in6`).
     public var length: socklen_t {

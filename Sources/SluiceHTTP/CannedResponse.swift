@@ -1,11 +1,11 @@
 /// Sluice's own short responses (SPEC §3 "Errors made by Sluice"): status line, `content-type:
-/// text/plain`, `content-length`, `connection: close` when closing, and a one-line body.
+/// text/plain`, `content-length`, the connection header, and a one-line body.
 /// Built once (static lets); `bytes` returns a shared array, so answering allocates nothing.
 public enum CannedResponse {
     /// The statuses Sluice answers by itself.
     public static let statuses = [400, 403, 404, 408, 413, 414, 431, 500, 501, 502, 503, 504]
 
-    private static func build(_ status: Int, close: Bool) -> [UInt8] {
+    private static func build(_ status: Int, connection: ConnectionHeader) -> [UInt8] {
         let reason: String
         switch status {
         case 400: reason = "Bad Request"
@@ -24,19 +24,29 @@ public enum CannedResponse {
         }
         let body = reason.lowercased() + "\n"
         var head = "HTTP/1.1 \(status) \(reason)\r\ncontent-type: text/plain\r\ncontent-length: \(body.utf8.count)\r\n"
-        if close { head += "connection: close\r\n" }
+        switch connection {
+        case .none: break
+        case .close: head += "connection: close\r\n"
+        case .keepAlive: head += "connection: keep-alive\r\n"
+        }
         head += "\r\n"
         return Array((head + body).utf8)
     }
 
-    private static let keepOpen: [[UInt8]] = statuses.map { build($0, close: false) }
-    private static let closing: [[UInt8]] = statuses.map { build($0, close: true) }
-    private static let fallbackKeepOpen = build(500, close: false)
-    private static let fallbackClosing = build(500, close: true)
+    /// By `ConnectionHeader.rawValue`, then by index in `statuses`.
+    private static let variants: [[[UInt8]]] = [ConnectionHeader.none, .close, .keepAlive].map { c in
+        statuses.map { build($0, connection: c) }
+    }
+    private static let fallback: [[UInt8]] = [ConnectionHeader.none, .close, .keepAlive].map { build(500, connection: $0) }
 
     /// The response for `status` (one of `statuses`; any other status gets the 500 response).
+    public static func bytes(status: Int, connection: ConnectionHeader) -> [UInt8] {
+        guard let i = statuses.firstIndex(of: status) else { return fallback[Int(connection.rawValue)] }
+        return variants[Int(connection.rawValue)][i]
+    }
+
+    /// The response for `status`, with `connection: close` when `close`.
     public static func bytes(status: Int, close: Bool) -> [UInt8] {
-        guard let i = statuses.firstIndex(of: status) else { return close ? fallbackClosing : fallbackKeepOpen }
-        return close ? closing[i] : keepOpen[i]
+        bytes(status: status, connection: close ? .close : .none)
     }
 }

@@ -318,7 +318,7 @@ struct Output {
     mutating func target(_ p: UnsafeRawBufferPointer, _ r: ByteRange) {
         var i = Int(r.start)
         let e = r.end
-        while i < e {
+        while i < e && !overflow {  // stop at the first write that does not fit
             let b = p[i]
             if ByteClass.table[Int(b)] & ByteClass.vchar != 0 {
                 byte(b)

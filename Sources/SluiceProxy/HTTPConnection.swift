@@ -109,6 +109,10 @@ final class HTTPConnection {
     var clientReadable = false
     var clientWritable = false
     var clientAddress = SocketAddress()
+    /// The client address as the rule matcher wants it (`RequestFacts.sourceFamily` and
+    /// `sourceAddress`), computed once per connection; family 0 (not IP) matches no range.
+    var sourceFamily: UInt8 = 0
+    var sourceAddress: (UInt64, UInt64) = (0, 0)
     /// The client address as text, formatted once per connection for X-Forwarded-For.
     var clientText = HTTPWriter.AddressText()
     var clientClosed = false
@@ -131,6 +135,9 @@ final class HTTPConnection {
     var responseParser: HTTPResponseParser
     var responseHeadDone = false
     var methodKind = HTTPMethod.get
+    /// The current request's HTTP minor version (an HTTP/1.0 client that keeps the
+    /// connection needs `Connection: keep-alive` on every answer).
+    var versionMinor: UInt8 = 1
     /// Close the client connection once the current response is out.
     var closeAfterResponse = false
     /// The connection is closed because of an error while the client may still be sending.
@@ -164,6 +171,9 @@ final class HTTPConnection {
     var logPending = false
     /// The answer came from Sluice (error, fixed response, redirect), not a target.
     var ownAnswer = false
+    /// The request was handed to `group` (metrics label it with the group even when Sluice
+    /// answered 502/503/504 for it).
+    var forwarded = false
     var logMethodLength = 0
     var logPathLength = 0
     var logAction = -1

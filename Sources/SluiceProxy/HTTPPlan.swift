@@ -5,85 +5,9 @@ import SluiceHTTP
 /// A listener action compiled for the data path.
 enum CompiledAction: Sendable {
     case forward([WeightedGroup])
-    /// A fixed response, prebuilt: [keep-alive variant, close variant].
+    /// A fixed response, prebuilt, one variant per `ConnectionHeader` (by raw value).
     case respond([[UInt8]])
     case redirect(RedirectTemplate)
-}
-
-/// A redirect with its parts as templates over `#{protocol}`, `#{host}`, `#{port}`, `#{path}`
-/// (without its leading `/`) and `#{query}`; parts left out keep the request's value.
-struct RedirectTemplate: Sendable {
-    var status: Int
-    var scheme: String
-    var host: String
-    var port: String
-    var path: String
-    var query: String
-
-    init(_ r: RedirectAction) {
-        status = r.status
-        scheme = r.scheme ?? "#{protocol}"
-        host = r.host ?? "#{host}"
-        port = r.port ?? "#{port}"
-        path = r.path ?? "/#{path}"
-        query = r.query ?? "#{query}"
-    }
-
-    /// The response for one request (built per redirect: a cold path).
-    func response(for source: UnsafeRawBufferPointer, head: HTTPRequestHead, listenerPort: UInt16, close: Bool) -> [UInt8] {
-        func text(_ r: ByteRange) -> String {
-            String(decoding: UnsafeRawBufferPointer(rebasing: source[Int(r.start)..<r.end]), as: UTF8.self)
-        }
-        var hostValue = head.host.map(text) ?? ""
-        if let colon = hostValue.lastIndex(of: ":"), !hostValue.hasSuffix("]") { hostValue = String(hostValue[..<colon]) }
-        var pathValue = text(head.path)
-        if pathValue.hasPrefix("/") { pathValue.removeFirst() }
-        let values = ["#{protocol}": "http", "#{host}": hostValue, "#{port}": String(listenerPort),
-                      "#{path}": pathValue, "#{query}": text(head.query)]
-        func fill(_ t: String) -> String {
-            var s = t
-            for (k, v) in values { s = s.replacingOccurrences(of: k, with: v) }
-            return s
-        }
-        let scheme = fill(scheme)
-        let port = fill(port)
-        let defaultPort = scheme == "https" ? "443" : "80"
-        var location = scheme + "://" + fill(host)
-        if port != defaultPort && !port.isEmpty { location += ":" + port }
-        let p = fill(path)
-        location += p.hasPrefix("/") ? p : "/" + p
-        let q = fill(query)
-        if !q.isEmpty { location += "?" + q }
-        var head = "HTTP/1.1 \(status) \(HTTPStatusText.reason(status))\r\nlocation: \(location)\r\ncontent-length: 0\r\n"
-        if close { head += "connection: close\r\n" }
-        head += "\r\n"
-        return Array(head.utf8)
-    }
-}
-
-extension String {
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var out = ""
-        var rest = self[...]
-        while let r = rest.range(of: target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
-    }
-}
-
-extension Substring {
-    fileprivate func range(of target: String) -> Range<Substring.Index>? {
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(target) { return i..<index(i, offsetBy: target.count) }
-            i = index(after: i)
-        }
-        return nil
-    }
 }
 
 /// Reason phrases for the statuses Sluice writes itself.
@@ -113,10 +37,14 @@ enum HTTPStatusText {
         }
     }
 
-    /// A fixed response's bytes; `close` adds `connection: close`.
-    static func fixedResponse(_ r: FixedResponse, close: Bool) -> [UInt8] {
+    /// A fixed response's bytes with the given connection header.
+    static func fixedResponse(_ r: FixedResponse, connection: ConnectionHeader) -> [UInt8] {
         var head = "HTTP/1.1 \(r.status) \(reason(r.status))\r\ncontent-type: \(r.contentType)\r\ncontent-length: \(r.body.count)\r\n"
-        if close { head += "connection: close\r\n" }
+        switch connection {
+        case .none: break
+        case .close: head += "connection: close\r\n"
+        case .keepAlive: head += "connection: keep-alive\r\n"
+        }
         head += "\r\n"
         return Array(head.utf8) + r.body
     }
@@ -128,8 +56,10 @@ extension Plan {
         switch a {
         case .forward(let groups): return .forward(groups)
         case .respond(let r):
-            return .respond([HTTPStatusText.fixedResponse(r, close: false), HTTPStatusText.fixedResponse(r, close: true)])
-        case .redirect(let r): return .redirect(RedirectTemplate(r))
+            return .respond([ConnectionHeader.none, .close, .keepAlive].map { HTTPStatusText.fixedResponse(r, connection: $0) })
+        case .redirect(let r):
+            return .redirect(RedirectTemplate(status: r.status, scheme: r.scheme, host: r.host, port: r.port, path: r.path,
+                                              query: r.query))
         }
     }
 

@@ -1,5 +1,8 @@
 internal import CSluice
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One worker's counters: a flat block of 64-bit slots the worker bumps with relaxed atomic
 /// adds (lock-free, no sharing between workers) and the metrics scrape sums. Slots are
@@ -8,8 +11,13 @@ public final class StatsBlock: @unchecked Sendable {
     // @unchecked: every slot is only touched through relaxed atomic builtins.
     public static let maxListeners = 32
     public static let maxGroups = 128
-    /// Status classes 1xx..5xx.
-    static let classes = 5
+    /// `sluice_requests_total` counts each status in this range exactly; any other status a
+    /// target sends (600...999, which RFC 9110 does not define) is counted as `code="other"`.
+    public static let statusCodes = 100...599
+    /// Per listener × group column: one slot per code in `statusCodes`, then "other".
+    static let codeSlots = statusCodes.count + 1
+    /// Group columns: 0 is "no group" (Sluice answered before forwarding), then group id + 1.
+    static let groupColumns = maxGroups + 1
     /// Sluice's own error answers counted by kind.
     public static let errorStatuses = [400, 408, 413, 414, 431, 501, 502, 503, 504]
     /// Latency buckets (seconds) of `sluice_request_duration_seconds`.
@@ -28,16 +36,20 @@ public final class StatsBlock: @unchecked Sendable {
     static let perListener = 32
 
     static let requestsBase = maxListeners * perListener
-    static let slotCount = requestsBase + maxListeners * maxGroups * classes
+    /// About 2 M slots (16 MiB of address space per worker); `calloc` of this size maps
+    /// zero pages lazily, so only the pages of status codes that occur take memory.
+    static let slotCount = requestsBase + maxListeners * groupColumns * codeSlots
 
     private let slots: UnsafeMutablePointer<UInt64>
 
     init() {
-        slots = .allocate(capacity: StatsBlock.slotCount)
-        slots.initialize(repeating: 0, count: StatsBlock.slotCount)
+        guard let raw = calloc(StatsBlock.slotCount, MemoryLayout<UInt64>.stride) else {
+            fatalError("StatsBlock: cannot allocate \(StatsBlock.slotCount) counters")
+        }
+        slots = raw.bindMemory(to: UInt64.self, capacity: StatsBlock.slotCount)
     }
 
-    deinit { slots.deallocate() }
+    deinit { free(slots) }
 
     @inline(__always)
     func add(_ slot: Int, _ v: UInt64 = 1) { csluice_counter_add(slots + slot, v) }
@@ -48,18 +60,23 @@ public final class StatsBlock: @unchecked Sendable {
     @inline(__always)
     static func listenerSlot(_ listener: Int, _ field: Int) -> Int { listener * perListener + field }
 
+    /// The `sluice_requests_total` slot; `group` is a group id or -1 for none. Every index is
+    /// bounded: listener and group checked by the callers, the code clamped to "other".
     @inline(__always)
     static func requestSlot(listener: Int, group: Int, status: Int) -> Int {
-        let cls = min(max(status / 100, 1), 5) - 1
-        return requestsBase + (listener * maxGroups + group) * classes + cls
+        let code = statusCodes.contains(status) ? status - statusCodes.lowerBound : statusCodes.count
+        return requestsBase + (listener * groupColumns + group + 1) * codeSlots + code
     }
 
-    /// Records one finished request.
+    /// Records one finished request: `group` is the group id it was forwarded to, or -1;
+    /// `status` 0 means nothing was answered (the client left), which is not a request
+    /// answered.
     @inline(__always)
     func request(listener: Int, group: Int, status: Int, nanos: UInt64) {
         guard listener >= 0, listener < StatsBlock.maxListeners else { return }
-        if group >= 0 && group < StatsBlock.maxGroups {
-            add(StatsBlock.requestSlot(listener: listener, group: group, status: status))
+        if status != 0 {
+            let g = group >= 0 && group < StatsBlock.maxGroups ? group : -1
+            add(StatsBlock.requestSlot(listener: listener, group: g, status: status))
         }
         let seconds = Double(nanos) / 1e9
         var b = 0
@@ -85,9 +102,12 @@ extension StatsBlock {
     }
     public func desync(listener l: Int, klass: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.desync + klass)) }
     public func ownErrors(listener l: Int, index: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.errors + index)) }
-    /// Requests by status class (1...5) to a group.
-    public func requests(listener l: Int, group g: Int, statusClass c: Int) -> UInt64 {
-        load(StatsBlock.requestSlot(listener: l, group: g, status: c * 100))
+    /// Requests answered with `code` (one of `statusCodes`, or 0 for "other") on listener
+    /// `l`, forwarded to group `g` (nil: answered by Sluice before forwarding).
+    public func requests(listener l: Int, group g: Int?, code: Int) -> UInt64 {
+        guard l >= 0, l < StatsBlock.maxListeners else { return 0 }
+        let column = g.map { $0 >= 0 && $0 < StatsBlock.maxGroups ? $0 : -1 } ?? -1
+        return load(StatsBlock.requestSlot(listener: l, group: column, status: code))
     }
     /// Histogram bucket counts (not cumulative; the last is +Inf), sum in µs, count.
     public func durations(listener l: Int) -> (buckets: [UInt64], sumMicros: UInt64, count: UInt64) {

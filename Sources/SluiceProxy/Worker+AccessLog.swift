@@ -9,22 +9,38 @@ import Glibc
 extension Worker {
     /// Remembers what the log line needs from the request head before the head's bytes go.
     func captureForLog(_ c: HTTPConnection, _ head: HTTPRequestHead) {
+        beginLogRecord(c, head, bytesIn: UInt64(head.headLength))
+    }
+
+    /// The same for a request rejected before its head was complete (parse error, limits,
+    /// header timeout): what the parser made out so far — method and target once the request
+    /// line was read, the desync class and reason raised so far.
+    func captureRejectedForLog(_ c: HTTPConnection) {
+        beginLogRecord(c, c.parser.head, bytesIn: UInt64(c.input.count))
+    }
+
+    private func beginLogRecord(_ c: HTTPConnection, _ head: HTTPRequestHead, bytesIn: UInt64) {
         c.logPending = true
         c.ownAnswer = false
+        c.forwarded = false
         c.logVerdict = head.verdict
         c.logStatus = 0
         c.logTarget = -1
         c.logAction = -1
-        c.bytesFromClient = UInt64(head.headLength)
+        c.bytesFromClient = bytesIn
         c.bytesToClient = 0
         c.targetStarted = 0
+        c.logMethodLength = 0
+        c.logPathLength = 0
         guard c.logFd >= 0 else { return }
         let src = c.input.bytes
+        // Ranges of a partial head may be unset (empty) but never lie beyond what was parsed.
+        guard head.method.end <= src.count, head.target.end <= src.count else { return }
         let method = UnsafeRawBufferPointer(rebasing: src[Int(head.method.start)..<min(head.method.end, Int(head.method.start) + 16)])
         let pathEnd = min(head.target.end, Int(head.target.start) + HTTPConnection.logScratchSize - 16)
         let path = UnsafeRawBufferPointer(rebasing: src[Int(head.target.start)..<pathEnd])
-        c.logScratch.copyMemory(from: method.baseAddress!, byteCount: method.count)
-        c.logScratch.advanced(by: 16).copyMemory(from: path.baseAddress!, byteCount: path.count)
+        if method.count > 0 { c.logScratch.copyMemory(from: method.baseAddress!, byteCount: method.count) }
+        if path.count > 0 { c.logScratch.advanced(by: 16).copyMemory(from: path.baseAddress!, byteCount: path.count) }
         c.logMethodLength = method.count
         c.logPathLength = path.count
     }
@@ -38,7 +54,9 @@ extension Worker {
         let l = p.listeners[c.listener]
         // Counters first: every finished request counts, logged or not.
         if l.statsId >= 0 {
-            let group = c.logTarget >= 0 && c.group < p.groups.count ? p.groups[c.group].statsId : -1
+            // The group it was forwarded to, even when Sluice answered for it (502/503/504);
+            // none for Sluice's answers before forwarding (rules' respond/redirect, 4xx).
+            let group = c.forwarded && c.group < p.groups.count ? p.groups[c.group].statsId : -1
             stats.request(listener: l.statsId, group: group, status: c.logStatus, nanos: now &- c.requestStarted)
             stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.bytesIn), c.bytesFromClient)
             stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.bytesOut), c.bytesToClient)

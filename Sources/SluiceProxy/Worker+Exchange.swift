@@ -26,6 +26,7 @@ extension Worker {
         c.responseHeadDone = false
         c.responseStarted = false
         c.request.begin(head.framing)
+        c.forwarded = true
         c.keyHash = requestKeyHash(c, head, p.groups[c.group])
         // The rewritten head goes to `toTarget`; the original head leaves `input`.
         if c.toTarget.base == nil { c.toTarget.base = httpBuffers.acquire() }
@@ -122,15 +123,12 @@ extension Worker {
     /// Finds a target connection for the current exchange: a pooled one, or a new one.
     /// Answers 502/504/503 when no target can be had.
     func connectUpstream(_ c: HTTPConnection) {
-        if let old = c.plan, old !== plan {
-            // A new Plan arrived mid-request (health change, reload): pick from it.
-            guard let r = plan.rebase(group: c.group, tried: c.tried, from: old) else {
-                respond(c, status: 503, close: true)
-                return
-            }
-            (c.group, c.tried) = r
-            c.plan = plan
-            c.listener = plan.listeners.firstIndex { $0.name == old.listeners[c.listener].name } ?? c.listener
+        // A new Plan arrived mid-request (health change, reload): pick from it. When the
+        // listener or group is gone, nothing was sent to the client yet (a retry happens only
+        // before the response began): answer 503 on the old Plan and close.
+        guard rebase(c, withGroup: true) else {
+            respond(c, status: 503, close: true)
+            return
         }
         let p = plan(of: c)
         let group = p.groups[c.group]
@@ -185,7 +183,43 @@ extension Worker {
             }
             return
         }
-        respond(c, status: group.targets.isEmpty ? 503 : (c.timedOutConnects > 0 ? 504 : 502), close: true)
+        // No target could be picked before any was tried (none listed, all draining or at
+        // weight 0): 503. Targets were tried and failed: 504 if one timed out, else 502.
+        respond(c, status: c.tried.count == 0 ? 503 : (c.timedOutConnects > 0 ? 504 : 502), close: true)
+    }
+
+    /// Moves the connection to the worker's current Plan, if it runs on an older one: the
+    /// listener by name (still http), and with `withGroup` the exchange's group by name, its
+    /// tried targets and sticky target by address. Returns false and changes nothing when the
+    /// listener or group is gone; then `c.plan` and every index in `c` still belong together.
+    ///
+    /// Indices kept in a connection (`listener`, `group`, `tried`, `stickyTarget`,
+    /// `logTarget`) are only valid with `c.plan`; the per-worker arrays (`pickers`,
+    /// `actionChoosers`, `idlePool`) only with the worker's `plan`. Cold path (after a Plan
+    /// change).
+    func rebase(_ c: HTTPConnection, withGroup: Bool) -> Bool {
+        guard let old = c.plan, old !== plan else { return true }
+        let name = old.listeners[c.listener].name
+        guard let listener = plan.listeners.firstIndex(where: { $0.isHTTP && $0.name == name }) else { return false }
+        if withGroup {
+            guard let (group, tried) = plan.rebase(group: c.group, tried: c.tried, from: old) else { return false }
+            let targets = plan.groups[group].targets
+            func map(_ t: Int) -> Int {
+                guard t >= 0, t < old.groups[c.group].targets.count else { return -1 }
+                let key = old.groups[c.group].targets[t].key
+                return targets.firstIndex { $0.key == key } ?? -1
+            }
+            let sticky = map(c.stickyTarget)
+            c.stickyTarget = sticky >= 0 && plan.groups[group].weights[sticky] > 0 ? sticky : -1
+            c.logTarget = map(c.logTarget)
+            c.group = group
+            c.tried = tried
+        } else {
+            c.logTarget = -1
+        }
+        c.plan = plan
+        c.listener = listener
+        return true
     }
 
     private func attach(_ c: HTTPConnection, _ u: UpstreamConnection) {
@@ -242,7 +276,7 @@ extension Worker {
         guard let u = c.upstream else { return }
         c.upstream = nil
         u.runtime?.finished()
-        if u.planGeneration == plan.generation { pickers[c.group].closed(u.target) }
+        if u.planGeneration == plan.generation { pickers[u.group].closed(u.target) }
         if reusable && !u.connecting && u.planGeneration == plan.generation
             && idlePool[u.group][u.target].count < Worker.poolLimitPerTarget {
             u.owner = -1
@@ -287,7 +321,7 @@ extension Worker {
         c.upstream = nil
         u.runtime?.finished()
         u.runtime?.failed()
-        if u.planGeneration == plan.generation { pickers[c.group].closed(u.target) }
+        if u.planGeneration == plan.generation { pickers[u.group].closed(u.target) }
         discard(u)
         c.connectFailures += 1
         if timedOut { c.timedOutConnects += 1 }
@@ -336,7 +370,9 @@ extension Worker {
         // Response: head, then body, to the client.
         switch pumpResponse(c, u) {
         case .failed:
-            return false  // already handled
+            // Already handled; a retry may have ended in an answer of Sluice's own, which the
+            // state machine must go on to write (no new event will ask for it).
+            return c.state != .exchanging
         case .progressed:
             progressed = true
         case .idle:
@@ -512,7 +548,8 @@ extension Worker {
         let out = UnsafeMutableRawBufferPointer(start: c.toClient.base! + c.toClient.end,
                                                 count: httpBuffers.bufferSize - c.toClient.end)
         let close = c.closeAfterResponse || head.framing == .untilClose
-        guard let n = HTTPWriter.writeDownstreamHead(head, source: c.fromTarget.bytes, into: out, close: close) else {
+        guard let n = HTTPWriter.writeDownstreamHead(head, source: c.fromTarget.bytes, into: out, close: close,
+                                                     clientVersionMinor: c.versionMinor) else {
             badGateway(c, status: 502)
             return false
         }
@@ -577,7 +614,7 @@ extension Worker {
             c.responseParser.reset()
             counters.retries &+= 1
             connectUpstream(c)
-            return c.state == .exchanging
+            return true  // exchanging with a new target, or answering 502/503/504: run again
         }
         badGateway(c, status: 502)
         return false
@@ -745,6 +782,7 @@ extension Worker {
             if c.requestStarted == 0 {
                 closeHTTP(c)  // keep-alive idle
             } else {
+                captureRejectedForLog(c)
                 respond(c, status: 408, close: true)
                 drive(c)
             }

@@ -23,6 +23,16 @@ extension Worker {
         c.client = fd
         c.clientAddress = peer
         c.clientText = peer.withHostText { HTTPWriter.AddressText($0) }
+        if let v4 = peer.ipv4Address {
+            c.sourceFamily = 4
+            c.sourceAddress = (UInt64(v4) << 32, 0)  // UInt32 in a UInt64: the shift cannot overflow
+        } else if let v6 = peer.ipv6Address {
+            c.sourceFamily = 6
+            c.sourceAddress = v6
+        } else {
+            c.sourceFamily = 0
+            c.sourceAddress = (0, 0)
+        }
         c.clientReadable = false
         c.clientWritable = true
         c.clientClosed = false
@@ -85,7 +95,6 @@ extension Worker {
 
     /// Returns true when the state changed and the machine should run again.
     private func readHead(_ c: HTTPConnection) -> Bool {
-        let l = plan(of: c).listeners[c.listener]
         while true {
             if !c.input.isEmpty {
                 if c.requestStarted == 0 {
@@ -94,9 +103,10 @@ extension Worker {
                 }
                 switch c.parser.parse(c.input.bytes) {
                 case .complete:
-                    handleRequest(c, l)
+                    handleRequest(c)
                     return true
                 case .error(let e):
+                    captureRejectedForLog(c)
                     respond(c, status: e.status, close: true)
                     return true
                 case .needMore:
@@ -104,6 +114,7 @@ extension Worker {
                 }
                 if c.input.end == httpBuffers.bufferSize {
                     if c.input.start == 0 {
+                        captureRejectedForLog(c)
                         respond(c, status: 431, close: true)  // a head larger than the buffer
                         return true
                     }
@@ -154,21 +165,17 @@ extension Worker {
         }
     }
 
-    private func handleRequest(_ c: HTTPConnection, _ listener: Plan.ListenerPlan) {
-        var l = listener
-        if let old = c.plan, old !== plan {
-            // Each request runs on the newest Plan; a request never changes Plan half way.
-            guard let i = plan.listeners.firstIndex(where: { $0.name == old.listeners[c.listener].name && $0.isHTTP }) else {
-                respond(c, status: 503, close: true)  // the listener was removed: finish here
-                return
-            }
-            c.plan = plan
-            c.listener = i
-            l = plan.listeners[i]
-        }
+    private func handleRequest(_ c: HTTPConnection) {
         let head = c.parser.head
         let verdict = head.verdict
         captureForLog(c, head)
+        c.versionMinor = head.versionMinor
+        // Each request runs on the newest Plan (until a retry needs another rebase).
+        guard rebase(c, withGroup: false) else {
+            respond(c, status: 503, close: true)  // the listener was removed: finish here
+            return
+        }
+        let l = plan(of: c).listeners[c.listener]
         counters.requests &+= 1
         counters.desync[Int(verdict.klass.rawValue)] &+= 1
         let reject = head.rejectStatus != 0 ? head.rejectStatus : 400
@@ -207,22 +214,41 @@ extension Worker {
         case .forward(let groups):
             startExchange(c, head: head, listener: l, groups: groups, choice: action)
         case .respond(let variants):
+            // A request body is not read: such a connection closes after the answer.
             if head.framing != .none { c.closeAfterResponse = true }
-            sendOwn(c, bytes: variants[c.closeAfterResponse ? 1 : 0], head: head)
+            let bytes = variants[Int(ConnectionHeader.forAnswer(close: c.closeAfterResponse,
+                                                                 versionMinor: head.versionMinor).rawValue)]
+            c.input.start += head.headLength
+            // The status line is ours (`HTTP/1.1 NNN `): three ASCII digits at 9...11.
+            c.logStatus = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
+            queueToClient(c, bytes)
+            c.state = .answering
         case .redirect(let template):
             if head.framing != .none { c.closeAfterResponse = true }
-            let bytes = template.response(for: c.input.bytes, head: head, listenerPort: l.port,
-                                          close: c.closeAfterResponse)
-            sendOwn(c, bytes: bytes, head: head)
+            sendRedirect(c, template, head, port: l.port)
         }
     }
 
-    /// Queues a response Sluice makes (fixed response, redirect) for the request in `head`.
-    /// A request body is not read: such a connection closes after the answer.
-    private func sendOwn(_ c: HTTPConnection, bytes: [UInt8], head: HTTPRequestHead) {
+    /// Writes a redirect for the request in `head` straight into `toClient`; a Location
+    /// longer than `RedirectTemplate.maxLocation` answers 414 instead.
+    private func sendRedirect(_ c: HTTPConnection, _ template: RedirectTemplate, _ head: HTTPRequestHead, port: UInt16) {
+        if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
+        if c.toClient.isEmpty {
+            c.toClient.start = 0
+            c.toClient.end = 0
+        }
+        let out = UnsafeMutableRawBufferPointer(start: c.toClient.base! + c.toClient.end,
+                                                count: httpBuffers.bufferSize - c.toClient.end)
+        let connection = ConnectionHeader.forAnswer(close: c.closeAfterResponse, versionMinor: head.versionMinor)
+        guard let n = template.write(for: head, source: c.input.bytes, listenerPort: port, connection: connection,
+                                     into: out) else {
+            respond(c, status: RedirectTemplate.tooLongStatus, close: true)
+            return
+        }
+        c.toClient.end += n
+        c.bytesToClient &+= UInt64(n)
         c.input.start += head.headLength
-        c.logStatus = bytes.count > 12 ? Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48) : 0
-        queueToClient(c, bytes)
+        c.logStatus = template.status
         c.state = .answering
     }
 
@@ -346,23 +372,10 @@ extension Worker {
         for h in head.headers { factHeaders.append((name: slice(h.name), value: slice(h.value))) }
         var host = head.host.map(slice) ?? UnsafeRawBufferPointer(start: nil, count: 0)
         host = Worker.stripPort(host)
-        var family: UInt8 = 4
-        var addr: (UInt64, UInt64) = (0, 0)
-        c.clientAddress.withAddressBytes { raw in
-            // withAddressBytes gives port (2 bytes) then the address.
-            let a = UnsafeRawBufferPointer(rebasing: raw[2...])
-            family = a.count == 16 ? 6 : 4
-            var hi: UInt64 = 0
-            var lo: UInt64 = 0
-            for i in 0..<a.count {
-                if i < 8 { hi |= UInt64(a[i]) << (56 - 8 * UInt64(i)) } else { lo |= UInt64(a[i]) << (56 - 8 * UInt64(i - 8)) }
-            }
-            addr = (hi, lo)
-        }
         return factHeaders.withUnsafeBufferPointer { headers in
             rules.match(RequestFacts(method: slice(head.method), host: host, path: slice(head.path),
-                                     query: slice(head.query), headers: headers, sourceFamily: family,
-                                     sourceAddress: addr))
+                                     query: slice(head.query), headers: headers, sourceFamily: c.sourceFamily,
+                                     sourceAddress: c.sourceAddress))
         }
     }
 

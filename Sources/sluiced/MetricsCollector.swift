@@ -21,14 +21,21 @@ enum MetricsCollector {
             w.counter("sluice_connections_total", help: "Client connections accepted.", labels: [("listener", name)],
                       value: sum { $0.connectionsTotal(listener: l) })
         }
+        // Every answered request, Sluice's own answers included (group "" when none served it).
+        let groupColumns: [(name: String, id: Int?)] = [("", nil)] + groups.map { ($0.key, $0.value) }
         for (name, l) in listeners {
-            for (group, g) in groups {
-                for c in 1...5 {
-                    let v = sum { $0.requests(listener: l, group: g, statusClass: c) }
+            for (group, g) in groupColumns {
+                for code in StatsBlock.statusCodes {
+                    let v = sum { $0.requests(listener: l, group: g, code: code) }
                     if v > 0 {
-                        w.counter("sluice_requests_total", help: "Requests answered by targets, by status class.",
-                                  labels: [("listener", name), ("group", group), ("code", "\(c)xx")], value: v)
+                        w.counter("sluice_requests_total", help: "Requests answered, by exact status.",
+                                  labels: [("listener", name), ("group", group), ("code", String(code))], value: v)
                     }
+                }
+                let other = sum { $0.requests(listener: l, group: g, code: 0) }
+                if other > 0 {
+                    w.counter("sluice_requests_total", help: "Requests answered, by exact status.",
+                              labels: [("listener", name), ("group", group), ("code", "other")], value: other)
                 }
             }
         }
