@@ -210,7 +210,9 @@ extension Worker {
                 return targets.firstIndex { $0.key == key } ?? -1
             }
             let sticky = map(c.stickyTarget)
-            c.stickyTarget = sticky >= 0 && plan.groups[group].weights[sticky] > 0 ? sticky : -1
+            // The worker's weights are for `plan`, the Plan the connection moves to.
+            let weights = group < groupWeights.count ? groupWeights[group].weights : []
+            c.stickyTarget = sticky >= 0 && sticky < weights.count && weights[sticky] > 0 ? sticky : -1
             c.logTarget = map(c.logTarget)
             c.group = group
             c.tried = tried
