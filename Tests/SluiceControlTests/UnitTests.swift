@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 import Testing
 @testable import SluiceControl
 
@@ -183,19 +184,38 @@ struct EventBusTests {
         #expect(s.next(timeout: 0)?.message == "5")
     }
 
-    @Test func nextBlocksUntilPublishAndUnsubscribeWakesIt() async {
+    /// Blocking waits run on their own threads: on a 2-core machine the cooperative pool can
+    /// be full of other suites' blocking work, so a detached task might not even start.
+    @Test func nextBlocksUntilPublishAndUnsubscribeWakesIt() {
         let bus = EventBus()
         let s = bus.subscribe()
-        let waiter = Task.detached { s.next(timeout: 5)?.message }
-        try? await Task.sleep(for: .milliseconds(50))
+        let got = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let waiting = DispatchSemaphore(value: 0)
+        Thread {
+            waiting.signal()
+            let m = s.next(timeout: 5)?.message
+            got.withLock { $0 = m }
+            done.signal()
+        }.start()
+        waiting.wait()
         bus.publish(ControlEvent(kind: .drained, message: "hi"))
-        #expect(await waiter.value == "hi")
-        let ended = Task.detached { s.next(timeout: 10) }
-        try? await Task.sleep(for: .milliseconds(50))
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(got.withLock { $0 } == "hi")
+        let ended = DispatchSemaphore(value: 0)
+        let endedValue = Mutex<Bool>(true)
+        Thread {
+            waiting.signal()
+            let e = s.next(timeout: 10)
+            endedValue.withLock { $0 = e == nil }
+            ended.signal()
+        }.start()
+        waiting.wait()
         let start = Date()
         bus.unsubscribe(s)
-        #expect(await ended.value == nil)
-        #expect(Date().timeIntervalSince(start) < 2)
+        #expect(ended.wait(timeout: .now() + 10) == .success)
+        #expect(endedValue.withLock { $0 })
+        #expect(Date().timeIntervalSince(start) < 5)
         #expect(bus.subscriberCount == 0)
         bus.publish(ControlEvent(kind: .reload))
         #expect(s.pending == 0)

@@ -1,0 +1,76 @@
+/// What a transport read or write did.
+///
+/// The cases a plain socket never produces are the TLS ones: OpenSSL may need to *write*
+/// (a handshake message, a key update) before it can deliver a read, and *read* before it
+/// can finish a write. The caller then waits for the other direction's readiness.
+public enum TransportResult: Equatable, Sendable {
+    /// Moved `n` > 0 bytes; the transport may have more.
+    case bytes(Int)
+    /// Moved `n` ≥ 0 bytes and knows the source is empty now: do not call again until the
+    /// next readiness event (the plain transport's short-read rule).
+    case drained(Int)
+    /// Nothing can move until the next readiness event of the same direction.
+    case wouldBlock
+    /// The peer closed its sending side (end of input).
+    case closed
+    /// Nothing moved until the descriptor is writable (TLS).
+    case wantsWrite
+    /// Nothing moved until the descriptor is readable (TLS).
+    case wantsRead
+    /// A socket error: the connection is over.
+    case failed(Errno)
+}
+
+/// How a connection's bytes move: one type for every data-path byte. Plain TCP today; TLS
+/// (with its handshake) and a preamble phase (PROXY protocol) are cases of the same seam.
+///
+/// The "a short read drained the socket" rule lives here, in the plain transport only: with
+/// edge-triggered epoll a read that returns less than asked means the socket is empty and a
+/// new event will come; under TLS that is false (OpenSSL buffers whole records), so a TLS
+/// transport answers `.bytes` and the caller reads on until `.wouldBlock`.
+public enum Transport {
+    case plain
+
+    /// Whether bytes may move with `splice(2)` (plain sockets; kTLS later).
+    @inline(__always)
+    public var canSplice: Bool {
+        switch self {
+        case .plain: true
+        }
+    }
+
+    /// Reads up to `count` bytes into `buffer`. `hangupSeen`: epoll already reported a
+    /// hang-up, so a short read does not prove the socket drained (read on to the EOF).
+    @inline(__always)
+    public func read(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int,
+                     hangupSeen: Bool = false) -> TransportResult {
+        switch self {
+        case .plain:
+            do {
+                switch try Posix.read(fd, into: buffer, count: count) {
+                case .wouldBlock: return .wouldBlock
+                case .processed(0): return .closed
+                case .processed(let n): return n < count && !hangupSeen ? .drained(n) : .bytes(n)
+                }
+            } catch {
+                return .failed(error)
+            }
+        }
+    }
+
+    /// Writes up to `count` bytes from `buffer`.
+    @inline(__always)
+    public func write(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int) -> TransportResult {
+        switch self {
+        case .plain:
+            do {
+                switch try Posix.write(fd, from: buffer, count: count) {
+                case .wouldBlock: return .wouldBlock
+                case .processed(let n): return n < count ? .drained(n) : .bytes(n)
+                }
+            } catch {
+                return .failed(error)
+            }
+        }
+    }
+}
