@@ -195,7 +195,11 @@ struct YAMLReader {
         return flag
     }
 
-    /// A duration such as `250ms` or `5s`, in nanoseconds.
+    /// Longest duration any key accepts (a year): deadlines are `now + duration` in
+    /// nanoseconds, so this keeps them far from overflow; keys with tighter ranges check those.
+    static let maxDuration: UInt64 = 365 * 24 * 3_600 * 1_000_000_000
+
+    /// A duration such as `250ms` or `5s`, in nanoseconds, at most `maxDuration`.
     mutating func duration(_ value: YAMLValue) -> UInt64? {
         let expected = "a duration like 250ms, 5s, 2m or 1h"
         guard let scalar = value.node.scalar, kind(value.node) != .null else {
@@ -206,6 +210,10 @@ struct YAMLReader {
             var message = "expected \(expected), got \(quoted(scalar.string))"
             if case .int = kind(value.node) { message += " (a unit is required)" }
             error(message, at: value)
+            return nil
+        }
+        guard nanos <= YAMLReader.maxDuration else {
+            error("expected a duration of at most 365 days (8760h), got \(quoted(scalar.string))", at: value)
             return nil
         }
         return nanos

@@ -125,3 +125,14 @@ import Testing
         #expect(errors[0].message.hasPrefix("unknown key \"rulez\" (did you mean \"rules\"?); allowed keys: name,"))
     }
 }
+
+@Suite struct DurationBoundTests {
+    /// Deadlines are `now + duration` in nanoseconds: durations are capped at a year so none
+    /// can overflow; beyond it the key is named with its position.
+    @Test func durationsBeyondAYearAreRefused() {
+        let errors = loadErrors(listenerDocument("idle_timeout: 9000h"))
+        #expect(errors.map(\.path) == ["listeners[0].idle_timeout"])
+        #expect(errors.first?.message == "expected a duration of at most 365 days (8760h), got \"9000h\"")
+        #expect(loadErrors(listenerDocument("idle_timeout: 8760h")).isEmpty)
+    }
+}
