@@ -110,7 +110,7 @@ struct DataPathChaosTests {
         let stop = Atomic<Bool>(false)
         let exchanges = Atomic<Int>(0)
         let finished = DispatchSemaphore(value: 0)
-        let clients = (0..<4).map { i in
+        let clients = (0..<8).map { i in
             Thread {
                 defer { finished.signal() }
                 var rng = ChaosRandom(seed: seed &+ UInt64(i) &* 7919)
