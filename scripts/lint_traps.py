@@ -343,7 +343,8 @@ def main(argv):
         print(f"error: {ALLOWLIST}:{no}: reason is TODO: {p} :: {kind} :: {text}", file=sys.stderr)
     total = sum(len(v) for v in sites.values())
     print(f"trap lint: {total} sites, {total - len(bad) - len(open_findings)} allowlisted, "
-          f"{len(open_findings)} open findings (see {FINDINGS}), {len(bad)} unlisted")
+          f"{len(open_findings)} in open findings ({len([k for k in finds if k in sites])} entries, see {FINDINGS}), "
+          f"{len(bad)} unlisted")
     if bad:
         print("unlisted trap sites (allowlist with a reason in " + ALLOWLIST + ", or fix, or track in " + FINDINGS + "):",
               file=sys.stderr)
