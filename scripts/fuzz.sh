@@ -40,6 +40,7 @@ sources() {  # the .swift files named by Fuzz/$1/SOURCES, sorted, excludes appli
 build() {
     local name=$1 files
     files=$(sources "$name") || return 1
+    rm -f "$out/$name"
     echo "fuzz: building $name ($(echo "$files" | wc -l) files)"
     # "Cannot export local symbol" is noise from -sanitize=fuzzer with -parse-as-library.
     # shellcheck disable=SC2086
