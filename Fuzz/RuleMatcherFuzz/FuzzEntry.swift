@@ -46,6 +46,13 @@ func text(_ r: inout Bytes, _ pieces: [[UInt8]]) -> [UInt8] {
 }
 func patternText(_ r: inout Bytes) -> String { String(decoding: text(&r, patternPieces), as: UTF8.self) }
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Diagnostics go to stderr, unbuffered, so they survive the trap that follows.
+func report(_ line: String) { fputs(line + "\n", stderr) }
+
 // MARK: reference matcher
 
 func lower(_ b: UInt8) -> UInt8 { (0x41...0x5A).contains(b) ? b + 0x20 : b }
@@ -232,9 +239,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             }
         }
         if got != expected {
-            print("rules: \(rules)")
-            print("request: method=\(q.method) host=\(q.host) path=\(q.path) query=\(q.query) headers=\(q.headers) family=\(q.family) address=\(q.address)")
-            print("table says \(got), reference says \(expected)")
+            report("rules: \(rules)")
+            report("request: method=\(q.method) host=\(q.host) path=\(q.path) query=\(q.query) headers=\(q.headers) family=\(q.family) address=\(q.address)")
+            report("table says \(got), reference says \(expected)")
             preconditionFailure("RuleTable.match differs from the reference")
         }
     }
