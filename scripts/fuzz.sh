@@ -4,7 +4,9 @@
 #   Fuzz/<Name>/SOURCES           one path per line, relative to the repo root: a directory (all *.swift
 #                                 under it) or a file; `-path` excludes a directory or file; `#` comments
 #   Fuzz/<Name>/dict, max_len     optional libFuzzer dictionary and -max_len (default 4096)
-#   Fuzz/<Name>/corpus/           optional seed corpus (read, and new inputs go to .build-fuzz/corpus/<Name>)
+#   Fuzz/<Name>/seeds/            optional seed inputs, committed (read only; new inputs go to .build-fuzz/corpus/<Name>)
+#   Fuzz/<Name>/prebuild          optional executable run from the repo root before compiling; its stdout is
+#                                 extra swiftc arguments (e.g. a dependency built as its own module)
 # Exit status: 0 when every target built and ran without a crash, 1 otherwise (a crash's input is in
 # .build-fuzz/artifacts/<Name>/). Targets run one after the other, one process each.
 set -uo pipefail
@@ -41,14 +43,18 @@ sources() {  # the .swift files named by Fuzz/$1/SOURCES, sorted, excludes appli
 }
 
 build() {
-    local name=$1 files
+    local name=$1 files extra=""
     files=$(sources "$name") || return 1
+    if [ -x "Fuzz/$name/prebuild" ]; then
+        echo "fuzz: prebuild $name"
+        extra=$("Fuzz/$name/prebuild") || { echo "fuzz: prebuild of $name failed" >&2; return 1; }
+    fi
     rm -f "$out/$name"
     echo "fuzz: building $name ($(echo "$files" | wc -l) files)"
     # "Cannot export local symbol" is noise from -sanitize=fuzzer with -parse-as-library.
     # shellcheck disable=SC2086
     swiftc -parse-as-library -module-name "$name" -O -g -sanitize=fuzzer,address \
-        $files "Fuzz/$name/FuzzEntry.swift" -o "$out/$name" 2>&1 | { grep -v "Cannot export local symbol" || true; }
+        $files "Fuzz/$name/FuzzEntry.swift" $extra -o "$out/$name" 2>&1 | { grep -v "Cannot export local symbol" || true; }
 }
 
 run() {
@@ -57,7 +63,7 @@ run() {
     [ -f "Fuzz/$name/dict" ] && args+=("-dict=Fuzz/$name/dict")
     mkdir -p "$out/artifacts/$name" "$out/corpus/$name"
     local corpora=("$out/corpus/$name")
-    [ -d "Fuzz/$name/corpus" ] && corpora+=("Fuzz/$name/corpus")
+    [ -d "Fuzz/$name/seeds" ] && corpora+=("Fuzz/$name/seeds")
     echo "fuzz: running $name for ${seconds}s"
     "$out/$name" -max_total_time="$seconds" -max_len="$max_len" -print_final_stats=1 \
         -artifact_prefix="$out/artifacts/$name/" "${args[@]+"${args[@]}"}" "${corpora[@]}" 2>&1 \
