@@ -38,7 +38,7 @@ sources() {  # the .swift files named by Fuzz/$1/SOURCES, sorted, excludes appli
             x=${x%/}
             if [ "$f" = "$x" ] || [ "${f#"$x"/}" != "$f" ]; then skip=1; fi
         done
-        [ $skip = 0 ] && echo "$f"
+        if [ $skip = 0 ]; then echo "$f"; fi
     done
 }
 
