@@ -34,7 +34,8 @@ public enum CrossZoneMode: Sendable, Equatable {
 ///
 /// Weights are integers. `enabled`, `disabled` and a surplus zone under `preferLocal` return
 /// the configured weights unchanged; a spilling `preferLocal` node scales its fractions to a
-/// total of `999 × N` (N targets), keeps every nonzero share at least 1 and divides by the gcd.
+/// total of `999 × N` (N targets), keeps every nonzero share at least 1, divides by the gcd and
+/// scales down so no weight exceeds 999.
 public enum ZoneRouting {
     public typealias Target = (zone: String, eligible: Bool, weight: Int)
 
@@ -93,12 +94,18 @@ public enum ZoneRouting {
     }
 
     /// Fractions summing to 1 → integer weights of total about `999 × N`, each nonzero
-    /// fraction at least 1, divided by their gcd.
+    /// fraction at least 1, divided by their gcd, then scaled down so none exceeds
+    /// `SmoothWeightedRoundRobin.maxWeight` (the pickers trap above it).
     static func integerWeights(_ fractions: [Double]) -> [Int] {
         let resolution = Double(999 * max(1, fractions.count))
         var weights = fractions.map { $0 > 0 ? max(1, Int(($0 * resolution).rounded())) : 0 }
         let divisor = weights.reduce(0) { gcd($0, $1) }
         if divisor > 1 { weights = weights.map { $0 / divisor } }
+        // One target holding more than 1/N of the traffic would get more than 999.
+        let cap = SmoothWeightedRoundRobin.maxWeight
+        if let top = weights.max(), top > cap {
+            weights = weights.map { $0 > 0 ? max(1, $0 * cap / top) : 0 }
+        }
         return weights
     }
 
