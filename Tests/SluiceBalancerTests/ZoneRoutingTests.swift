@@ -30,6 +30,18 @@ import Testing
         #expect((high - low) / high < 0.01, "loads per weight \(loads)", sourceLocation: sourceLocation)
     }
 
+    /// Regression: a spilling node gave one remote target more than 1/N of the traffic, so its
+    /// weight came out above 999 (1496 and 1501 here) and SmoothWeightedRoundRobin trapped.
+    @Test func spillingWeightsStayWithinPickerRange() {
+        let group = targets([("a", true, 100), ("b", true, 1), ("c", true, 500)])
+        let weights = ZoneRouting.weights(targets: group, localZone: "a", mode: .preferLocal)
+        #expect(weights.allSatisfy { (0...SmoothWeightedRoundRobin.maxWeight).contains($0) })
+        #expect(weights[0] > 0 && weights[2] > 0)
+        // Shares are kept to within rounding: a ≈ c here.
+        #expect(abs(weights[0] - weights[2]) <= 5)
+        _ = TargetPicker(algorithm: .roundRobin, weights: weights, maglev: nil)
+    }
+
     @Test func enabledSharesByWeightAcrossZones() {
         let group = targets([("a", true, 1), ("b", true, 3), ("b", false, 5), ("c", true, 0)])
         #expect(ZoneRouting.weights(targets: group, localZone: "a", mode: .enabled) == [1, 3, 0, 0])
