@@ -54,6 +54,10 @@ public enum ConfigLoader {
     }
 
     /// The file's text, or a position-less error carrying the OS error.
+    /// Largest config file read: keeps every offset into rule text far below `Int32.max`
+    /// (the compiled rules store 32-bit offsets).
+    public static let maxFileBytes = 16 * 1024 * 1024
+
     private static func readFile(_ path: String) -> Result<String, ConfigError> {
         func failure(_ what: String) -> Result<String, ConfigError> {
             .failure(
@@ -77,6 +81,9 @@ public enum ConfigLoader {
             }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[..<count])
+            if bytes.count > ConfigLoader.maxFileBytes {
+                return failure("larger than \(ConfigLoader.maxFileBytes / (1024 * 1024)) MiB")
+            }
         }
         guard let text = String(validating: bytes, as: UTF8.self) else { return failure("the file is not UTF-8 text") }
         return .success(text)

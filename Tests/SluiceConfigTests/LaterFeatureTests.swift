@@ -1,3 +1,4 @@
+import Foundation
 import SluiceConfig
 import Testing
 
@@ -134,5 +135,16 @@ import Testing
         #expect(errors.map(\.path) == ["listeners[0].idle_timeout"])
         #expect(errors.first?.message == "expected a duration of at most 365 days (8760h), got \"9000h\"")
         #expect(loadErrors(listenerDocument("idle_timeout: 8760h")).isEmpty)
+    }
+}
+
+@Suite struct ConfigSizeTests {
+    /// Compiled rules keep 32-bit offsets into their text: a config file is at most 16 MiB.
+    @Test func aHugeConfigFileIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("huge-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(repeating: UInt8(ascii: "#"), count: ConfigLoader.maxFileBytes + 1).write(to: URL(fileURLWithPath: path))
+        let errors = loadErrors(path: path)
+        #expect(errors.first?.message == "cannot read the config file: larger than 16 MiB")
     }
 }
