@@ -14,7 +14,8 @@ extension Worker {
         activeLocal += 1
         let c = takeHTTPConnection(limits: plan.listeners[listener].limits)
         c.generation &+= 1
-        c.state = .readingHead
+        c.state = .open
+        c.exchange.machine.reset()
         c.plan = plan
         c.listener = listener
         c.logFd = accessLogFds[listener]
@@ -37,14 +38,12 @@ extension Worker {
         c.clientWritable = true
         c.clientClosed = false
         c.clientHangup = false
-        c.targetClosed = false
-        c.lingerOnClose = false
-        c.closeAfterResponse = false
+        c.exchange.targetFinished = false
+        c.transport = .plain
         c.parser.reset()
         c.lastActivity = now
-        c.requestStarted = 0
         c.timerAt = 0
-        c.upstream = nil
+        c.exchange.upstream = nil
         let token = fds.register(fd, owner: .httpClient, index: c.slot)
         do {
             try epoll.add(fd, events: Worker.pollEvents, data: token)
@@ -81,11 +80,18 @@ extension Worker {
             let progressed: Bool
             switch c.state {
             case .free: return
-            case .readingHead: progressed = readHead(c)
-            case .exchanging: progressed = exchange(c)
-            case .answering: progressed = answer(c)
-            case .tunnel: progressed = tunnel(c)
             case .lingering: progressed = linger(c)
+            case .open:
+                switch c.exchange.machine.state {
+                case .idle, .receivingHead: progressed = readHead(c)
+                case .connecting, .exchanging: progressed = exchange(c)
+                case .answering: progressed = answer(c)
+                case .tunnel: progressed = tunnel(c)
+                case .routing, .done, .failed, .closed:
+                    // Passing states: the worker acts on them at once, a drive never sees one.
+                    assertionFailure("exchange left in \(c.exchange.machine.state)")
+                    progressed = false
+                }
             }
             if !progressed { break }
         }
@@ -97,8 +103,8 @@ extension Worker {
     private func readHead(_ c: HTTPConnection) -> Bool {
         while true {
             if !c.input.isEmpty {
-                if c.requestStarted == 0 {
-                    c.requestStarted = now
+                if c.exchange.machine.state == .idle {
+                    c.exchange.machine.headStarted(now: now)
                     armHTTPTimer(c)
                 }
                 switch c.parser.parse(c.input.bytes) {
@@ -107,7 +113,7 @@ extension Worker {
                     return true
                 case .error(let e):
                     captureRejectedForLog(c)
-                    respond(c, status: e.status, close: true)
+                    perform(c, c.exchange.machine.headFailed(status: e.status))
                     return true
                 case .needMore:
                     break
@@ -115,7 +121,7 @@ extension Worker {
                 if c.input.end == httpBuffers.bufferSize {
                     if c.input.start == 0 {
                         captureRejectedForLog(c)
-                        respond(c, status: 431, close: true)  // a head larger than the buffer
+                        perform(c, c.exchange.machine.headFailed(status: 431))  // a head larger than the buffer
                         return true
                     }
                     c.input.compact()
@@ -169,69 +175,44 @@ extension Worker {
         let head = c.parser.head
         let verdict = head.verdict
         captureForLog(c, head)
-        c.versionMinor = head.versionMinor
+        c.exchange.versionMinor = head.versionMinor
         // Each request runs on the newest Plan (until a retry needs another rebase).
         guard rebase(c, withGroup: false) else {
-            respond(c, status: 503, close: true)  // the listener was removed: finish here
+            perform(c, c.exchange.machine.fail(status: 503))  // the listener was removed: finish here
             return
         }
         let l = plan(of: c).listeners[c.listener]
         counters.requests &+= 1
         counters.desync[Int(verdict.klass.rawValue)] &+= 1
-        let reject = head.rejectStatus != 0 ? head.rejectStatus : 400
-        if head.rejectStatus == 501 {
-            respond(c, status: 501, close: true)  // a coding Sluice cannot frame: never forwarded
+        switch c.exchange.machine.admit(method: head.methodKind, framing: head.framing, keepAlive: head.keepAlive,
+                                        verdict: verdict, rejectStatus: head.rejectStatus, policy: l.exchangePolicy) {
+        case .reject(let status):
+            perform(c, .answer(status: status))
             return
-        }
-        switch l.desyncMode {
-        case .monitor:
+        case .route:
             break
-        case .defensive:
-            if verdict.klass == .severe {
-                respond(c, status: reject, close: true)
-                return
-            }
-        case .strictest:
-            if verdict.klass != .compliant {
-                respond(c, status: reject, close: true)
-                return
-            }
-        }
-        c.closeAfterResponse = !head.keepAlive
-        c.upstreamReusable = true
-        if verdict.klass == .ambiguous && l.desyncMode == .defensive {
-            // ALB's defensive mode: forward, then close both connections.
-            c.closeAfterResponse = true
-            c.upstreamReusable = false
-        }
-        if l.maxRequestBody > 0, case .contentLength(let n) = head.framing, n > l.maxRequestBody {
-            respond(c, status: 413, close: true)
-            return
         }
         let action = l.rules.map { matchRules($0, c, head) } ?? l.defaultAction
-        c.logAction = action
+        c.exchange.logAction = action
         switch l.actions[action] {
         case .forward(let groups):
             startExchange(c, head: head, listener: l, groups: groups, choice: action)
         case .respond(let variants):
-            // A request body is not read: such a connection closes after the answer.
-            if head.framing != .none { c.closeAfterResponse = true }
-            let bytes = variants[Int(ConnectionHeader.forAnswer(close: c.closeAfterResponse,
-                                                                 versionMinor: head.versionMinor).rawValue)]
+            let close = c.exchange.machine.answerFromRule()
+            let bytes = variants[Int(ConnectionHeader.forAnswer(close: close, versionMinor: head.versionMinor).rawValue)]
             c.input.start += head.headLength
             // The status line is ours (`HTTP/1.1 NNN `): three ASCII digits at 9...11.
-            c.logStatus = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
+            c.exchange.logStatus = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
             queueToClient(c, bytes)
-            c.state = .answering
         case .redirect(let template):
-            if head.framing != .none { c.closeAfterResponse = true }
-            sendRedirect(c, template, head, port: l.port)
+            sendRedirect(c, template, head, port: l.port, close: c.exchange.machine.answerFromRule())
         }
     }
 
     /// Writes a redirect for the request in `head` straight into `toClient`; a Location
     /// longer than `RedirectTemplate.maxLocation` answers 414 instead.
-    private func sendRedirect(_ c: HTTPConnection, _ template: RedirectTemplate, _ head: HTTPRequestHead, port: UInt16) {
+    private func sendRedirect(_ c: HTTPConnection, _ template: RedirectTemplate, _ head: HTTPRequestHead, port: UInt16,
+                              close: Bool) {
         if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
         if c.toClient.isEmpty {
             c.toClient.start = 0
@@ -239,36 +220,30 @@ extension Worker {
         }
         let out = UnsafeMutableRawBufferPointer(start: c.toClient.base! + c.toClient.end,
                                                 count: httpBuffers.bufferSize - c.toClient.end)
-        let connection = ConnectionHeader.forAnswer(close: c.closeAfterResponse, versionMinor: head.versionMinor)
+        let connection = ConnectionHeader.forAnswer(close: close, versionMinor: head.versionMinor)
         guard let n = template.write(for: head, source: c.input.bytes, listenerPort: port, connection: connection,
                                      into: out) else {
-            respond(c, status: RedirectTemplate.tooLongStatus, close: true)
+            perform(c, c.exchange.machine.fail(status: RedirectTemplate.tooLongStatus))
             return
         }
         c.toClient.end += n
-        c.bytesToClient &+= UInt64(n)
+        c.exchange.bytesToClient &+= UInt64(n)
         c.input.start += head.headLength
-        c.logStatus = template.status
-        c.state = .answering
+        c.exchange.logStatus = template.status
     }
 
-    /// Answers with one of Sluice's own error responses.
-    func respond(_ c: HTTPConnection, status: Int, close: Bool) {
+    /// Writes one of Sluice's own error responses (the machine is in `.answering(.error)`);
+    /// the session closes after it, so nothing more is read from this client.
+    func writeAnswer(_ c: HTTPConnection, status: Int) {
         counters.ownResponses &+= 1
-        c.logStatus = status
-        c.logPending = true
-        c.ownAnswer = true
-        if close {
-            c.closeAfterResponse = true
-            c.lingerOnClose = true
-            c.input.start = c.input.end  // nothing more is read from this client
-        }
-        queueToClient(c, CannedResponse.bytes(status: status, close: close))
-        c.state = .answering
+        c.exchange.logStatus = status
+        c.exchange.ownAnswer = true
+        c.input.start = c.input.end
+        queueToClient(c, CannedResponse.bytes(status: status, close: true))
     }
 
     func queueToClient(_ c: HTTPConnection, _ bytes: [UInt8]) {
-        c.bytesToClient &+= UInt64(bytes.count)
+        c.exchange.bytesToClient &+= UInt64(bytes.count)
         if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
         if c.toClient.isEmpty {
             c.toClient.start = 0
@@ -282,29 +257,21 @@ extension Worker {
     private func answer(_ c: HTTPConnection) -> Bool {
         switch flush(&c.toClient, to: c.client, writable: &c.clientWritable) {
         case .failed:
-            closeHTTP(c)
+            perform(c, c.exchange.machine.abort())
             return false
         case .pending:
             return false
         case .done:
             break
         }
-        if c.closeAfterResponse {
-            if c.lingerOnClose {
-                startLingering(c)
-                return true
-            }
-            closeHTTP(c)
-            return false
-        }
-        beginNextRequest(c)
-        return true
+        perform(c, c.exchange.machine.answerWritten())
+        return c.state != .free
     }
 
     /// How long a lingering close reads and drops what the client still sends.
     static let lingerNanos: UInt64 = 2_000_000_000
 
-    private func startLingering(_ c: HTTPConnection) {
+    func startLingering(_ c: HTTPConnection) {
         logRequest(c)
         Posix.shutdown(c.client, how: Posix.shutdownWrite)
         c.state = .lingering
@@ -329,9 +296,8 @@ extension Worker {
 
     func beginNextRequest(_ c: HTTPConnection) {
         logRequest(c)
-        c.state = .readingHead
+        c.exchange.machine.reset()
         c.parser.reset()
-        c.requestStarted = 0
         c.lastActivity = now
         if c.input.isEmpty, let b = c.input.base {
             httpBuffers.release(b)
