@@ -57,6 +57,87 @@ struct BodyProgress {
     }
 }
 
+/// One socket's readiness as its transport sees it, with edge-triggered epoll: a direction
+/// stays ready until a transport call says otherwise. Under TLS a read can need the socket
+/// writable and a write readable; the waiting direction is woken by the other's event.
+struct Readiness {
+    var readable = false
+    var writable = false
+    /// epoll reported a hang-up: a short read no longer proves the socket drained.
+    var hangup = false
+    /// The last read asked for writability (`.wantsWrite`).
+    var readWaitsForWritable = false
+    /// The last write asked for readability (`.wantsRead`).
+    var writeWaitsForReadable = false
+
+    /// What one transport call did, for the caller.
+    enum Step { case moved(Int), wait, closed, failed }
+
+    /// A readable (or hang-up) event: reads may go on, and so may a write that waited for it.
+    mutating func noteReadable() {
+        readable = true
+        if writeWaitsForReadable {
+            writeWaitsForReadable = false
+            writable = true
+        }
+    }
+
+    /// A writable event: writes may go on, and so may a read that waited for it.
+    mutating func noteWritable() {
+        writable = true
+        if readWaitsForWritable {
+            readWaitsForWritable = false
+            readable = true
+        }
+    }
+
+    /// Reads through `transport`; clears `readable` when the transport says the socket is
+    /// empty for now (its short-read rule, would-block, or waiting for writability).
+    @inline(__always)
+    mutating func read(_ transport: Transport, _ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) -> Step {
+        switch transport.read(fd, into: buffer, count: count, hangupSeen: hangup) {
+        case .bytes(let n):
+            return .moved(n)
+        case .drained(let n):
+            readable = false
+            return n > 0 ? .moved(n) : .wait
+        case .wouldBlock, .wantsRead:
+            readable = false
+            return .wait
+        case .wantsWrite:
+            readable = false
+            readWaitsForWritable = true
+            return .wait
+        case .closed:
+            return .closed
+        case .failed:
+            return .failed
+        }
+    }
+
+    /// Writes through `transport`; clears `writable` when the socket is full for now (or the
+    /// transport waits for readability).
+    @inline(__always)
+    mutating func write(_ transport: Transport, _ fd: Int32, from buffer: UnsafeRawPointer, count: Int) -> Step {
+        switch transport.write(fd, from: buffer, count: count) {
+        case .bytes(let n):
+            return .moved(n)
+        case .drained(let n):
+            writable = false
+            return n > 0 ? .moved(n) : .wait
+        case .wouldBlock, .wantsWrite:
+            writable = false
+            return .wait
+        case .wantsRead:
+            writable = false
+            writeWaitsForReadable = true
+            return .wait
+        case .closed, .failed:
+            return .failed
+        }
+    }
+}
+
 /// A pooled or busy connection to an HTTP target. Pooled ones stay registered with epoll,
 /// so a target that closes an idle connection is noticed and the socket dropped.
 final class UpstreamConnection {
@@ -68,11 +149,9 @@ final class UpstreamConnection {
     var planGeneration: UInt64 = 0
     /// Slot of the client connection using it, or -1 while pooled.
     var owner: Int32 = -1
-    var readable = false
-    var writable = false
+    /// Readiness of `fd` as `transport` sees it (`hangup`: the target's FIN or hang-up).
+    var io = Readiness()
     var connecting = false
-    /// The target's FIN or hang-up was signalled by epoll.
-    var hangup = false
     var idleSince: UInt64 = 0
     /// The target's shared live state (in-flight count, passive checks).
     var runtime: TargetRuntime?
@@ -160,8 +239,8 @@ final class HTTPConnection {
     var listener = 0
     var client: Int32 = -1
     var transport = Transport.plain
-    var clientReadable = false
-    var clientWritable = false
+    /// Readiness of `client` as `transport` sees it (`hangup`: the client's FIN or hang-up).
+    var clientIO = Readiness()
     var clientAddress = SocketAddress()
     /// The client address as the rule matcher wants it (`RequestFacts.sourceFamily` and
     /// `sourceAddress`), computed once per connection; family 0 (not IP) matches no range.
@@ -170,8 +249,6 @@ final class HTTPConnection {
     /// The client address as text, formatted once per connection for X-Forwarded-For.
     var clientText = HTTPWriter.AddressText()
     var clientClosed = false
-    /// The client's FIN or hang-up was signalled by epoll.
-    var clientHangup = false
 
     var parser: HTTPRequestParser
     var input = ByteQueue()

@@ -151,16 +151,15 @@ extension Worker {
             u.group = c.exchange.group
             u.target = t
             u.planGeneration = p.generation
-            u.readable = false
-            u.writable = false
-            u.hangup = false
+            u.transport = .plain
+            u.io = Readiness()
             let token = fds.register(fd, owner: .upstream, index: u.slot)
             do {
                 try epoll.add(fd, events: Worker.pollEvents, data: token)
                 switch try Socket.connect(fd, to: address) {
                 case .connected:
                     u.connecting = false
-                    u.writable = true
+                    u.io.writable = true
                 case .inProgress:
                     u.connecting = true
                 }
@@ -310,9 +309,9 @@ extension Worker {
             c.exchange.machine.targetConnected()
             armHTTPTimer(c)  // from the connect deadline to the response timeout
         }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { u.readable = true }
-        if !events.isDisjoint(with: [.readHangup, .hangup, .error]) { u.hangup = true }
-        if !events.isDisjoint(with: [.writable, .hangup, .error]) { u.writable = true }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { u.io.noteReadable() }
+        if !events.isDisjoint(with: [.readHangup, .hangup, .error]) { u.io.hangup = true }
+        if !events.isDisjoint(with: [.writable, .hangup, .error]) { u.io.noteWritable() }
         drive(c)
     }
 
@@ -335,11 +334,11 @@ extension Worker {
         if u.connecting { return false }
         var progressed = false
         // Request: rewritten head, then body bytes from `input`.
-        switch flush(&c.exchange.toTarget, to: u.fd, writable: &u.writable, release: false) {
+        switch flush(&c.exchange.toTarget, to: u.fd, transport: u.transport, io: &u.io, release: false) {
         case .failed: return targetFailed(c)
         case .pending: break
         case .done:
-            switch forwardBody(&c.exchange.request, from: &c.input, to: u.fd, writable: &u.writable,
+            switch forwardBody(&c.exchange.request, from: &c.input, to: u.fd, transport: u.transport, io: &u.io,
                                counted: &c.exchange.bytesFromClient) {
             case .failed: return targetFailed(c)
             case .progressed: progressed = true
@@ -354,7 +353,7 @@ extension Worker {
             }
             if c.exchange.request.done {
                 c.exchange.machine.requestSent()
-            } else if c.input.isEmpty && c.clientReadable {
+            } else if c.input.isEmpty && c.clientIO.readable {
                 switch readClient(c) {
                 case .data: progressed = true
                 case .wait: break
@@ -392,9 +391,9 @@ extension Worker {
 
     /// Forwards body bytes of `q` as far as the framing allows.
     func forwardBody(_ body: inout BodyProgress, from q: inout ByteQueue, to fd: Int32,
-                     writable: inout Bool, counted: inout UInt64) -> StepOutcome {
+                     transport: Transport, io: inout Readiness, counted: inout UInt64) -> StepOutcome {
         var moved = false
-        while !body.done && !q.isEmpty && writable {
+        while !body.done && !q.isEmpty && io.writable {
             var n: Int
             switch body.framing {
             case .none:
@@ -417,9 +416,8 @@ extension Worker {
                 n = body.chunkReady
             }
             if n == 0 { break }
-            do {
-                switch try Posix.write(fd, from: q.base! + q.start, count: n) {
-                case .processed(let w):
+            switch io.write(transport, fd, from: q.base! + q.start, count: n) {
+                case .moved(let w):
                     q.start += w
                     counted &+= UInt64(w)
                     moved = true
@@ -432,11 +430,10 @@ extension Worker {
                         if body.chunkEnded && body.chunkReady == 0 { body.done = true }
                     default: break
                     }
-                case .wouldBlock:
-                    writable = false
-                }
-            } catch {
-                return .failed
+                case .wait:
+                    break
+                case .closed, .failed:
+                    return .failed
             }
         }
         if q.isEmpty {
@@ -450,7 +447,7 @@ extension Worker {
         var moved = false
         while true {
             // Out first: what is queued for the client.
-            switch flush(&c.toClient, to: c.client, writable: &c.clientWritable) {
+            switch flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) {
             case .failed:
                 perform(c, c.exchange.machine.abort())
                 return .failed
@@ -460,7 +457,7 @@ extension Worker {
             }
             if c.exchange.responseHeadDone {
                 switch forwardBody(&c.exchange.response, from: &c.exchange.fromTarget, to: c.client,
-                                   writable: &c.clientWritable, counted: &c.exchange.bytesToClient) {
+                                   transport: c.transport, io: &c.clientIO, counted: &c.exchange.bytesToClient) {
                 case .failed:
                     perform(c, c.exchange.machine.abort())
                     return .failed
@@ -489,13 +486,12 @@ extension Worker {
                 }
             }
             // In: more from the target.
-            guard u.readable else { return moved ? .progressed : .idle }
+            guard u.io.readable else { return moved ? .progressed : .idle }
             if c.exchange.fromTarget.base == nil { c.exchange.fromTarget.base = httpBuffers.acquire() }
             let room = httpBuffers.bufferSize - c.exchange.fromTarget.end
             if room == 0 { return moved ? .progressed : .idle }
-            do {
-                switch try Posix.read(u.fd, into: c.exchange.fromTarget.base! + c.exchange.fromTarget.end, count: room) {
-                case .processed(0):
+            switch u.io.read(u.transport, u.fd, into: c.exchange.fromTarget.base! + c.exchange.fromTarget.end, count: room) {
+                case .closed:
                     let untilClose = c.exchange.responseHeadDone && c.exchange.response.framing == .untilClose
                     let next = c.exchange.machine.targetClosed(bodyUntilClose: untilClose, policy: policy(of: c))
                     if next == .none {
@@ -504,17 +500,15 @@ extension Worker {
                     }
                     perform(c, next)  // a truncated response must not pass as whole
                     return .failed
-                case .processed(let n):
+                case .moved(let n):
                     c.exchange.fromTarget.end += n
                     c.lastActivity = now
                     moved = true
-                    if n < room && !u.hangup { u.readable = false }  // drained: see readClient
-                case .wouldBlock:
-                    u.readable = false
-                }
-            } catch {
-                _ = targetFailed(c)
-                return .failed
+                case .wait:
+                    break
+                case .failed:
+                    _ = targetFailed(c)
+                    return .failed
             }
         }
     }
@@ -657,7 +651,7 @@ extension Worker {
     /// directions have ended or on an error.
     func tunnel(_ c: HTTPConnection) -> Bool {
         guard let u = c.exchange.upstream else { return false }
-        if flush(&c.toClient, to: c.client, writable: &c.clientWritable) == .failed {
+        if flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) == .failed {
             closeTunnel(c)
             return false
         }
@@ -667,13 +661,13 @@ extension Worker {
         var down = up
         while true {
             var step = false
-            if forwardBody(&up, from: &c.input, to: u.fd, writable: &u.writable, counted: &c.exchange.bytesFromClient) == .failed
-                || forwardBody(&down, from: &c.exchange.fromTarget, to: c.client, writable: &c.clientWritable,
+            if forwardBody(&up, from: &c.input, to: u.fd, transport: u.transport, io: &u.io, counted: &c.exchange.bytesFromClient) == .failed
+                || forwardBody(&down, from: &c.exchange.fromTarget, to: c.client, transport: c.transport, io: &c.clientIO,
                                counted: &c.exchange.bytesToClient) == .failed {
                 closeTunnel(c)
                 return false
             }
-            if c.input.isEmpty && c.clientReadable && !c.clientClosed {
+            if c.input.isEmpty && c.clientIO.readable && !c.clientClosed {
                 switch readClient(c) {
                 case .data: step = true
                 case .wait: break
@@ -683,23 +677,21 @@ extension Worker {
                     return false
                 }
             }
-            if c.exchange.fromTarget.isEmpty && u.readable && !c.exchange.targetFinished {
+            if c.exchange.fromTarget.isEmpty && u.io.readable && !c.exchange.targetFinished {
                 if c.exchange.fromTarget.base == nil { c.exchange.fromTarget.base = httpBuffers.acquire() }
                 c.exchange.fromTarget.start = 0
                 c.exchange.fromTarget.end = 0
-                do {
-                    switch try Posix.read(u.fd, into: c.exchange.fromTarget.base!, count: httpBuffers.bufferSize) {
-                    case .processed(0):
-                        c.exchange.targetFinished = true
-                        Posix.shutdown(c.client, how: Posix.shutdownWrite)
-                    case .processed(let n):
-                        c.exchange.fromTarget.end = n
-                        c.lastActivity = now
-                        step = true
-                    case .wouldBlock:
-                        u.readable = false
-                    }
-                } catch {
+                switch u.io.read(u.transport, u.fd, into: c.exchange.fromTarget.base!, count: httpBuffers.bufferSize) {
+                case .closed:
+                    c.exchange.targetFinished = true
+                    Posix.shutdown(c.client, how: Posix.shutdownWrite)
+                case .moved(let n):
+                    c.exchange.fromTarget.end = n
+                    c.lastActivity = now
+                    step = true
+                case .wait:
+                    break
+                case .failed:
                     closeTunnel(c)
                     return false
                 }

@@ -34,10 +34,9 @@ extension Worker {
             c.sourceFamily = 0
             c.sourceAddress = (0, 0)
         }
-        c.clientReadable = false
-        c.clientWritable = true
+        c.clientIO = Readiness()
+        c.clientIO.writable = true
         c.clientClosed = false
-        c.clientHangup = false
         c.exchange.targetFinished = false
         c.transport = .plain
         c.parser.reset()
@@ -66,9 +65,9 @@ extension Worker {
             closeHTTP(c)
             return
         }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.clientReadable = true }
-        if !events.isDisjoint(with: [.readHangup, .hangup]) { c.clientHangup = true }
-        if !events.isDisjoint(with: [.writable, .hangup]) { c.clientWritable = true }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.clientIO.noteReadable() }
+        if !events.isDisjoint(with: [.readHangup, .hangup]) { c.clientIO.hangup = true }
+        if !events.isDisjoint(with: [.writable, .hangup]) { c.clientIO.noteWritable() }
         drive(c)
     }
 
@@ -127,7 +126,7 @@ extension Worker {
                     c.input.compact()
                 }
             }
-            guard c.clientReadable else { return false }
+            guard c.clientIO.readable else { return false }
             switch readClient(c) {
             case .data: continue
             case .wait: return false
@@ -149,24 +148,18 @@ extension Worker {
         }
         let room = httpBuffers.bufferSize - c.input.end
         guard room > 0 else { return .wait }
-        do {
-            switch try Posix.read(c.client, into: c.input.base! + c.input.end, count: room) {
-            case .processed(0):
-                c.clientClosed = true
-                return .closed
-            case .processed(let n):
-                c.input.end += n
-                c.lastActivity = now
-                // A short read drained the socket; with edge-triggered epoll the next byte
-                // brings a new event, so skip the read that would only say EAGAIN.
-                // Not after a hang-up was signalled: the FIN behind these bytes brings no new event.
-                if n < room && !c.clientHangup { c.clientReadable = false }
-                return .data
-            case .wouldBlock:
-                c.clientReadable = false
-                return .wait
-            }
-        } catch {
+        // The transport decides when the socket is drained (`clientIO.readable` cleared).
+        switch c.clientIO.read(c.transport, c.client, into: c.input.base! + c.input.end, count: room) {
+        case .moved(let n):
+            c.input.end += n
+            c.lastActivity = now
+            return .data
+        case .wait:
+            return .wait
+        case .closed:
+            c.clientClosed = true
+            return .closed
+        case .failed:
             return .failed
         }
     }
@@ -255,7 +248,7 @@ extension Worker {
     }
 
     private func answer(_ c: HTTPConnection) -> Bool {
-        switch flush(&c.toClient, to: c.client, writable: &c.clientWritable) {
+        switch flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) {
         case .failed:
             perform(c, c.exchange.machine.abort())
             return false
@@ -280,7 +273,7 @@ extension Worker {
     }
 
     private func linger(_ c: HTTPConnection) -> Bool {
-        while c.clientReadable {
+        while c.clientIO.readable {
             c.input.start = 0
             c.input.end = 0
             switch readClient(c) {
@@ -308,17 +301,15 @@ extension Worker {
 
     enum FlushOutcome { case done, pending, failed }
 
-    /// Writes a queue out; releases its buffer once empty.
-    func flush(_ q: inout ByteQueue, to fd: Int32, writable: inout Bool, release: Bool = true) -> FlushOutcome {
+    /// Writes a queue out through `transport`; releases its buffer once empty.
+    func flush(_ q: inout ByteQueue, to fd: Int32, transport: Transport, io: inout Readiness,
+               release: Bool = true) -> FlushOutcome {
         while !q.isEmpty {
-            guard writable else { return .pending }
-            do {
-                switch try Posix.write(fd, from: q.base! + q.start, count: q.count) {
-                case .processed(let n): q.start += n
-                case .wouldBlock: writable = false
-                }
-            } catch {
-                return .failed
+            guard io.writable else { return .pending }
+            switch io.write(transport, fd, from: q.base! + q.start, count: q.count) {
+            case .moved(let n): q.start += n
+            case .wait: break
+            case .closed, .failed: return .failed
             }
         }
         if release, let b = q.base {
