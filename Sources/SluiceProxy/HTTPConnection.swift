@@ -57,21 +57,101 @@ struct BodyProgress {
     }
 }
 
+/// One socket's readiness as its transport sees it, with edge-triggered epoll: a direction
+/// stays ready until a transport call says otherwise. Under TLS a read can need the socket
+/// writable and a write readable; the waiting direction is woken by the other's event.
+struct Readiness {
+    var readable = false
+    var writable = false
+    /// epoll reported a hang-up: a short read no longer proves the socket drained.
+    var hangup = false
+    /// The last read asked for writability (`.wantsWrite`).
+    var readWaitsForWritable = false
+    /// The last write asked for readability (`.wantsRead`).
+    var writeWaitsForReadable = false
+
+    /// What one transport call did, for the caller.
+    enum Step { case moved(Int), wait, closed, failed }
+
+    /// A readable (or hang-up) event: reads may go on, and so may a write that waited for it.
+    mutating func noteReadable() {
+        readable = true
+        if writeWaitsForReadable {
+            writeWaitsForReadable = false
+            writable = true
+        }
+    }
+
+    /// A writable event: writes may go on, and so may a read that waited for it.
+    mutating func noteWritable() {
+        writable = true
+        if readWaitsForWritable {
+            readWaitsForWritable = false
+            readable = true
+        }
+    }
+
+    /// Reads through `transport`; clears `readable` when the transport says the socket is
+    /// empty for now (its short-read rule, would-block, or waiting for writability).
+    @inline(__always)
+    mutating func read(_ transport: Transport, _ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) -> Step {
+        switch transport.read(fd, into: buffer, count: count, hangupSeen: hangup) {
+        case .bytes(let n):
+            return .moved(n)
+        case .drained(let n):
+            readable = false
+            return n > 0 ? .moved(n) : .wait
+        case .wouldBlock, .wantsRead:
+            readable = false
+            return .wait
+        case .wantsWrite:
+            readable = false
+            readWaitsForWritable = true
+            return .wait
+        case .closed:
+            return .closed
+        case .failed:
+            return .failed
+        }
+    }
+
+    /// Writes through `transport`; clears `writable` when the socket is full for now (or the
+    /// transport waits for readability).
+    @inline(__always)
+    mutating func write(_ transport: Transport, _ fd: Int32, from buffer: UnsafeRawPointer, count: Int) -> Step {
+        switch transport.write(fd, from: buffer, count: count) {
+        case .bytes(let n):
+            return .moved(n)
+        case .drained(let n):
+            writable = false
+            return n > 0 ? .moved(n) : .wait
+        case .wouldBlock, .wantsWrite:
+            writable = false
+            return .wait
+        case .wantsRead:
+            writable = false
+            writeWaitsForReadable = true
+            return .wait
+        case .closed, .failed:
+            return .failed
+        }
+    }
+}
+
 /// A pooled or busy connection to an HTTP target. Pooled ones stay registered with epoll,
 /// so a target that closes an idle connection is noticed and the socket dropped.
 final class UpstreamConnection {
     let slot: Int32
     var fd: Int32 = -1
+    var transport = Transport.plain
     var group = 0
     var target = 0
     var planGeneration: UInt64 = 0
     /// Slot of the client connection using it, or -1 while pooled.
     var owner: Int32 = -1
-    var readable = false
-    var writable = false
+    /// Readiness of `fd` as `transport` sees it (`hangup`: the target's FIN or hang-up).
+    var io = Readiness()
     var connecting = false
-    /// The target's FIN or hang-up was signalled by epoll.
-    var hangup = false
     var idleSince: UInt64 = 0
     /// The target's shared live state (in-flight count, passive checks).
     var runtime: TargetRuntime?
@@ -80,71 +160,13 @@ final class UpstreamConnection {
     init(slot: Int32) { self.slot = slot }
 }
 
-/// A client connection on an `http` listener and the exchange in progress on it. One
-/// request is handled at a time; pipelined requests wait in `input` and are served in order.
-final class HTTPConnection {
-    enum State {
-        case free
-        /// Waiting for (the rest of) a request head.
-        case readingHead
-        /// Connecting to a target, or sending the request and its body; the response may
-        /// already be arriving.
-        case exchanging
-        /// Writing a response Sluice made itself, then reading the next request or closing.
-        case answering
-        /// After a 101: bytes both ways until either side closes.
-        case tunnel
-        /// Our side is shut for writing after an error answer; what the client still sends is
-        /// read and dropped for a moment, so the answer is not lost to a reset.
-        case lingering
-    }
-
-    let slot: Int32
-    var generation: UInt32 = 0
-    var state = State.free
-
-    var plan: Plan?
-    var listener = 0
-    var client: Int32 = -1
-    var clientReadable = false
-    var clientWritable = false
-    var clientAddress = SocketAddress()
-    /// The client address as the rule matcher wants it (`RequestFacts.sourceFamily` and
-    /// `sourceAddress`), computed once per connection; family 0 (not IP) matches no range.
-    var sourceFamily: UInt8 = 0
-    var sourceAddress: (UInt64, UInt64) = (0, 0)
-    /// The client address as text, formatted once per connection for X-Forwarded-For.
-    var clientText = HTTPWriter.AddressText()
-    var clientClosed = false
-    /// The client's FIN or hang-up was signalled by epoll.
-    var clientHangup = false
-    /// The target sent FIN (tunnels).
-    var targetClosed = false
-
-    var parser: HTTPRequestParser
-    var input = ByteQueue()
-    /// Head bytes Sluice writes to the client (rewritten response heads, own responses).
-    var toClient = ByteQueue()
-    /// Head bytes Sluice writes to the target (the rewritten request head).
-    var toTarget = ByteQueue()
-    /// Response bytes read from the target.
-    var fromTarget = ByteQueue()
-
-    var request = BodyProgress()
-    var response = BodyProgress()
-    var responseParser: HTTPResponseParser
-    var responseHeadDone = false
-    var methodKind = HTTPMethod.get
-    /// The current request's HTTP minor version (an HTTP/1.0 client that keeps the
-    /// connection needs `Connection: keep-alive` on every answer).
-    var versionMinor: UInt8 = 1
-    /// Close the client connection once the current response is out.
-    var closeAfterResponse = false
-    /// The connection is closed because of an error while the client may still be sending.
-    var lingerOnClose = false
-    /// The target connection may go back to the pool after this exchange.
-    var upstreamReusable = true
-    var responseStarted = false
+/// One exchange on a client session: the sans-I/O machine that decides, and what its
+/// decisions act on — the target connection, the bytes to and from it, the message framing
+/// progress, the picking state, and the access-log record. HTTP/1 carries one at a time.
+/// A class, reused by its session for every request (no allocation per request), so that its
+/// queues and counters are separate stored properties that `inout` can reach side by side.
+final class HTTPExchange {
+    var machine = HTTP1Exchange()
 
     var upstream: UpstreamConnection?
     var group = 0
@@ -154,21 +176,22 @@ final class HTTPConnection {
     var keyMissing = false
     /// Target named by a valid stickiness cookie, or -1.
     var stickyTarget = -1
-    var connectFailures = 0
-    var timedOutConnects = 0
 
-    var lastActivity: UInt64 = 0
-    var requestStarted: UInt64 = 0
-    var exchangeStarted: UInt64 = 0
-    var deadline: UInt64 = 0
-    var timerAt: UInt64 = 0
+    /// Head bytes Sluice writes to the target (the rewritten request head), kept until the
+    /// exchange ends so a retry can send it again.
+    var toTarget = ByteQueue()
+    /// Response bytes read from the target.
+    var fromTarget = ByteQueue()
+    var request = BodyProgress()
+    var response = BodyProgress()
+    var responseParser: HTTPResponseParser
+    /// The request's HTTP minor version (an HTTP/1.0 client that keeps the connection needs
+    /// `Connection: keep-alive` on every answer).
+    var versionMinor: UInt8 = 1
+    /// Tunnels: the target sent FIN.
+    var targetFinished = false
 
-    // For the access log: the request's method and path, copied when the head is parsed.
-    let logScratch = UnsafeMutableRawPointer.allocate(byteCount: HTTPConnection.logScratchSize, alignment: 8)
-    /// Where this connection's access-log lines go (-1: off), fixed when it opened.
-    var logFd: Int32 = -1
-    /// A request was parsed (or answered) and its line is not written yet.
-    var logPending = false
+    // The access-log record (method and path bytes live in the session's `logScratch`).
     /// The answer came from Sluice (error, fixed response, redirect), not a target.
     var ownAnswer = false
     /// The request was handed to `group` (metrics label it with the group even when Sluice
@@ -183,6 +206,64 @@ final class HTTPConnection {
     var bytesFromClient: UInt64 = 0
     var bytesToClient: UInt64 = 0
     var targetStarted: UInt64 = 0
+
+    init() { responseParser = HTTPResponseParser(limits: HTTPLimits()) }
+
+    /// The final response head went to the client (its body may still be on the way).
+    var responseHeadDone: Bool {
+        switch machine.state {
+        case .exchanging(_, .streaming), .exchanging(_, .complete): true
+        default: false
+        }
+    }
+}
+
+/// A client session on an `http` listener: the client socket and its transport, the buffers,
+/// the request parser and keep-alive/pipelining. Pipelined requests wait in `input` and are
+/// served in order, one `exchange` at a time.
+final class HTTPConnection {
+    enum State {
+        case free
+        /// The exchange drives: reading a request head, forwarding, answering, tunnelling.
+        case open
+        /// Our side is shut for writing after an error answer; what the client still sends is
+        /// read and dropped for a moment, so the answer is not lost to a reset.
+        case lingering
+    }
+
+    let slot: Int32
+    var generation: UInt32 = 0
+    var state = State.free
+
+    var plan: Plan?
+    var listener = 0
+    var client: Int32 = -1
+    var transport = Transport.plain
+    /// Readiness of `client` as `transport` sees it (`hangup`: the client's FIN or hang-up).
+    var clientIO = Readiness()
+    var clientAddress = SocketAddress()
+    /// The client address as the rule matcher wants it (`RequestFacts.sourceFamily` and
+    /// `sourceAddress`), computed once per connection; family 0 (not IP) matches no range.
+    var sourceFamily: UInt8 = 0
+    var sourceAddress: (UInt64, UInt64) = (0, 0)
+    /// The client address as text, formatted once per connection for X-Forwarded-For.
+    var clientText = HTTPWriter.AddressText()
+    var clientClosed = false
+
+    var parser: HTTPRequestParser
+    var input = ByteQueue()
+    /// Head bytes Sluice writes to the client (rewritten response heads, own responses).
+    var toClient = ByteQueue()
+
+    let exchange = HTTPExchange()
+
+    var lastActivity: UInt64 = 0
+    var timerAt: UInt64 = 0
+
+    // For the access log: the request's method and path, copied when the head is parsed.
+    let logScratch = UnsafeMutableRawPointer.allocate(byteCount: HTTPConnection.logScratchSize, alignment: 8)
+    /// Where this connection's access-log lines go (-1: off), fixed when it opened.
+    var logFd: Int32 = -1
     static let logScratchSize = 600
 
     deinit { logScratch.deallocate() }
@@ -190,8 +271,10 @@ final class HTTPConnection {
     init(slot: Int32, limits: HTTPLimits) {
         self.slot = slot
         parser = HTTPRequestParser(limits: limits)
-        responseParser = HTTPResponseParser(limits: HTTPLimits())
     }
+
+    /// The exchange's target connection, if any.
+    var upstream: UpstreamConnection? { exchange.upstream }
 
     var timerToken: UInt64 { UInt64(generation) << 32 | UInt64(UInt32(bitPattern: slot)) }
 }
@@ -201,3 +284,6 @@ extension HTTPConnection: Sendable {}
 
 @available(*, unavailable)
 extension UpstreamConnection: Sendable {}
+
+@available(*, unavailable)
+extension HTTPExchange: Sendable {}

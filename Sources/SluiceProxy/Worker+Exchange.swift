@@ -17,36 +17,28 @@ extension Worker {
     func startExchange(_ c: HTTPConnection, head: HTTPRequestHead, listener l: Plan.ListenerPlan,
                        groups: [WeightedGroup], choice: Int) {
         let p = plan(of: c)
-        c.group = groups.count == 1 ? groups[0].group : groups[actionChoosers[c.listener][choice].next() ?? 0].group
-        c.methodKind = head.methodKind
-        c.tried = TriedTargets()
-        c.connectFailures = 0
-        c.timedOutConnects = 0
-        c.responseParser.reset()
-        c.responseHeadDone = false
-        c.responseStarted = false
-        c.request.begin(head.framing)
-        c.forwarded = true
-        c.keyHash = requestKeyHash(c, head, p.groups[c.group])
+        c.exchange.group = groups.count == 1 ? groups[0].group : groups[actionChoosers[c.listener][choice].next() ?? 0].group
+        c.exchange.tried = TriedTargets()
+        c.exchange.responseParser.reset()
+        c.exchange.request.begin(head.framing)
+        c.exchange.forwarded = true
+        c.exchange.keyHash = requestKeyHash(c, head, p.groups[c.exchange.group])
         // The rewritten head goes to `toTarget`; the original head leaves `input`.
-        if c.toTarget.base == nil { c.toTarget.base = httpBuffers.acquire() }
-        c.toTarget.start = 0
+        if c.exchange.toTarget.base == nil { c.exchange.toTarget.base = httpBuffers.acquire() }
+        c.exchange.toTarget.start = 0
         let options = HTTPWriter.ForwardOptions(xff: l.xff, clientAddress: c.clientText, proto: "http", port: l.port,
                                                 traceID: nextTraceID(), keepAliveToTarget: true)
         let written = HTTPWriter.writeUpstreamHead(
             head, source: c.input.bytes,
-            into: UnsafeMutableRawBufferPointer(start: c.toTarget.base!, count: httpBuffers.bufferSize),
+            into: UnsafeMutableRawBufferPointer(start: c.exchange.toTarget.base!, count: httpBuffers.bufferSize),
             options: options)
         guard let n = written else {
-            respond(c, status: 431, close: true)
+            perform(c, c.exchange.machine.fail(status: 431))
             return
         }
-        c.toTarget.end = n
+        c.exchange.toTarget.end = n
         c.input.start += head.headLength
-        c.state = .exchanging
-        c.exchangeStarted = now
-        c.deadline = 0
-        connectUpstream(c)
+        perform(c, c.exchange.machine.forward(now: now))  // connect
         armHTTPTimer(c)  // the response timeout
     }
 
@@ -60,12 +52,12 @@ extension Worker {
     /// finds the stickiness cookie's target.
     private func requestKeyHash(_ c: HTTPConnection, _ head: HTTPRequestHead, _ g: Plan.GroupPlan) -> UInt64 {
         let source = c.input.bytes
-        c.keyMissing = false
-        c.stickyTarget = -1
+        c.exchange.keyMissing = false
+        c.exchange.stickyTarget = -1
         if let sticky = g.sticky, let v = Worker.cookie(g.stickyCookie, in: head, source) {
-            // c.group indexes this worker's Plan (the request was rebased onto it).
-            let weights = c.group < groupWeights.count ? groupWeights[c.group].weights : []
-            if let t = sticky.target(forCookie: v), t < weights.count, weights[t] > 0 { c.stickyTarget = t }
+            // c.exchange.group indexes this worker's Plan (the request was rebased onto it).
+            let weights = c.exchange.group < groupWeights.count ? groupWeights[c.exchange.group].weights : []
+            if let t = sticky.target(forCookie: v), t < weights.count, weights[t] > 0 { c.exchange.stickyTarget = t }
         }
         switch g.algorithm {
         case .roundRobin, .leastOutstanding, .randomTwo:
@@ -74,11 +66,11 @@ extension Worker {
             for h in head.headers where Worker.equalsLowercased(source, h.name, g.hashKey) {
                 return StableHash.hash(UnsafeRawBufferPointer(rebasing: source[Int(h.value.start)..<h.value.end]))
             }
-            c.keyMissing = true
+            c.exchange.keyMissing = true
             return 0
         case .cookieHash:
             if let v = Worker.cookie(g.hashKey, in: head, source) { return StableHash.hash(v) }
-            c.keyMissing = true
+            c.exchange.keyMissing = true
             return 0
         default:
             return c.clientAddress.withAddressBytes { StableHash.hash($0) }
@@ -127,26 +119,28 @@ extension Worker {
         // listener or group is gone, nothing was sent to the client yet (a retry happens only
         // before the response began): answer 503 on the old Plan and close.
         guard rebase(c, withGroup: true) else {
-            respond(c, status: 503, close: true)
+            perform(c, c.exchange.machine.fail(status: 503))
             return
         }
         let p = plan(of: c)
-        let group = p.groups[c.group]
-        while c.tried.count < Worker.maxConnectAttempts {
+        let group = p.groups[c.exchange.group]
+        while c.exchange.machine.mayAttempt {
             let pick: Int?
-            if c.stickyTarget >= 0 && !c.tried.contains(c.stickyTarget) {
-                pick = c.stickyTarget
-            } else if c.keyMissing {
-                pick = pickers[c.group].pickRoundRobin(excluding: c.tried)
-            } else if let r = groupWeights[c.group].rotation {
-                pick = r.next(excluding: c.tried)
+            if c.exchange.stickyTarget >= 0 && !c.exchange.tried.contains(c.exchange.stickyTarget) {
+                pick = c.exchange.stickyTarget
+            } else if c.exchange.keyMissing {
+                pick = pickers[c.exchange.group].pickRoundRobin(excluding: c.exchange.tried)
+            } else if let r = groupWeights[c.exchange.group].rotation {
+                pick = r.next(excluding: c.exchange.tried)
             } else {
-                pick = pickers[c.group].pick(hash: c.keyHash, excluding: c.tried)
+                pick = pickers[c.exchange.group].pick(hash: c.exchange.keyHash, excluding: c.exchange.tried)
             }
             guard let t = pick else { break }
-            c.tried.insert(t)
-            if let u = takePooled(group: c.group, target: t) {
+            c.exchange.tried.insert(t)
+            c.exchange.machine.targetPicked()
+            if let u = takePooled(group: c.exchange.group, target: t) {
                 attach(c, u)
+                c.exchange.machine.targetConnected()
                 return
             }
             let address = group.targets[t].address
@@ -154,38 +148,41 @@ extension Worker {
             Socket.setNoDelay(fd)
             let u = takeUpstream()
             u.fd = fd
-            u.group = c.group
+            u.group = c.exchange.group
             u.target = t
             u.planGeneration = p.generation
-            u.readable = false
-            u.writable = false
-            u.hangup = false
+            u.transport = .plain
+            u.io = Readiness()
             let token = fds.register(fd, owner: .upstream, index: u.slot)
             do {
                 try epoll.add(fd, events: Worker.pollEvents, data: token)
                 switch try Socket.connect(fd, to: address) {
                 case .connected:
                     u.connecting = false
-                    u.writable = true
+                    u.io.writable = true
                 case .inProgress:
                     u.connecting = true
                 }
             } catch {
                 discard(u)
                 group.targets[t].runtime.failed()
-                c.connectFailures += 1
-                continue
+                let next = c.exchange.machine.connectFailed(timedOut: false)
+                if next == .connect { continue }
+                perform(c, next)
+                return
             }
             attach(c, u)
             if u.connecting {
-                c.deadline = now &+ p.listeners[c.listener].connectTimeout
+                c.exchange.machine.connectPending(now: now, policy: p.listeners[c.listener].exchangePolicy)
                 armHTTPTimer(c)
+            } else {
+                c.exchange.machine.targetConnected()
             }
             return
         }
         // No target could be picked before any was tried (none listed, all draining or at
         // weight 0): 503. Targets were tried and failed: 504 if one timed out, else 502.
-        respond(c, status: c.tried.count == 0 ? 503 : (c.timedOutConnects > 0 ? 504 : 502), close: true)
+        perform(c, c.exchange.machine.noTargetLeft())
     }
 
     /// Moves the connection to the worker's current Plan, if it runs on an older one: the
@@ -202,22 +199,22 @@ extension Worker {
         let name = old.listeners[c.listener].name
         guard let listener = plan.listeners.firstIndex(where: { $0.isHTTP && $0.name == name }) else { return false }
         if withGroup {
-            guard let (group, tried) = plan.rebase(group: c.group, tried: c.tried, from: old) else { return false }
+            guard let (group, tried) = plan.rebase(group: c.exchange.group, tried: c.exchange.tried, from: old) else { return false }
             let targets = plan.groups[group].targets
             func map(_ t: Int) -> Int {
-                guard t >= 0, t < old.groups[c.group].targets.count else { return -1 }
-                let key = old.groups[c.group].targets[t].key
+                guard t >= 0, t < old.groups[c.exchange.group].targets.count else { return -1 }
+                let key = old.groups[c.exchange.group].targets[t].key
                 return targets.firstIndex { $0.key == key } ?? -1
             }
-            let sticky = map(c.stickyTarget)
+            let sticky = map(c.exchange.stickyTarget)
             // The worker's weights are for `plan`, the Plan the connection moves to.
             let weights = group < groupWeights.count ? groupWeights[group].weights : []
-            c.stickyTarget = sticky >= 0 && sticky < weights.count && weights[sticky] > 0 ? sticky : -1
-            c.logTarget = map(c.logTarget)
-            c.group = group
-            c.tried = tried
+            c.exchange.stickyTarget = sticky >= 0 && sticky < weights.count && weights[sticky] > 0 ? sticky : -1
+            c.exchange.logTarget = map(c.exchange.logTarget)
+            c.exchange.group = group
+            c.exchange.tried = tried
         } else {
-            c.logTarget = -1
+            c.exchange.logTarget = -1
         }
         c.plan = plan
         c.listener = listener
@@ -226,12 +223,12 @@ extension Worker {
 
     private func attach(_ c: HTTPConnection, _ u: UpstreamConnection) {
         u.owner = c.slot
-        u.runtime = plan(of: c).groups[c.group].targets[u.target].runtime
+        u.runtime = plan(of: c).groups[c.exchange.group].targets[u.target].runtime
         u.runtime?.started()
-        c.logTarget = u.target
-        if c.targetStarted == 0 { c.targetStarted = now }
-        c.upstream = u
-        pickers[c.group].opened(u.target)
+        c.exchange.logTarget = u.target
+        if c.exchange.targetStarted == 0 { c.exchange.targetStarted = now }
+        c.exchange.upstream = u
+        pickers[c.exchange.group].opened(u.target)
     }
 
     private func takeUpstream() -> UpstreamConnection {
@@ -275,8 +272,8 @@ extension Worker {
     /// Ends the exchange's use of its target connection: back to the pool when it can carry
     /// another request, closed otherwise.
     func releaseUpstream(_ c: HTTPConnection, reusable: Bool) {
-        guard let u = c.upstream else { return }
-        c.upstream = nil
+        guard let u = c.exchange.upstream else { return }
+        c.exchange.upstream = nil
         u.runtime?.finished()
         if u.planGeneration == plan.generation { pickers[u.group].closed(u.target) }
         if reusable && !u.connecting && u.planGeneration == plan.generation
@@ -309,26 +306,23 @@ extension Worker {
             }
             guard events.contains(.writable) else { return }
             u.connecting = false
-            c.deadline = 0
+            c.exchange.machine.targetConnected()
             armHTTPTimer(c)  // from the connect deadline to the response timeout
         }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { u.readable = true }
-        if !events.isDisjoint(with: [.readHangup, .hangup, .error]) { u.hangup = true }
-        if !events.isDisjoint(with: [.writable, .hangup, .error]) { u.writable = true }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { u.io.noteReadable() }
+        if !events.isDisjoint(with: [.readHangup, .hangup, .error]) { u.io.hangup = true }
+        if !events.isDisjoint(with: [.writable, .hangup, .error]) { u.io.noteWritable() }
         drive(c)
     }
 
     func upstreamConnectFailed(_ c: HTTPConnection, timedOut: Bool) {
-        guard let u = c.upstream else { return }
-        c.upstream = nil
+        guard let u = c.exchange.upstream else { return }
+        c.exchange.upstream = nil
         u.runtime?.finished()
         u.runtime?.failed()
         if u.planGeneration == plan.generation { pickers[u.group].closed(u.target) }
         discard(u)
-        c.connectFailures += 1
-        if timedOut { c.timedOutConnects += 1 }
-        c.deadline = 0
-        connectUpstream(c)
+        perform(c, c.exchange.machine.connectFailed(timedOut: timedOut))
         drive(c)
     }
 
@@ -336,35 +330,36 @@ extension Worker {
 
     /// One step of forwarding. Returns true when the state changed.
     func exchange(_ c: HTTPConnection) -> Bool {
-        guard let u = c.upstream else { return false }
+        guard let u = c.exchange.upstream else { return false }
         if u.connecting { return false }
         var progressed = false
         // Request: rewritten head, then body bytes from `input`.
-        switch flush(&c.toTarget, to: u.fd, writable: &u.writable, release: false) {
+        switch flush(&c.exchange.toTarget, to: u.fd, transport: u.transport, io: &u.io, release: false) {
         case .failed: return targetFailed(c)
         case .pending: break
         case .done:
-            switch forwardBody(&c.request, from: &c.input, to: u.fd, writable: &u.writable, counted: &c.bytesFromClient) {
+            switch forwardBody(&c.exchange.request, from: &c.input, to: u.fd, transport: u.transport, io: &u.io,
+                               counted: &c.exchange.bytesFromClient) {
             case .failed: return targetFailed(c)
             case .progressed: progressed = true
             case .idle: break
             }
             let limit = plan(of: c).listeners[c.listener].maxRequestBody
-            if limit > 0, c.request.framing == .chunked, c.request.chunks.dataBytes > limit {
+            if limit > 0, c.exchange.request.framing == .chunked, c.exchange.request.chunks.dataBytes > limit {
                 // A chunked body crossed max_request_body: the target gets a cut-off body
                 // on a connection that is closed, never reused.
-                releaseUpstream(c, reusable: false)
-                closeHTTP(c)
+                perform(c, c.exchange.machine.abort())
                 return false
             }
-            if !c.request.done && c.input.isEmpty && c.clientReadable {
+            if c.exchange.request.done {
+                c.exchange.machine.requestSent()
+            } else if c.input.isEmpty && c.clientIO.readable {
                 switch readClient(c) {
                 case .data: progressed = true
                 case .wait: break
                 case .closed, .failed:
                     // The client left in the middle of its request body.
-                    releaseUpstream(c, reusable: false)
-                    closeHTTP(c)
+                    perform(c, c.exchange.machine.abort())
                     return false
                 }
             }
@@ -372,19 +367,22 @@ extension Worker {
         // Response: head, then body, to the client.
         switch pumpResponse(c, u) {
         case .failed:
-            // Already handled; a retry may have ended in an answer of Sluice's own, which the
-            // state machine must go on to write (no new event will ask for it).
-            return c.state != .exchanging
+            // Already handled; a retry or an answer of Sluice's own may follow, which the
+            // state machine must go on to run (no new event will ask for it).
+            return c.state != .free
         case .progressed:
             progressed = true
         case .idle:
             break
         }
-        if c.state != .exchanging { return true }
-        if c.request.done && c.toTarget.isEmpty && c.responseHeadDone
-            && c.response.done && c.toClient.isEmpty {
-            finishExchange(c)
-            return true
+        guard case .exchanging = c.exchange.machine.state else { return true }
+        if c.exchange.response.done { c.exchange.machine.responseBodyDone() }
+        if c.toClient.isEmpty {
+            let next = c.exchange.machine.complete(leftovers: !c.exchange.fromTarget.isEmpty)
+            if next != .none {
+                perform(c, next)
+                return true
+            }
         }
         return progressed
     }
@@ -393,9 +391,9 @@ extension Worker {
 
     /// Forwards body bytes of `q` as far as the framing allows.
     func forwardBody(_ body: inout BodyProgress, from q: inout ByteQueue, to fd: Int32,
-                     writable: inout Bool, counted: inout UInt64) -> StepOutcome {
+                     transport: Transport, io: inout Readiness, counted: inout UInt64) -> StepOutcome {
         var moved = false
-        while !body.done && !q.isEmpty && writable {
+        while !body.done && !q.isEmpty && io.writable {
             var n: Int
             switch body.framing {
             case .none:
@@ -418,9 +416,8 @@ extension Worker {
                 n = body.chunkReady
             }
             if n == 0 { break }
-            do {
-                switch try Posix.write(fd, from: q.base! + q.start, count: n) {
-                case .processed(let w):
+            switch io.write(transport, fd, from: q.base! + q.start, count: n) {
+                case .moved(let w):
                     q.start += w
                     counted &+= UInt64(w)
                     moved = true
@@ -433,11 +430,10 @@ extension Worker {
                         if body.chunkEnded && body.chunkReady == 0 { body.done = true }
                     default: break
                     }
-                case .wouldBlock:
-                    writable = false
-                }
-            } catch {
-                return .failed
+                case .wait:
+                    break
+                case .closed, .failed:
+                    return .failed
             }
         }
         if q.isEmpty {
@@ -451,97 +447,93 @@ extension Worker {
         var moved = false
         while true {
             // Out first: what is queued for the client.
-            switch flush(&c.toClient, to: c.client, writable: &c.clientWritable) {
+            switch flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) {
             case .failed:
-                releaseUpstream(c, reusable: false)
-                closeHTTP(c)
+                perform(c, c.exchange.machine.abort())
                 return .failed
             case .pending:
                 return moved ? .progressed : .idle
             case .done: break
             }
-            if c.responseHeadDone {
-                switch forwardBody(&c.response, from: &c.fromTarget, to: c.client, writable: &c.clientWritable,
-                                 counted: &c.bytesToClient) {
+            if c.exchange.responseHeadDone {
+                switch forwardBody(&c.exchange.response, from: &c.exchange.fromTarget, to: c.client,
+                                   transport: c.transport, io: &c.clientIO, counted: &c.exchange.bytesToClient) {
                 case .failed:
-                    releaseUpstream(c, reusable: false)
-                    closeHTTP(c)
+                    perform(c, c.exchange.machine.abort())
                     return .failed
                 case .progressed: moved = true
                 case .idle: break
                 }
-                if c.response.done || !c.fromTarget.isEmpty { return moved ? .progressed : .idle }
-            } else if !c.fromTarget.isEmpty {
-                switch c.responseParser.parse(c.fromTarget.bytes, requestMethod: c.methodKind) {
+                if c.exchange.response.done || !c.exchange.fromTarget.isEmpty { return moved ? .progressed : .idle }
+            } else if !c.exchange.fromTarget.isEmpty {
+                switch c.exchange.responseParser.parse(c.exchange.fromTarget.bytes, requestMethod: c.exchange.machine.method) {
                 case .complete:
                     guard handleResponseHead(c, u) else { return .failed }
-                    if c.state == .tunnel { return .progressed }  // the rest is tunnel bytes
+                    if c.exchange.machine.state == .tunnel { return .progressed }  // the rest is tunnel bytes
                     moved = true
                     continue
                 case .error:
-                    badGateway(c, status: 502)
+                    perform(c, c.exchange.machine.badResponse())
                     return .failed
                 case .needMore:
-                    if c.fromTarget.end == httpBuffers.bufferSize {
-                        if c.fromTarget.start == 0 {
-                            badGateway(c, status: 502)
+                    if c.exchange.fromTarget.end == httpBuffers.bufferSize {
+                        if c.exchange.fromTarget.start == 0 {
+                            perform(c, c.exchange.machine.badResponse())
                             return .failed
                         }
-                        c.fromTarget.compact()
+                        c.exchange.fromTarget.compact()
                     }
                 }
             }
             // In: more from the target.
-            guard u.readable else { return moved ? .progressed : .idle }
-            if c.fromTarget.base == nil { c.fromTarget.base = httpBuffers.acquire() }
-            let room = httpBuffers.bufferSize - c.fromTarget.end
+            guard u.io.readable else { return moved ? .progressed : .idle }
+            if c.exchange.fromTarget.base == nil { c.exchange.fromTarget.base = httpBuffers.acquire() }
+            let room = httpBuffers.bufferSize - c.exchange.fromTarget.end
             if room == 0 { return moved ? .progressed : .idle }
-            do {
-                switch try Posix.read(u.fd, into: c.fromTarget.base! + c.fromTarget.end, count: room) {
-                case .processed(0):
-                    if c.responseHeadDone && c.response.framing == .untilClose {
-                        c.response.done = true
-                        c.closeAfterResponse = true
-                        c.upstreamReusable = false
+            switch u.io.read(u.transport, u.fd, into: c.exchange.fromTarget.base! + c.exchange.fromTarget.end, count: room) {
+                case .closed:
+                    let untilClose = c.exchange.responseHeadDone && c.exchange.response.framing == .untilClose
+                    let next = c.exchange.machine.targetClosed(bodyUntilClose: untilClose, policy: policy(of: c))
+                    if next == .none {
+                        c.exchange.response.done = true
                         return .progressed
                     }
-                    _ = targetFailed(c)  // a truncated response must not pass as whole
+                    perform(c, next)  // a truncated response must not pass as whole
                     return .failed
-                case .processed(let n):
-                    c.fromTarget.end += n
+                case .moved(let n):
+                    c.exchange.fromTarget.end += n
                     c.lastActivity = now
                     moved = true
-                    if n < room && !u.hangup { u.readable = false }  // drained: see readClient
-                case .wouldBlock:
-                    u.readable = false
-                }
-            } catch {
-                _ = targetFailed(c)
-                return .failed
+                case .wait:
+                    break
+                case .failed:
+                    _ = targetFailed(c)
+                    return .failed
             }
         }
     }
 
     /// A complete response head is in `fromTarget`. Returns false if the exchange ended.
     private func handleResponseHead(_ c: HTTPConnection, _ u: UpstreamConnection) -> Bool {
-        let head = c.responseParser.head
-        c.responseStarted = true
-        if head.isInformational {
-            // 100 Continue and friends pass through as they are; the real head follows.
-            queueToClient(c, Array(UnsafeRawBufferPointer(rebasing: c.fromTarget.bytes[..<head.headLength])))
-            c.fromTarget.start += head.headLength
-            c.responseParser.reset()
+        let head = c.exchange.responseParser.head
+        switch c.exchange.machine.responseHead(status: head.status, framing: head.framing, keepAlive: head.keepAlive) {
+        case .forwardInformational, .startTunnel:
+            // 100 Continue and friends pass through as they are, the real head follows; a
+            // 101 passes as it is and the connection becomes a tunnel.
+            queueToClient(c, Array(UnsafeRawBufferPointer(rebasing: c.exchange.fromTarget.bytes[..<head.headLength])))
+            c.exchange.fromTarget.start += head.headLength
+            c.exchange.responseParser.reset()
             return true
+        case .forwardHead(let framing, let close):
+            return forwardResponseHead(c, u, head, framing: framing, close: close)
+        default:
+            assertionFailure("response head outside an exchange")
+            return false
         }
-        if !head.keepAlive { c.upstreamReusable = false }
-        if head.isUpgrade {
-            queueToClient(c, Array(UnsafeRawBufferPointer(rebasing: c.fromTarget.bytes[..<head.headLength])))
-            c.fromTarget.start += head.headLength
-            c.upstreamReusable = false
-            c.state = .tunnel
-            c.deadline = 0
-            return true
-        }
+    }
+
+    private func forwardResponseHead(_ c: HTTPConnection, _ u: UpstreamConnection, _ head: HTTPResponseHead,
+                                     framing: BodyFraming, close: Bool) -> Bool {
         if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
         if c.toClient.isEmpty {
             c.toClient.start = 0
@@ -549,16 +541,14 @@ extension Worker {
         }
         let out = UnsafeMutableRawBufferPointer(start: c.toClient.base! + c.toClient.end,
                                                 count: httpBuffers.bufferSize - c.toClient.end)
-        let close = c.closeAfterResponse || head.framing == .untilClose
-        guard let n = HTTPWriter.writeDownstreamHead(head, source: c.fromTarget.bytes, into: out, close: close,
-                                                     clientVersionMinor: c.versionMinor) else {
-            badGateway(c, status: 502)
+        guard let n = HTTPWriter.writeDownstreamHead(head, source: c.exchange.fromTarget.bytes, into: out, close: close,
+                                                     clientVersionMinor: c.exchange.versionMinor) else {
+            perform(c, c.exchange.machine.badResponse())
             return false
         }
-        if close { c.closeAfterResponse = true }
         c.toClient.end += n
-        c.bytesToClient &+= UInt64(n)
-        let g = plan(of: c).groups[c.group]
+        c.exchange.bytesToClient &+= UInt64(n)
+        let g = plan(of: c).groups[c.exchange.group]
         if let sticky = g.sticky, n >= 2 {
             // Insert the stickiness cookie before the head's final CRLF.
             c.toClient.end -= 2
@@ -566,81 +556,89 @@ extension Worker {
                 + sticky.cookieValue(for: u.target) + "; Max-Age=\(g.stickySeconds); Path=/\r\n\r\n"
             queueToClient(c, Array(line.utf8))
         }
-        c.fromTarget.start += head.headLength
-        c.response.begin(head.framing)
-        c.responseHeadDone = true
-        c.logStatus = head.status
+        c.exchange.fromTarget.start += head.headLength
+        c.exchange.response.begin(framing)
+        c.exchange.logStatus = head.status
         if head.status >= 500 { u.runtime?.failed() } else { u.runtime?.succeeded() }
         // Stickiness puts its cookie in `toClient` behind the head; bodies follow it.
-        if case .contentLength = head.framing { coalesceBody(c) }
-        c.deadline = 0
+        if case .contentLength = framing { coalesceBody(c) }
+        if c.exchange.response.done { c.exchange.machine.responseBodyDone() }
         armHTTPTimer(c)
         counters.responses &+= 1
         return true
     }
 
-    /// The target failed before the response began: 502, or a plain close once it began.
     /// Copies the start of a Content-Length body that arrived with the head behind the
     /// rewritten head, so head and a small body leave in one write.
     private func coalesceBody(_ c: HTTPConnection) {
         let room = httpBuffers.bufferSize - c.toClient.end
-        let n = Int(min(UInt64(min(c.fromTarget.count, room)), c.response.remaining))
+        let n = Int(min(UInt64(min(c.exchange.fromTarget.count, room)), c.exchange.response.remaining))
         guard n > 0, n <= Worker.coalesceLimit else { return }
-        (c.toClient.base! + c.toClient.end).copyMemory(from: c.fromTarget.base! + c.fromTarget.start, byteCount: n)
+        (c.toClient.base! + c.toClient.end).copyMemory(from: c.exchange.fromTarget.base! + c.exchange.fromTarget.start, byteCount: n)
         c.toClient.end += n
-        c.fromTarget.start += n
-        c.response.remaining -= UInt64(n)
-        c.bytesToClient &+= UInt64(n)
-        if c.response.remaining == 0 { c.response.done = true }
+        c.exchange.fromTarget.start += n
+        c.exchange.response.remaining -= UInt64(n)
+        c.exchange.bytesToClient &+= UInt64(n)
+        if c.exchange.response.remaining == 0 { c.exchange.response.done = true }
     }
 
     /// Largest body copied behind a response head (bigger ones are written from their buffer).
     static let coalesceLimit = 16 * 1024
 
-    /// The target failed: a plain close once the response began; before that a replay on
-    /// another target when `retry_idempotent` allows it (idempotent method, no body, tries
-    /// left), else 502.
+    /// The target failed (write or read error, early close): the machine decides between a
+    /// replay, a 502 and a plain close. Returns true when the session should run again.
     private func targetFailed(_ c: HTTPConnection) -> Bool {
-        if c.responseStarted {
+        perform(c, c.exchange.machine.targetFailed(policy: policy(of: c)))
+        return c.state != .free
+    }
+
+    /// The listener's exchange policy on the connection's Plan.
+    func policy(of c: HTTPConnection) -> HTTP1Exchange.Policy { plan(of: c).listeners[c.listener].exchangePolicy }
+
+    /// Performs what the exchange machine asked for.
+    func perform(_ c: HTTPConnection, _ action: HTTP1Exchange.Action) {
+        switch action {
+        case .none, .forwardInformational, .forwardHead, .startTunnel:
+            // The head actions are performed where the head is (`handleResponseHead`).
+            break
+        case .connect:
+            connectUpstream(c)
+        case .retry:
+            assert(c.exchange.toTarget.base != nil, "the request head is kept until the exchange ends")
             releaseUpstream(c, reusable: false)
-            closeHTTP(c)
-            return false
-        }
-        let l = plan(of: c).listeners[c.listener]
-        if l.retryIdempotent && c.methodKind.isIdempotent && c.request.framing == .none
-            && c.tried.count < Worker.maxConnectAttempts && c.toTarget.base != nil {
-            releaseUpstream(c, reusable: false)
-            c.toTarget.start = 0  // the head is kept until the exchange ends
-            c.fromTarget.start = 0
-            c.fromTarget.end = 0
-            c.responseParser.reset()
+            c.exchange.toTarget.start = 0
+            c.exchange.fromTarget.start = 0
+            c.exchange.fromTarget.end = 0
+            c.exchange.responseParser.reset()
             counters.retries &+= 1
             connectUpstream(c)
-            return true  // exchanging with a new target, or answering 502/503/504: run again
+        case .abandonConnect:
+            upstreamConnectFailed(c, timedOut: true)
+        case .answer(let status):
+            releaseUpstream(c, reusable: false)
+            c.exchange.fromTarget.start = c.exchange.fromTarget.end
+            writeAnswer(c, status: status)
+        case .finish(let reuseTarget, let keepAlive):
+            finishExchange(c, reuseTarget: reuseTarget, keepAlive: keepAlive)
+        case .linger:
+            startLingering(c)
+        case .close:
+            releaseUpstream(c, reusable: false)
+            closeHTTP(c)
         }
-        badGateway(c, status: 502)
-        return false
     }
 
-    func badGateway(_ c: HTTPConnection, status: Int) {
-        releaseUpstream(c, reusable: false)
-        c.fromTarget.start = c.fromTarget.end
-        respond(c, status: status, close: true)
-        drive(c)
-    }
-
-    private func finishExchange(_ c: HTTPConnection) {
-        let reusable = c.upstreamReusable && c.fromTarget.isEmpty
-        releaseUpstream(c, reusable: reusable)
-        if let b = c.fromTarget.base {
+    private func finishExchange(_ c: HTTPConnection, reuseTarget: Bool, keepAlive: Bool) {
+        releaseUpstream(c, reusable: reuseTarget)
+        if let b = c.exchange.fromTarget.base {
             httpBuffers.release(b)
-            c.fromTarget = ByteQueue()
+            c.exchange.fromTarget = ByteQueue()
         }
-        if let b = c.toTarget.base {
+        if let b = c.exchange.toTarget.base {
             httpBuffers.release(b)
-            c.toTarget = ByteQueue()
+            c.exchange.toTarget = ByteQueue()
         }
-        if c.closeAfterResponse {
+        if !keepAlive {
             closeHTTP(c)
             return
         }
@@ -652,8 +650,8 @@ extension Worker {
     /// Bytes both ways after a 101, half-closes passed on; the tunnel ends when both
     /// directions have ended or on an error.
     func tunnel(_ c: HTTPConnection) -> Bool {
-        guard let u = c.upstream else { return false }
-        if flush(&c.toClient, to: c.client, writable: &c.clientWritable) == .failed {
+        guard let u = c.exchange.upstream else { return false }
+        if flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) == .failed {
             closeTunnel(c)
             return false
         }
@@ -663,13 +661,13 @@ extension Worker {
         var down = up
         while true {
             var step = false
-            if forwardBody(&up, from: &c.input, to: u.fd, writable: &u.writable, counted: &c.bytesFromClient) == .failed
-                || forwardBody(&down, from: &c.fromTarget, to: c.client, writable: &c.clientWritable,
-                               counted: &c.bytesToClient) == .failed {
+            if forwardBody(&up, from: &c.input, to: u.fd, transport: u.transport, io: &u.io, counted: &c.exchange.bytesFromClient) == .failed
+                || forwardBody(&down, from: &c.exchange.fromTarget, to: c.client, transport: c.transport, io: &c.clientIO,
+                               counted: &c.exchange.bytesToClient) == .failed {
                 closeTunnel(c)
                 return false
             }
-            if c.input.isEmpty && c.clientReadable && !c.clientClosed {
+            if c.input.isEmpty && c.clientIO.readable && !c.clientClosed {
                 switch readClient(c) {
                 case .data: step = true
                 case .wait: break
@@ -679,28 +677,26 @@ extension Worker {
                     return false
                 }
             }
-            if c.fromTarget.isEmpty && u.readable && !c.targetClosed {
-                if c.fromTarget.base == nil { c.fromTarget.base = httpBuffers.acquire() }
-                c.fromTarget.start = 0
-                c.fromTarget.end = 0
-                do {
-                    switch try Posix.read(u.fd, into: c.fromTarget.base!, count: httpBuffers.bufferSize) {
-                    case .processed(0):
-                        c.targetClosed = true
-                        Posix.shutdown(c.client, how: Posix.shutdownWrite)
-                    case .processed(let n):
-                        c.fromTarget.end = n
-                        c.lastActivity = now
-                        step = true
-                    case .wouldBlock:
-                        u.readable = false
-                    }
-                } catch {
+            if c.exchange.fromTarget.isEmpty && u.io.readable && !c.exchange.targetFinished {
+                if c.exchange.fromTarget.base == nil { c.exchange.fromTarget.base = httpBuffers.acquire() }
+                c.exchange.fromTarget.start = 0
+                c.exchange.fromTarget.end = 0
+                switch u.io.read(u.transport, u.fd, into: c.exchange.fromTarget.base!, count: httpBuffers.bufferSize) {
+                case .closed:
+                    c.exchange.targetFinished = true
+                    Posix.shutdown(c.client, how: Posix.shutdownWrite)
+                case .moved(let n):
+                    c.exchange.fromTarget.end = n
+                    c.lastActivity = now
+                    step = true
+                case .wait:
+                    break
+                case .failed:
                     closeTunnel(c)
                     return false
                 }
             }
-            if c.clientClosed && c.targetClosed && c.input.isEmpty && c.fromTarget.isEmpty {
+            if c.clientClosed && c.exchange.targetFinished && c.input.isEmpty && c.exchange.fromTarget.isEmpty {
                 closeTunnel(c)
                 return false
             }
@@ -709,8 +705,7 @@ extension Worker {
     }
 
     private func closeTunnel(_ c: HTTPConnection) {
-        releaseUpstream(c, reusable: false)
-        closeHTTP(c)
+        perform(c, c.exchange.machine.abort())
     }
 
     // MARK: closing and timers
@@ -726,13 +721,14 @@ extension Worker {
             Posix.close(c.client)
             c.client = -1
         }
-        for q in [c.input, c.toClient, c.toTarget, c.fromTarget] {
+        for q in [c.input, c.toClient, c.exchange.toTarget, c.exchange.fromTarget] {
             if let b = q.base { httpBuffers.release(b) }
         }
         c.input = ByteQueue()
         c.toClient = ByteQueue()
-        c.toTarget = ByteQueue()
-        c.fromTarget = ByteQueue()
+        c.exchange.toTarget = ByteQueue()
+        c.exchange.fromTarget = ByteQueue()
+        c.exchange.machine.reset()
         c.state = .free
         c.plan = nil
         c.generation &+= 1
@@ -743,18 +739,11 @@ extension Worker {
 
     /// When the connection's current wait runs out.
     func httpDeadline(_ c: HTTPConnection) -> UInt64 {
-        let l = plan(of: c).listeners[c.listener]
         switch c.state {
         case .free:
             return .max
-        case .readingHead:
-            return c.requestStarted == 0 ? c.lastActivity &+ l.idleTimeout : c.requestStarted &+ l.headerTimeout
-        case .exchanging:
-            if c.deadline != 0 { return c.deadline }  // connecting
-            if !c.responseHeadDone { return c.exchangeStarted &+ l.responseTimeout }
-            return c.lastActivity &+ l.idleTimeout
-        case .answering, .tunnel:
-            return c.lastActivity &+ l.idleTimeout
+        case .open:
+            return c.exchange.machine.deadline(policy: policy(of: c), lastActivity: c.lastActivity)
         case .lingering:
             return c.lastActivity &+ Worker.lingerNanos
         }
@@ -780,24 +769,30 @@ extension Worker {
         switch c.state {
         case .free:
             return
-        case .readingHead:
-            if c.requestStarted == 0 {
-                closeHTTP(c)  // keep-alive idle
-            } else {
-                captureRejectedForLog(c)
-                respond(c, status: 408, close: true)
-                drive(c)
-            }
-        case .exchanging:
-            if c.deadline != 0 {
-                upstreamConnectFailed(c, timedOut: true)
-            } else if !c.responseHeadDone {
-                badGateway(c, status: 504)
-            } else {
-                closeHTTP(c)
-            }
-        case .answering, .tunnel, .lingering:
+        case .lingering:
             closeHTTP(c)
+        case .open:
+            let readingHead = c.exchange.machine.state == .receivingHead
+            let next = c.exchange.machine.timerFired(now: now, policy: policy(of: c), lastActivity: c.lastActivity)
+            if readingHead, case .answer = next { captureRejectedForLog(c) }  // 408
+            perform(c, next)
+            drive(c)
         }
+    }
+}
+
+extension Plan.ListenerPlan {
+    /// The listener's settings as the exchange machine wants them.
+    var exchangePolicy: HTTP1Exchange.Policy {
+        let mode: HTTP1Exchange.DesyncMode
+        switch desyncMode {
+        case .monitor: mode = .monitor
+        case .defensive: mode = .defensive
+        case .strictest: mode = .strictest
+        }
+        return HTTP1Exchange.Policy(idleTimeout: idleTimeout, headerTimeout: headerTimeout,
+                                    connectTimeout: connectTimeout, responseTimeout: responseTimeout,
+                                    maxRequestBody: maxRequestBody, retryIdempotent: retryIdempotent,
+                                    desyncMode: mode)
     }
 }

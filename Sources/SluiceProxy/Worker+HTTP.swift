@@ -14,7 +14,8 @@ extension Worker {
         activeLocal += 1
         let c = takeHTTPConnection(limits: plan.listeners[listener].limits)
         c.generation &+= 1
-        c.state = .readingHead
+        c.state = .open
+        c.exchange.machine.reset()
         c.plan = plan
         c.listener = listener
         c.logFd = accessLogFds[listener]
@@ -33,18 +34,15 @@ extension Worker {
             c.sourceFamily = 0
             c.sourceAddress = (0, 0)
         }
-        c.clientReadable = false
-        c.clientWritable = true
+        c.clientIO = Readiness()
+        c.clientIO.writable = true
         c.clientClosed = false
-        c.clientHangup = false
-        c.targetClosed = false
-        c.lingerOnClose = false
-        c.closeAfterResponse = false
+        c.exchange.targetFinished = false
+        c.transport = .plain
         c.parser.reset()
         c.lastActivity = now
-        c.requestStarted = 0
         c.timerAt = 0
-        c.upstream = nil
+        c.exchange.upstream = nil
         let token = fds.register(fd, owner: .httpClient, index: c.slot)
         do {
             try epoll.add(fd, events: Worker.pollEvents, data: token)
@@ -67,9 +65,9 @@ extension Worker {
             closeHTTP(c)
             return
         }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.clientReadable = true }
-        if !events.isDisjoint(with: [.readHangup, .hangup]) { c.clientHangup = true }
-        if !events.isDisjoint(with: [.writable, .hangup]) { c.clientWritable = true }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.clientIO.noteReadable() }
+        if !events.isDisjoint(with: [.readHangup, .hangup]) { c.clientIO.hangup = true }
+        if !events.isDisjoint(with: [.writable, .hangup]) { c.clientIO.noteWritable() }
         drive(c)
     }
 
@@ -81,11 +79,18 @@ extension Worker {
             let progressed: Bool
             switch c.state {
             case .free: return
-            case .readingHead: progressed = readHead(c)
-            case .exchanging: progressed = exchange(c)
-            case .answering: progressed = answer(c)
-            case .tunnel: progressed = tunnel(c)
             case .lingering: progressed = linger(c)
+            case .open:
+                switch c.exchange.machine.state {
+                case .idle, .receivingHead: progressed = readHead(c)
+                case .connecting, .exchanging: progressed = exchange(c)
+                case .answering: progressed = answer(c)
+                case .tunnel: progressed = tunnel(c)
+                case .routing, .done, .failed, .closed:
+                    // Passing states: the worker acts on them at once, a drive never sees one.
+                    assertionFailure("exchange left in \(c.exchange.machine.state)")
+                    progressed = false
+                }
             }
             if !progressed { break }
         }
@@ -97,8 +102,8 @@ extension Worker {
     private func readHead(_ c: HTTPConnection) -> Bool {
         while true {
             if !c.input.isEmpty {
-                if c.requestStarted == 0 {
-                    c.requestStarted = now
+                if c.exchange.machine.state == .idle {
+                    c.exchange.machine.headStarted(now: now)
                     armHTTPTimer(c)
                 }
                 switch c.parser.parse(c.input.bytes) {
@@ -107,7 +112,7 @@ extension Worker {
                     return true
                 case .error(let e):
                     captureRejectedForLog(c)
-                    respond(c, status: e.status, close: true)
+                    perform(c, c.exchange.machine.headFailed(status: e.status))
                     return true
                 case .needMore:
                     break
@@ -115,13 +120,13 @@ extension Worker {
                 if c.input.end == httpBuffers.bufferSize {
                     if c.input.start == 0 {
                         captureRejectedForLog(c)
-                        respond(c, status: 431, close: true)  // a head larger than the buffer
+                        perform(c, c.exchange.machine.headFailed(status: 431))  // a head larger than the buffer
                         return true
                     }
                     c.input.compact()
                 }
             }
-            guard c.clientReadable else { return false }
+            guard c.clientIO.readable else { return false }
             switch readClient(c) {
             case .data: continue
             case .wait: return false
@@ -143,24 +148,18 @@ extension Worker {
         }
         let room = httpBuffers.bufferSize - c.input.end
         guard room > 0 else { return .wait }
-        do {
-            switch try Posix.read(c.client, into: c.input.base! + c.input.end, count: room) {
-            case .processed(0):
-                c.clientClosed = true
-                return .closed
-            case .processed(let n):
-                c.input.end += n
-                c.lastActivity = now
-                // A short read drained the socket; with edge-triggered epoll the next byte
-                // brings a new event, so skip the read that would only say EAGAIN.
-                // Not after a hang-up was signalled: the FIN behind these bytes brings no new event.
-                if n < room && !c.clientHangup { c.clientReadable = false }
-                return .data
-            case .wouldBlock:
-                c.clientReadable = false
-                return .wait
-            }
-        } catch {
+        // The transport decides when the socket is drained (`clientIO.readable` cleared).
+        switch c.clientIO.read(c.transport, c.client, into: c.input.base! + c.input.end, count: room) {
+        case .moved(let n):
+            c.input.end += n
+            c.lastActivity = now
+            return .data
+        case .wait:
+            return .wait
+        case .closed:
+            c.clientClosed = true
+            return .closed
+        case .failed:
             return .failed
         }
     }
@@ -169,69 +168,44 @@ extension Worker {
         let head = c.parser.head
         let verdict = head.verdict
         captureForLog(c, head)
-        c.versionMinor = head.versionMinor
+        c.exchange.versionMinor = head.versionMinor
         // Each request runs on the newest Plan (until a retry needs another rebase).
         guard rebase(c, withGroup: false) else {
-            respond(c, status: 503, close: true)  // the listener was removed: finish here
+            perform(c, c.exchange.machine.fail(status: 503))  // the listener was removed: finish here
             return
         }
         let l = plan(of: c).listeners[c.listener]
         counters.requests &+= 1
         counters.desync[Int(verdict.klass.rawValue)] &+= 1
-        let reject = head.rejectStatus != 0 ? head.rejectStatus : 400
-        if head.rejectStatus == 501 {
-            respond(c, status: 501, close: true)  // a coding Sluice cannot frame: never forwarded
+        switch c.exchange.machine.admit(method: head.methodKind, framing: head.framing, keepAlive: head.keepAlive,
+                                        verdict: verdict, rejectStatus: head.rejectStatus, policy: l.exchangePolicy) {
+        case .reject(let status):
+            perform(c, .answer(status: status))
             return
-        }
-        switch l.desyncMode {
-        case .monitor:
+        case .route:
             break
-        case .defensive:
-            if verdict.klass == .severe {
-                respond(c, status: reject, close: true)
-                return
-            }
-        case .strictest:
-            if verdict.klass != .compliant {
-                respond(c, status: reject, close: true)
-                return
-            }
-        }
-        c.closeAfterResponse = !head.keepAlive
-        c.upstreamReusable = true
-        if verdict.klass == .ambiguous && l.desyncMode == .defensive {
-            // ALB's defensive mode: forward, then close both connections.
-            c.closeAfterResponse = true
-            c.upstreamReusable = false
-        }
-        if l.maxRequestBody > 0, case .contentLength(let n) = head.framing, n > l.maxRequestBody {
-            respond(c, status: 413, close: true)
-            return
         }
         let action = l.rules.map { matchRules($0, c, head) } ?? l.defaultAction
-        c.logAction = action
+        c.exchange.logAction = action
         switch l.actions[action] {
         case .forward(let groups):
             startExchange(c, head: head, listener: l, groups: groups, choice: action)
         case .respond(let variants):
-            // A request body is not read: such a connection closes after the answer.
-            if head.framing != .none { c.closeAfterResponse = true }
-            let bytes = variants[Int(ConnectionHeader.forAnswer(close: c.closeAfterResponse,
-                                                                 versionMinor: head.versionMinor).rawValue)]
+            let close = c.exchange.machine.answerFromRule()
+            let bytes = variants[Int(ConnectionHeader.forAnswer(close: close, versionMinor: head.versionMinor).rawValue)]
             c.input.start += head.headLength
             // The status line is ours (`HTTP/1.1 NNN `): three ASCII digits at 9...11.
-            c.logStatus = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
+            c.exchange.logStatus = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
             queueToClient(c, bytes)
-            c.state = .answering
         case .redirect(let template):
-            if head.framing != .none { c.closeAfterResponse = true }
-            sendRedirect(c, template, head, port: l.port)
+            sendRedirect(c, template, head, port: l.port, close: c.exchange.machine.answerFromRule())
         }
     }
 
     /// Writes a redirect for the request in `head` straight into `toClient`; a Location
     /// longer than `RedirectTemplate.maxLocation` answers 414 instead.
-    private func sendRedirect(_ c: HTTPConnection, _ template: RedirectTemplate, _ head: HTTPRequestHead, port: UInt16) {
+    private func sendRedirect(_ c: HTTPConnection, _ template: RedirectTemplate, _ head: HTTPRequestHead, port: UInt16,
+                              close: Bool) {
         if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
         if c.toClient.isEmpty {
             c.toClient.start = 0
@@ -239,36 +213,30 @@ extension Worker {
         }
         let out = UnsafeMutableRawBufferPointer(start: c.toClient.base! + c.toClient.end,
                                                 count: httpBuffers.bufferSize - c.toClient.end)
-        let connection = ConnectionHeader.forAnswer(close: c.closeAfterResponse, versionMinor: head.versionMinor)
+        let connection = ConnectionHeader.forAnswer(close: close, versionMinor: head.versionMinor)
         guard let n = template.write(for: head, source: c.input.bytes, listenerPort: port, connection: connection,
                                      into: out) else {
-            respond(c, status: RedirectTemplate.tooLongStatus, close: true)
+            perform(c, c.exchange.machine.fail(status: RedirectTemplate.tooLongStatus))
             return
         }
         c.toClient.end += n
-        c.bytesToClient &+= UInt64(n)
+        c.exchange.bytesToClient &+= UInt64(n)
         c.input.start += head.headLength
-        c.logStatus = template.status
-        c.state = .answering
+        c.exchange.logStatus = template.status
     }
 
-    /// Answers with one of Sluice's own error responses.
-    func respond(_ c: HTTPConnection, status: Int, close: Bool) {
+    /// Writes one of Sluice's own error responses (the machine is in `.answering(.error)`);
+    /// the session closes after it, so nothing more is read from this client.
+    func writeAnswer(_ c: HTTPConnection, status: Int) {
         counters.ownResponses &+= 1
-        c.logStatus = status
-        c.logPending = true
-        c.ownAnswer = true
-        if close {
-            c.closeAfterResponse = true
-            c.lingerOnClose = true
-            c.input.start = c.input.end  // nothing more is read from this client
-        }
-        queueToClient(c, CannedResponse.bytes(status: status, close: close))
-        c.state = .answering
+        c.exchange.logStatus = status
+        c.exchange.ownAnswer = true
+        c.input.start = c.input.end
+        queueToClient(c, CannedResponse.bytes(status: status, close: true))
     }
 
     func queueToClient(_ c: HTTPConnection, _ bytes: [UInt8]) {
-        c.bytesToClient &+= UInt64(bytes.count)
+        c.exchange.bytesToClient &+= UInt64(bytes.count)
         if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
         if c.toClient.isEmpty {
             c.toClient.start = 0
@@ -280,31 +248,23 @@ extension Worker {
     }
 
     private func answer(_ c: HTTPConnection) -> Bool {
-        switch flush(&c.toClient, to: c.client, writable: &c.clientWritable) {
+        switch flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) {
         case .failed:
-            closeHTTP(c)
+            perform(c, c.exchange.machine.abort())
             return false
         case .pending:
             return false
         case .done:
             break
         }
-        if c.closeAfterResponse {
-            if c.lingerOnClose {
-                startLingering(c)
-                return true
-            }
-            closeHTTP(c)
-            return false
-        }
-        beginNextRequest(c)
-        return true
+        perform(c, c.exchange.machine.answerWritten())
+        return c.state != .free
     }
 
     /// How long a lingering close reads and drops what the client still sends.
     static let lingerNanos: UInt64 = 2_000_000_000
 
-    private func startLingering(_ c: HTTPConnection) {
+    func startLingering(_ c: HTTPConnection) {
         logRequest(c)
         Posix.shutdown(c.client, how: Posix.shutdownWrite)
         c.state = .lingering
@@ -313,7 +273,7 @@ extension Worker {
     }
 
     private func linger(_ c: HTTPConnection) -> Bool {
-        while c.clientReadable {
+        while c.clientIO.readable {
             c.input.start = 0
             c.input.end = 0
             switch readClient(c) {
@@ -329,9 +289,8 @@ extension Worker {
 
     func beginNextRequest(_ c: HTTPConnection) {
         logRequest(c)
-        c.state = .readingHead
+        c.exchange.machine.reset()
         c.parser.reset()
-        c.requestStarted = 0
         c.lastActivity = now
         if c.input.isEmpty, let b = c.input.base {
             httpBuffers.release(b)
@@ -342,17 +301,15 @@ extension Worker {
 
     enum FlushOutcome { case done, pending, failed }
 
-    /// Writes a queue out; releases its buffer once empty.
-    func flush(_ q: inout ByteQueue, to fd: Int32, writable: inout Bool, release: Bool = true) -> FlushOutcome {
+    /// Writes a queue out through `transport`; releases its buffer once empty.
+    func flush(_ q: inout ByteQueue, to fd: Int32, transport: Transport, io: inout Readiness,
+               release: Bool = true) -> FlushOutcome {
         while !q.isEmpty {
-            guard writable else { return .pending }
-            do {
-                switch try Posix.write(fd, from: q.base! + q.start, count: q.count) {
-                case .processed(let n): q.start += n
-                case .wouldBlock: writable = false
-                }
-            } catch {
-                return .failed
+            guard io.writable else { return .pending }
+            switch io.write(transport, fd, from: q.base! + q.start, count: q.count) {
+            case .moved(let n): q.start += n
+            case .wait: break
+            case .closed, .failed: return .failed
             }
         }
         if release, let b = q.base {
