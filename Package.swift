@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "SluiceCore", dependencies: ["CSluice"], swiftSettings: releaseFlags),
         .target(name: "SluiceBalancer", swiftSettings: releaseFlags),
         .target(name: "SluiceHTTP", swiftSettings: releaseFlags),
-        .target(name: "SluiceControl", dependencies: ["CSluice"]),
+        .target(name: "SluiceControl", dependencies: ["CSluice", "SluiceCore", "SluiceHTTP"]),
         .target(name: "SluiceConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: releaseFlags),
         .target(
             name: "SluiceProxy",
@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "sluicectl",
             dependencies: [
-                "SluiceConfig", "SluiceControl",
+                "SluiceConfig", "SluiceControl", "SluiceHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -180,7 +180,7 @@ public final class ControlServer: Sendable {
         }
         ControlSocket.setSendTimeout(fd, seconds: 30)
         let timeoutNanos = UInt64(limits.requestTimeoutMilliseconds) * 1_000_000
-        var parser = HTTPRequestParser()
+        var parser = ControlRequestParser()
         do throws(ControlSocketError) {
             while true {
                 // A whole request within the timeout of starting to wait for it (idle keep-alive included).

@@ -88,7 +88,7 @@ enum ControlSocket {
     /// Reads from `fd` into `parser` until it yields a request (or a failure), giving up at `deadline`
     /// (`monotonicNanos()` time): each read waits at most the time left, so a client trickling bytes
     /// cannot stretch the wait.
-    static func readRequest(_ fd: Int32, parser: inout HTTPRequestParser, deadline: UInt64) -> RequestRead {
+    static func readRequest(_ fd: Int32, parser: inout ControlRequestParser, deadline: UInt64) -> RequestRead {
         while true {
             switch parser.next() {
             case .request(let request): return .request(request)

@@ -133,7 +133,7 @@ public final class MetricsServer: Sendable {
 
     private func serve(_ fd: Int32) {
         ControlSocket.setSendTimeout(fd, seconds: 10)
-        var parser = HTTPRequestParser()
+        var parser = ControlRequestParser()
         let deadline = monotonicNanos() + UInt64(limits.requestTimeoutMilliseconds) * 1_000_000
         let request: HTTPRequest
         switch ControlSocket.readRequest(fd, parser: &parser, deadline: deadline) {
