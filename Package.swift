@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "SluiceCore", dependencies: ["CSluice"], swiftSettings: releaseFlags),
         .target(name: "SluiceBalancer", swiftSettings: releaseFlags),
         .target(name: "SluiceHTTP", swiftSettings: releaseFlags),
-        .target(name: "SluiceControl", dependencies: ["CSluice", "SluiceCore", "SluiceHTTP"]),
+        .target(name: "SluiceControl", dependencies: ["SluiceCore", "SluiceHTTP"]),
         .target(name: "SluiceConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: releaseFlags),
         .target(
             name: "SluiceProxy",
