@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "sluicectl",
             dependencies: [
-                "SluiceConfig", "SluiceControl", "SluiceHTTP",
+                "SluiceConfig", "SluiceControl", "SluiceCore", "SluiceHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -11,6 +11,9 @@ public struct UnixSocketAddress: @unchecked Sendable {
     /// Bytes of `storage` the kernel is given.
     public let length: socklen_t
 
+    /// Bytes in `sun_path` (108 on Linux): a filesystem path has at most one fewer.
+    public static let pathCapacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+
     /// Nil when `path` is empty or does not fit `sun_path` (with its terminator, unless abstract).
     public init?(path: String) {
         var bytes = Array(path.utf8)
