@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "SluiceCore", dependencies: ["CSluice"], swiftSettings: releaseFlags),
         .target(name: "SluiceBalancer", swiftSettings: releaseFlags),
         .target(name: "SluiceHTTP", swiftSettings: releaseFlags),
-        .target(name: "SluiceControl", dependencies: ["CSluice"]),
+        .target(name: "SluiceControl", dependencies: ["SluiceCore", "SluiceHTTP"]),
         .target(name: "SluiceConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: releaseFlags),
         .target(
             name: "SluiceProxy",
@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "sluicectl",
             dependencies: [
-                "SluiceConfig", "SluiceControl",
+                "SluiceConfig", "SluiceControl", "SluiceCore", "SluiceHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "SluiceBalancerTests", dependencies: ["SluiceBalancer"]),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"]),
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig"]),
+        .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy"]),
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
         .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),

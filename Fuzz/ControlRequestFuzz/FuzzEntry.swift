@@ -1,5 +1,5 @@
 // libFuzzer entry point over the control socket's request handling without sockets:
-// HTTPRequestParser on hostile bytes, then ControlRouter with an in-memory backend, as
+// ControlRequestParser on hostile bytes, then ControlRouter with an in-memory backend, as
 // ControlServer drives them. Compiled with the files listed in SOURCES into one module
 // (swiftc -sanitize=fuzzer,address).
 //
@@ -38,10 +38,10 @@ private final class Backend: ControlBackend {
 
 private let router = ControlRouter(backend: Backend())
 
-private func parseAll(_ input: UnsafeRawBufferPointer, cut: Int) -> ([HTTPRequest], HTTPRequestParser.Result) {
-    var parser = HTTPRequestParser()
+private func parseAll(_ input: UnsafeRawBufferPointer, cut: Int) -> ([HTTPRequest], ControlRequestParser.Result) {
+    var parser = ControlRequestParser()
     var requests: [HTTPRequest] = []
-    var last = HTTPRequestParser.Result.needMore
+    var last = ControlRequestParser.Result.needMore
     for piece in [input[..<cut], input[cut...]] {
         parser.append(piece)
         while true {
@@ -50,7 +50,7 @@ private func parseAll(_ input: UnsafeRawBufferPointer, cut: Int) -> ([HTTPReques
             requests.append(request)
         }
         if case .failure = last { break }
-        precondition(parser.buffered <= HTTPRequestParser.maxHeadBytes + HTTPRequestParser.maxBodyBytes + input.count)
+        precondition(parser.buffered <= ControlRequestParser.maxHeadBytes + ControlRequestParser.maxBodyBytes + input.count)
     }
     return (requests, last)
 }
@@ -69,7 +69,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         precondition(e1.status == e2.status)
     }
     for request in whole {
-        precondition(request.body.count <= HTTPRequestParser.maxBodyBytes)
+        precondition(request.body.count <= ControlRequestParser.maxBodyBytes)
         _ = request.keepAlive
         _ = request.query
         let longLived = ControlRouter.isLongLived(request)

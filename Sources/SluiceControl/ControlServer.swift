@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SluiceCore
 import Synchronization
 
 /// Why the control server could not start.
@@ -65,37 +66,41 @@ public final class ControlServer: Sendable {
         }
         try removeStaleSocket()
 
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw failure("socket") }
-        let bound = ControlSocket.withUnixAddress(socketPath) { bind(fd, $0, $1) }
-        guard let bound else {
-            close(fd)
+        guard let address = UnixSocketAddress(path: socketPath) else {
             throw ControlServerError(message: "control socket \(socketPath): path is too long for a Unix socket")
         }
-        if bound != 0 {
-            let error = failure("bind")
-            close(fd)
-            throw error
+        let fd: Int32
+        do throws(Errno) {
+            fd = try Socket.unix()
+        } catch {
+            throw failure("socket", error)
+        }
+        do throws(Errno) {
+            try Socket.bind(fd, to: address)
+        } catch {
+            Posix.close(fd)
+            throw failure("bind", error)
         }
         if let allowedGroup, chown(socketPath, uid_t.max, allowedGroup) != 0 {
-            let error = failure("chown to group \(allowedGroup)")
-            close(fd)
+            let error = failure("chown to group \(allowedGroup)", .current)
+            Posix.close(fd)
             unlink(socketPath)
             throw error
         }
         guard chmod(socketPath, 0o660) == 0 else {
-            let error = failure("chmod 0660")
-            close(fd)
+            let error = failure("chmod 0660", .current)
+            Posix.close(fd)
             unlink(socketPath)
             throw error
         }
         var info = stat()
         let socketGroup: gid_t? = stat(socketPath, &info) == 0 ? info.st_gid : nil
-        guard listen(fd, 64) == 0 else {
-            let error = failure("listen")
-            close(fd)
+        do throws(Errno) {
+            try Socket.listen(fd, backlog: 64)
+        } catch {
+            Posix.close(fd)
             unlink(socketPath)
-            throw error
+            throw failure("listen", error)
         }
         let done = DispatchSemaphore(value: 0)
         state.withLock {
@@ -120,12 +125,12 @@ public final class ControlServer: Sendable {
             state.stopping = true
             state.listener = -1
             state.acceptThreadDone = nil
-            for fd in state.connections { shutdown(fd, Int32(SHUT_RDWR)) }
+            for fd in state.connections { Posix.shutdown(fd, how: Posix.shutdownBoth) }
             return result
         }
         guard listener >= 0 else { return }
         done?.wait()
-        close(listener)
+        Posix.close(listener)
         unlink(socketPath)
     }
 
@@ -153,14 +158,14 @@ public final class ControlServer: Sendable {
             }
             guard admitted else {
                 slots.release(.request)
-                close(fd)
+                Posix.close(fd)
                 break
             }
             let thread = Thread { [self] in
                 let held = serve(fd)
                 state.withLock { state in
                     state.connections.remove(fd)
-                    close(fd)
+                    Posix.close(fd)
                 }
                 slots.release(held)
             }
@@ -180,7 +185,7 @@ public final class ControlServer: Sendable {
         }
         ControlSocket.setSendTimeout(fd, seconds: 30)
         let timeoutNanos = UInt64(limits.requestTimeoutMilliseconds) * 1_000_000
-        var parser = HTTPRequestParser()
+        var parser = ControlRequestParser()
         do throws(ControlSocketError) {
             while true {
                 // A whole request within the timeout of starting to wait for it (idle keep-alive included).
@@ -282,8 +287,8 @@ public final class ControlServer: Sendable {
 
     // MARK: Helpers
 
-    private func failure(_ operation: String) -> ControlServerError {
-        ControlServerError(message: "control socket \(socketPath): \(operation): \(String(cString: strerror(errno)))")
+    private func failure(_ operation: String, _ error: Errno) -> ControlServerError {
+        ControlServerError(message: "control socket \(socketPath): \(operation): \(error)")
     }
 
     /// Removes a socket left by a previous run. A live socket (something accepts) or a non-socket file at the
@@ -294,11 +299,10 @@ public final class ControlServer: Sendable {
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw ControlServerError(message: "control socket \(socketPath): exists and is not a socket")
         }
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        if probe >= 0 {
-            let connected = ControlSocket.withUnixAddress(socketPath) { connect(probe, $0, $1) } ?? -1
-            close(probe)
-            if connected == 0 {
+        if let address = UnixSocketAddress(path: socketPath), let probe = try? Socket.unix() {
+            let connected = (try? Socket.connect(probe, to: address)) != nil
+            Posix.close(probe)
+            if connected {
                 throw ControlServerError(message: "control socket \(socketPath): another process is listening on it")
             }
         }

@@ -3,31 +3,42 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-internal import CSluice
+import SluiceCore
 
-/// Blocking socket calls for the control plane's thread-per-connection servers. Each wraps one syscall,
-/// retries `EINTR`, and reports other failures as `ControlSocketError` carrying the errno.
+/// A failed socket call on a control-plane connection: what was asked and the `errno`.
 struct ControlSocketError: Error, CustomStringConvertible {
     var operation: String
     var errno: Int32
-    var description: String { "\(operation): \(String(cString: strerror(errno)))" }
+    var description: String { "\(operation): \(Errno(errno))" }
+
+    init(operation: String, errno: Int32) {
+        self.operation = operation
+        self.errno = errno
+    }
+
+    init(_ operation: String, _ error: Errno) {
+        self.init(operation: operation, errno: error.code)
+    }
 }
 
+/// Blocking I/O for the control plane's thread-per-connection servers, composed of SluiceCore's
+/// `Posix`/`Socket` wrappers (no system call of its own): whole writes, reads against a deadline
+/// (`SO_RCVTIMEO`), and peer checks. A timeout (the wrappers' would-block) is reported as `EAGAIN`.
 enum ControlSocket {
-    // POLLRDHUP is GNU-only, so Glibc (built without _GNU_SOURCE) does not export it; the value is ABI.
-    static let pollRDHUP: Int16 = 0x2000
-
     /// Reads up to `max` bytes; empty on EOF. Timeouts (`SO_RCVTIMEO`) and errors throw.
     static func read(_ fd: Int32, max: Int = 16 * 1024) throws(ControlSocketError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: max)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
-            if n >= 0 {
-                buffer.removeSubrange(n...)
-                return buffer
-            }
-            if errno == EINTR { continue }
-            throw ControlSocketError(operation: "recv", errno: errno)
+        let result = buffer.withUnsafeMutableBytes { raw -> Result<IOResult<Int>, Errno> in
+            Result { () throws(Errno) in try Posix.read(fd, into: raw.baseAddress!, count: raw.count) }
+        }
+        switch result {
+        case .success(.processed(let n)):
+            buffer.removeSubrange(n...)
+            return buffer
+        case .success(.wouldBlock):
+            throw ControlSocketError(operation: "recv", errno: EAGAIN)
+        case .failure(let e):
+            throw ControlSocketError("recv", e)
         }
     }
 
@@ -35,42 +46,40 @@ enum ControlSocket {
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(ControlSocketError) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, bytes.count - offset, csluice_MSG_NOSIGNAL) }
-            if n > 0 {
-                offset += n
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else {
-                throw ControlSocketError(operation: "send", errno: n < 0 ? errno : EPIPE)
+            let result = bytes.withUnsafeBytes { raw -> Result<IOResult<Int>, Errno> in
+                Result { () throws(Errno) in try Posix.send(fd, from: raw.baseAddress! + offset, count: raw.count - offset) }
+            }
+            switch result {
+            case .success(.processed(let n)) where n > 0: offset += n
+            case .success(.processed): throw ControlSocketError(operation: "send", errno: EPIPE)
+            case .success(.wouldBlock): throw ControlSocketError(operation: "send", errno: EAGAIN)
+            case .failure(let e): throw ControlSocketError("send", e)
             }
         }
     }
 
     /// Whether the peer has closed its side (or the socket failed), without consuming data.
     static func peerClosed(_ fd: Int32) -> Bool {
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN) | pollRDHUP, revents: 0)
-        guard poll(&pfd, 1, 0) > 0 else { return false }
-        if pfd.revents & (Int16(POLLHUP) | Int16(POLLERR) | pollRDHUP) != 0 { return true }
-        var byte: UInt8 = 0
-        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        guard let ready = try? Posix.poll(fd, events: [.readable, .readHangup], timeoutMillis: 0), !ready.isEmpty else {
+            return false
+        }
+        if !ready.isDisjoint(with: [.hangup, .error, .readHangup]) { return true }
+        switch Result(catching: { () throws(Errno) in try Posix.peek(fd) }) {
+        case .success(.processed(let n)): return n == 0
+        case .success(.wouldBlock): return false
+        case .failure: return true
+        }
     }
 
     /// Waits up to `milliseconds` for `fd` to be readable; true when it is.
     static func waitReadable(_ fd: Int32, milliseconds: Int32) -> Bool {
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        while true {
-            let r = poll(&pfd, 1, milliseconds)
-            if r < 0 && errno == EINTR { continue }
-            return r > 0
-        }
+        guard let ready = try? Posix.poll(fd, events: .readable, timeoutMillis: milliseconds) else { return false }
+        return !ready.isEmpty
     }
 
     /// `SO_RCVTIMEO` in milliseconds (at least 1: 0 would mean "forever").
     static func setReceiveTimeout(_ fd: Int32, milliseconds: Int) {
-        let ms = max(1, milliseconds)
-        var tv = timeval(tv_sec: ms / 1000, tv_usec: (ms % 1000) * 1000)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        try? Socket.setTimeout(fd, .receive, nanos: UInt64(max(1, milliseconds)) &* 1_000_000)
     }
 
     /// How reading one request ended.
@@ -88,7 +97,7 @@ enum ControlSocket {
     /// Reads from `fd` into `parser` until it yields a request (or a failure), giving up at `deadline`
     /// (`monotonicNanos()` time): each read waits at most the time left, so a client trickling bytes
     /// cannot stretch the wait.
-    static func readRequest(_ fd: Int32, parser: inout HTTPRequestParser, deadline: UInt64) -> RequestRead {
+    static func readRequest(_ fd: Int32, parser: inout ControlRequestParser, deadline: UInt64) -> RequestRead {
         while true {
             switch parser.next() {
             case .request(let request): return .request(request)
@@ -111,54 +120,28 @@ enum ControlSocket {
     }
 
     static func setReceiveTimeout(_ fd: Int32, seconds: Int) {
-        var tv = timeval(tv_sec: seconds, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        try? Socket.setTimeout(fd, .receive, nanos: UInt64(max(0, seconds)) &* 1_000_000_000)
     }
 
     static func setSendTimeout(_ fd: Int32, seconds: Int) {
-        var tv = timeval(tv_sec: seconds, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        try? Socket.setTimeout(fd, .send, nanos: UInt64(max(0, seconds)) &* 1_000_000_000)
     }
 
     /// Blocking accept (close-on-exec); nil when interrupted by `shutdown` or on a transient error.
     static func accept(_ listener: Int32) -> Int32? {
-        while true {
-            let fd = Glibc.accept(listener, nil, nil)
-            if fd >= 0 {
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                return fd
-            }
-            if errno == EINTR { continue }
-            return nil
-        }
+        guard case .processed(let fd)? = try? Posix.acceptBlocking(listener) else { return nil }
+        return fd
     }
 
     /// Peer credentials of a connected Unix socket (`SO_PEERCRED`).
     static func peerCredentials(_ fd: Int32) -> (uid: uid_t, gid: gid_t, pid: pid_t)? {
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        var pid: pid_t = 0
-        guard csluice_getpeereid(fd, &uid, &gid, &pid) == 0 else { return nil }
-        return (uid, gid, pid)
+        try? Socket.peerCredentials(fd)
     }
 
-    /// Fills a `sockaddr_un` for `path` (a leading `@` means the abstract namespace) and calls `body` with it
+    /// Calls `body` with the `sockaddr_un` for `path` (a leading `@` means the abstract namespace)
     /// and its length; nil when the path does not fit.
     static func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R? {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        var bytes = Array(path.utf8)
-        let abstract = bytes.first == UInt8(ascii: "@")
-        if abstract { bytes[0] = 0 }
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !bytes.isEmpty, bytes.count < capacity || (abstract && bytes.count <= capacity) else { return nil }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-        }
-        let pathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!
-        let length = abstract ? pathOffset + bytes.count : MemoryLayout<sockaddr_un>.size
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(length)) }
-        }
+        guard let address = UnixSocketAddress(path: path) else { return nil }
+        return try? address.withSockaddr { (sa, length) throws(Errno) in body(sa, length) }
     }
 }

@@ -1,5 +1,5 @@
-/// Minimal HTTP/1.1 for the control plane: request heads with Content-Length bodies, plain responses.
-/// Sans-I/O: `HTTPRequestParser` is fed bytes and says what it has; the servers do the reads and writes.
+/// The control plane's HTTP/1.1 messages: a parsed request (with its Content-Length body) as the
+/// router sees it, and plain responses. `ControlRequestParser` makes requests from bytes.
 
 /// A parsed request.
 public struct HTTPRequest: Sendable, Equatable {
@@ -87,108 +87,6 @@ public enum PercentDecoding {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
-    }
-}
-
-/// Incremental request parser over an accumulating buffer. Feed bytes with `append`, then call `next()`
-/// until it returns `.needMore`. Pipelined requests are kept in order.
-public struct HTTPRequestParser: Sendable {
-    /// Largest request head (request line and headers).
-    public static let maxHeadBytes = 64 * 1024
-    /// Largest request body.
-    public static let maxBodyBytes = 1024 * 1024
-
-    public enum Result: Sendable, Equatable {
-        case needMore
-        case request(HTTPRequest)
-        /// The stream cannot continue: answer this error and close.
-        case failure(ControlError)
-    }
-
-    private var buffer: [UInt8] = []
-
-    public init() {}
-
-    public mutating func append(_ bytes: some Sequence<UInt8>) { buffer.append(contentsOf: bytes) }
-
-    /// Bytes held that are not yet part of a returned request.
-    public var buffered: Int { buffer.count }
-
-    public mutating func next() -> Result {
-        guard let headEnd = Self.findHeadEnd(buffer) else {
-            if buffer.count > Self.maxHeadBytes {
-                return .failure(.payloadTooLarge("request head exceeds \(Self.maxHeadBytes) bytes"))
-            }
-            return .needMore
-        }
-        if headEnd > Self.maxHeadBytes {
-            return .failure(.payloadTooLarge("request head exceeds \(Self.maxHeadBytes) bytes"))
-        }
-        guard let headText = String(validating: buffer[..<headEnd], as: UTF8.self) else {
-            return .failure(.badRequest("request head is not UTF-8"))
-        }
-        var lines = headText.split(separator: "\r\n", omittingEmptySubsequences: false)
-        while lines.last == "" { lines.removeLast() }
-        guard let requestLine = lines.first else { return .failure(.badRequest("empty request line")) }
-        let parts = requestLine.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else {
-            return .failure(.badRequest("malformed request line"))
-        }
-        var headers: [(name: String, value: String)] = []
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
-                return .failure(.badRequest("malformed header line"))
-            }
-            let name = line[..<colon].lowercased()
-            if name.contains(" ") || name.contains("\t") { return .failure(.badRequest("malformed header name")) }
-            let value = line[line.index(after: colon)...].trimmingSpaces()
-            headers.append((name, value))
-        }
-        var request = HTTPRequest(
-            method: String(parts[0]), target: String(parts[1]), version: String(parts[2]), headers: headers)
-        if let te = request.header("transfer-encoding"), te.lowercased() != "identity" {
-            return .failure(.badRequest("chunked request bodies are not supported; send Content-Length"))
-        }
-        let lengths = headers.filter { $0.name == "content-length" }
-        var bodyLength = 0
-        if let first = lengths.first {
-            // 1*DIGIT (RFC 9110 §8.6): `Int` alone takes "+5"; it fails rather than wraps past `Int.max`.
-            guard lengths.allSatisfy({ $0.value == first.value }), !first.value.isEmpty,
-                first.value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                let n = Int(first.value), n >= 0
-            else {
-                return .failure(.badRequest("invalid Content-Length"))
-            }
-            bodyLength = n
-        }
-        if bodyLength > Self.maxBodyBytes {
-            return .failure(.payloadTooLarge("request body exceeds \(Self.maxBodyBytes) bytes"))
-        }
-        // No overflow: headEnd <= maxHeadBytes and bodyLength <= maxBodyBytes.
-        let bodyStart = headEnd + 4
-        guard buffer.count >= bodyStart + bodyLength else { return .needMore }
-        request.body = Array(buffer[bodyStart..<(bodyStart + bodyLength)])
-        buffer.removeFirst(bodyStart + bodyLength)
-        return .request(request)
-    }
-
-    /// Offset of the `\r\n\r\n` that ends the head.
-    private static func findHeadEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4)
-        where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
-            return i
-        }
-        return nil
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingSpaces() -> String {
-        var s = self[...]
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }
 

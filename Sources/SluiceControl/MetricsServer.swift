@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SluiceCore
 import Synchronization
 
 /// The `control.metrics` TCP listener: `GET /metrics` (anything else 404), one response per connection.
@@ -50,32 +51,31 @@ public final class MetricsServer: Sendable {
             throw ControlServerError(message: "metrics listener \(self.host):\(requestedPort): \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(list) }
-        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw failure("socket") }
-        var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
-            let error = failure("bind")
-            close(fd)
-            throw error
+        // The resolved address (IPv4 or IPv6) copied into a SocketAddress: the calls below are SluiceCore's.
+        var address = SocketAddress()
+        withUnsafeMutableBytes(of: &address.storage) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: min(Int(first.pointee.ai_addrlen), dst.count)))
         }
-        guard listen(fd, 64) == 0 else {
-            let error = failure("listen")
-            close(fd)
-            throw error
+        let fd: Int32
+        do throws(Errno) {
+            fd = try Socket.stream(family: address.family)
+        } catch {
+            throw failure("socket", error)
         }
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        do throws(Errno) {
+            try Socket.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+            try Socket.bind(fd, to: address)
+        } catch {
+            Posix.close(fd)
+            throw failure("bind", error)
         }
-        let family = storage.ss_family
-        let port: UInt16 = withUnsafePointer(to: &storage) { pointer in
-            if family == sa_family_t(AF_INET6) {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
-            }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        do throws(Errno) {
+            try Socket.listen(fd, backlog: 64)
+        } catch {
+            Posix.close(fd)
+            throw failure("listen", error)
         }
+        let port = Socket.localAddress(fd)?.port ?? 0
         let done = DispatchSemaphore(value: 0)
         state.withLock {
             $0.listener = fd
@@ -102,7 +102,7 @@ public final class MetricsServer: Sendable {
         }
         guard listener >= 0 else { return }
         done?.wait()
-        close(listener)
+        Posix.close(listener)
     }
 
     private var isStopping: Bool { state.withLock { $0.stopping } }
@@ -123,7 +123,7 @@ public final class MetricsServer: Sendable {
             // Scrapes are short; a thread each keeps a slow scraper from holding up the next.
             let thread = Thread { [self] in
                 serve(fd)
-                close(fd)
+                Posix.close(fd)
                 slots.release(.request)
             }
             thread.name = "sluice-metrics-conn"
@@ -133,7 +133,7 @@ public final class MetricsServer: Sendable {
 
     private func serve(_ fd: Int32) {
         ControlSocket.setSendTimeout(fd, seconds: 10)
-        var parser = HTTPRequestParser()
+        var parser = ControlRequestParser()
         let deadline = monotonicNanos() + UInt64(limits.requestTimeoutMilliseconds) * 1_000_000
         let request: HTTPRequest
         switch ControlSocket.readRequest(fd, parser: &parser, deadline: deadline) {
@@ -159,10 +159,10 @@ public final class MetricsServer: Sendable {
             bytes.removeLast(response.body.count)
         }
         try? ControlSocket.writeAll(fd, bytes)
-        shutdown(fd, Int32(SHUT_WR))
+        Posix.shutdown(fd, how: Posix.shutdownWrite)
     }
 
-    private func failure(_ operation: String) -> ControlServerError {
-        ControlServerError(message: "metrics listener \(host):\(requestedPort): \(operation): \(String(cString: strerror(errno)))")
+    private func failure(_ operation: String, _ error: Errno) -> ControlServerError {
+        ControlServerError(message: "metrics listener \(host):\(requestedPort): \(operation): \(error)")
     }
 }

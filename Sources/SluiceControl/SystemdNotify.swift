@@ -1,9 +1,9 @@
-internal import CSluice
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SluiceCore
 
 /// `sd_notify(3)` without libsystemd: one datagram to `$NOTIFY_SOCKET` (a path, or `@name` for the abstract
 /// namespace). States: `READY=1`, `RELOADING=1`, `STOPPING=1`, `STATUS=…`, `WATCHDOG=1`.
@@ -19,12 +19,14 @@ public enum SystemdNotify {
     @discardableResult
     public static func send(_ state: String, socketPath: String) -> Bool {
         guard !socketPath.isEmpty else { return false }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard let address = UnixSocketAddress(path: socketPath), let fd = try? Socket.unix(datagram: true) else {
+            return false
+        }
+        defer { Posix.close(fd) }
         let bytes = Array(state.utf8)
-        let sent = ControlSocket.withUnixAddress(socketPath) { address, length in
-            bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, bytes.count, csluice_MSG_NOSIGNAL, address, length) }
+        let sent = bytes.withUnsafeBytes { raw -> Int in
+            guard case .processed(let n)? = try? Socket.send(fd, raw, to: address) else { return -1 }
+            return n
         }
         return sent == bytes.count
     }

@@ -1,4 +1,4 @@
-/// Who owns a descriptor registered with a worker's epoll.
+/// Who owns a descriptor registered with a worker's (or the health checker's) epoll.
 public enum FdOwner: UInt8, Sendable {
     case none = 0
     case listener
@@ -9,6 +9,8 @@ public enum FdOwner: UInt8, Sendable {
     case httpClient
     /// A connection to an HTTP target, busy or pooled (index: its slot).
     case upstream
+    /// An active health check's socket, on the health checker's own table (index: the check's slot).
+    case healthCheck
 }
 
 /// The worker's descriptor table: an array indexed by fd. Each slot carries a generation

@@ -203,7 +203,7 @@ final class Worker {
             upstreamEvent(upstreams[Int(entry.index)], events)
         case .wakeup:
             Posix.drainEventfd(fd)
-        case .none:
+        case .none, .healthCheck:  // health-check sockets live on the checker's own table
             break
         }
     }

@@ -1,10 +1,12 @@
-internal import CSluice
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
 import Foundation
+#if canImport(SluiceCore)
+    import SluiceCore
+#endif
 
 /// Why a request to the control socket failed below HTTP: the daemon could not be reached or
 /// did not answer properly. See `exitCode`; the message names the socket.
@@ -146,34 +148,24 @@ struct ControlClient: Sendable {
         return bytes
     }
 
+    /// Connects to the control socket (a leading `@` names the abstract namespace, as for the daemon).
     private func connect() throws(ClientError) -> Connection {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !pathBytes.isEmpty, pathBytes.count < capacity else {
+        let capacity = UnixSocketAddress.pathCapacity
+        guard let address = UnixSocketAddress(path: socketPath) else {
             throw .unreachable(socket: socketPath, reason: "the path must be 1 to \(capacity - 1) bytes long")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
+        let fd: Int32
+        do throws(Errno) {
+            fd = try Socket.unix()
+        } catch {
+            throw .unreachable(socket: socketPath, reason: error.description)
         }
-        #if os(Linux)
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #else
-            let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw .unreachable(socket: socketPath, reason: Self.errnoText()) }
-        let connection = Connection(fd: fd)
-        if let timeout { connection.setTimeout(timeout) }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + pathBytes.count + 1)
-        while true {
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
-            }
-            if rc == 0 { break }
-            if errno == EINTR { continue }
-            throw .unreachable(socket: socketPath, reason: Self.errnoText())
+        let connection = Connection(fd: fd)  // closes fd on every path from here
+        do throws(Errno) {
+            if let timeout { try connection.setTimeout(timeout) }
+            try Socket.connect(connection.fd, to: address)
+        } catch {
+            throw .unreachable(socket: socketPath, reason: error.description)
         }
         return connection
     }
@@ -192,33 +184,32 @@ private struct Connection: ~Copyable {
     }
 
     deinit {
-        close(fd)
+        Posix.close(fd)
     }
 
     /// Sets `SO_RCVTIMEO` and `SO_SNDTIMEO` (which also bound a blocking `connect`).
-    func setTimeout(_ timeout: Duration) {
-        // Callers pass at most `--timeout` (below 2^64 ns, so about 1.8e10 s) plus slack: `seconds` fits.
+    func setTimeout(_ timeout: Duration) throws(Errno) {
+        // Saturating: callers pass at most `--timeout` plus slack; 0 would mean "no timeout".
         let (seconds, attoseconds) = timeout.components
-        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-        if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }  // 0 would mean "no timeout"
-        let size = socklen_t(MemoryLayout<timeval>.size)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, size)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, size)
+        let (whole, overflow) = UInt64(clamping: seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let nanos = overflow ? UInt64.max : whole.addingReportingOverflow(UInt64(clamping: attoseconds / 1_000_000_000)).partialValue
+        let bounded = max(nanos, 1_000)  // at least 1 µs: the kernel counts in microseconds
+        try Socket.setTimeout(fd, .receive, nanos: bounded)
+        try Socket.setTimeout(fd, .send, nanos: bounded)
     }
 
-    /// Writes all of `bytes`; `csluice_MSG_NOSIGNAL` so a daemon that hangs up gives `EPIPE`, not SIGPIPE.
+    /// Writes all of `bytes` (`MSG_NOSIGNAL`: a daemon that hangs up gives `EPIPE`, not SIGPIPE).
     func send(_ bytes: [UInt8], socket path: String) throws(ClientError) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
-                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, csluice_MSG_NOSIGNAL)
+            let result = bytes.withUnsafeBytes { raw -> Result<IOResult<Int>, Errno> in
+                Result { () throws(Errno) in try Posix.send(fd, from: raw.baseAddress! + offset, count: raw.count - offset) }
             }
-            if n >= 0 {
-                offset += n
-                continue
+            switch result {
+            case .success(.processed(let n)): offset += n
+            case .success(.wouldBlock): throw .io(socket: path, reason: Self.describeIOError(EAGAIN))
+            case .failure(let e): throw .io(socket: path, reason: Self.describeIOError(e.code))
             }
-            if errno == EINTR { continue }
-            throw .io(socket: path, reason: Self.describeIOError(errno))
         }
     }
 
@@ -230,10 +221,14 @@ private struct Connection: ~Copyable {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         var sawBytes = false
         while !decoder.isComplete {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(socket: path, reason: Self.describeIOError(errno))
+            let result = buffer.withUnsafeMutableBytes { raw -> Result<IOResult<Int>, Errno> in
+                Result { () throws(Errno) in try Posix.read(fd, into: raw.baseAddress!, count: raw.count) }
+            }
+            let n: Int
+            switch result {
+            case .success(.processed(let count)): n = count
+            case .success(.wouldBlock): throw .io(socket: path, reason: Self.describeIOError(EAGAIN))
+            case .failure(let e): throw .io(socket: path, reason: Self.describeIOError(e.code))
             }
             do {
                 if n == 0 {

@@ -1,10 +1,18 @@
+// Guarded so Fuzz/CtlResponseFuzz can compile this file in one module with SluiceHTTP's sources.
+#if canImport(SluiceHTTP)
+    internal import SluiceHTTP
+#endif
+
 /// A sans-I/O decoder for one HTTP/1.1 response: feed it the bytes read from the socket, in any
 /// split, and it hands back the head once and then body bytes, with chunked transfer coding
 /// removed.
 ///
-/// Bodies are framed by `Transfer-Encoding: chunked`, by `Content-Length`, or (neither present)
-/// by the end of the connection, as RFC 9112 §6.3 says. Interim `1xx` heads are skipped. Limits
-/// are named constants: a control-socket answer has no business with a 64 KiB head.
+/// The head is parsed by SluiceHTTP's `HTTPResponseParser` and chunked framing is followed by its
+/// `ChunkedBodyScanner` (the data path's fuzzed codec), so sluicectl and the proxy read HTTP/1
+/// the same way. Bodies are framed by `Transfer-Encoding: chunked`, by `Content-Length`, or
+/// (neither present) by the end of the connection, as RFC 9112 §6.3 says; a Transfer-Encoding
+/// that does not end in chunked is refused. Interim `1xx` heads are skipped. Limits are named
+/// constants: a control-socket answer has no business with a 64 KiB head.
 struct HTTPResponseDecoder {
     /// The status line and headers. Header names are lowercased.
     struct Head: Equatable {
@@ -35,28 +43,27 @@ struct HTTPResponseDecoder {
     }
 
     static let maxHeadBytes = 64 * 1024
-    static let maxChunkLineBytes = 1024
+    /// Most header fields in a head.
+    static let maxHeaders = 256
+    /// Longest chunk-size line and largest trailer section: `ChunkedBodyScanner`'s limits.
+    static let maxChunkLineBytes = ChunkedBodyScanner.maxSizeLine
+    /// Largest run of chunk data handed to the scanner at once (see `chunked`).
+    static let maxDataRun = 1 << 20
 
-    private enum Framing {
-        case length(remaining: Int)
-        case chunked(ChunkState)
-        case untilClose
-    }
-
-    private enum ChunkState {
-        case size
-        case data(remaining: Int)
-        case dataEnd  // CRLF after chunk data
-        case trailers
-    }
+    private static let limits = HTTPLimits(maxRequestLine: maxHeadBytes, maxHeadBytes: maxHeadBytes, maxHeaders: maxHeaders)
 
     private enum State {
         case head
-        case body(Framing)
+        case length(remaining: Int)
+        case chunked
+        case untilClose
         case done
     }
 
     private var state: State = .head
+    private var parser = HTTPResponseParser(limits: HTTPResponseDecoder.limits)
+    private var scanner = ChunkedBodyScanner()
+    /// The head being parsed (from its first byte); empty once the head is done.
     private var buffer: [UInt8] = []
     /// Set by the caller for `HEAD` requests and the like; a control client never sends them.
     private let bodyless: Bool
@@ -72,9 +79,19 @@ struct HTTPResponseDecoder {
 
     /// Consumes `bytes` and returns what they completed, in order.
     mutating func feed(_ bytes: some Collection<UInt8>) throws(DecodeError) -> [Event] {
-        buffer.append(contentsOf: bytes)
         var events: [Event] = []
-        while try step(into: &events) {}
+        switch state {
+        case .done:
+            break
+        case .head:
+            buffer.append(contentsOf: bytes)
+            guard let bodyStart = try heads(into: &events) else { return events }
+            let rest = Array(buffer[bodyStart...])
+            buffer = []
+            try body(rest[...], into: &events)
+        case .length, .chunked, .untilClose:
+            try body(Array(bytes)[...], into: &events)
+        }
         return events
     }
 
@@ -83,7 +100,7 @@ struct HTTPResponseDecoder {
         switch state {
         case .done:
             return []
-        case .body(.untilClose):
+        case .untilClose:
             state = .done
             return [.end]
         default:
@@ -91,157 +108,145 @@ struct HTTPResponseDecoder {
         }
     }
 
-    /// One unit of progress; false when more input is needed (or the response is complete).
-    private mutating func step(into events: inout [Event]) throws(DecodeError) -> Bool {
-        switch state {
-        case .done:
-            return false
-        case .head:
-            guard let end = Self.find([13, 10, 13, 10], in: buffer) else {
-                if buffer.count > Self.maxHeadBytes { throw .tooLarge("response head over \(Self.maxHeadBytes) bytes") }
-                return false
+    /// Parses heads in `buffer` (skipping interim ones); on the final head appends it, sets the
+    /// body state and returns the offset of the body's first byte; nil when more is needed.
+    private mutating func heads(into events: inout [Event]) throws(DecodeError) -> Int? {
+        var start = 0
+        while true {
+            let from = start
+            let result = buffer.withUnsafeBytes { raw in
+                parser.parse(UnsafeRawBufferPointer(rebasing: raw[from...]), requestMethod: bodyless ? .head : .get)
             }
-            let head = try Self.parseHead(buffer[..<end])
-            buffer.removeFirst(end + 4)
-            if head.status >= 100 && head.status < 200 { return true }  // interim answer; the real one follows
+            switch result {
+            case .needMore:
+                if start > 0 {
+                    // Interim heads are done with: keep only the head being parsed.
+                    buffer.removeFirst(start)
+                    parser.reset()
+                    _ = buffer.withUnsafeBytes { parser.parse($0, requestMethod: bodyless ? .head : .get) }
+                }
+                return nil
+            case .error:
+                if buffer.count &- start > Self.maxHeadBytes {
+                    throw .tooLarge("response head over \(Self.maxHeadBytes) bytes")
+                }
+                throw .malformed("bad response head \"\(Self.preview(buffer[from...]))\"")
+            case .complete:
+                break
+            }
+            let h = parser.head
+            // headLength ≤ the bytes parsed, so start stays ≤ buffer.count.
+            let end = start + h.headLength
+            guard h.status <= 599 else { throw .malformed("bad status line \"\(Self.preview(buffer[from...]))\"") }
+            if h.status < 200 {
+                start = end  // interim answer; the real one follows
+                parser.reset()
+                continue
+            }
+            let head = buffer.withUnsafeBytes { Self.head(h, UnsafeRawBufferPointer(rebasing: $0[from...])) }
             events.append(.head(head))
-            if bodyless || head.status == 204 || head.status == 304 {
-                state = .done
-                events.append(.end)
-                return false
+            if bodyless || h.status == 204 || h.status == 304 {
+                finishBody(into: &events)
+                return end
             }
-            if let te = head.value("transfer-encoding") {
-                guard te.lowercased().split(separator: ",").last?.trimmingSpaces == "chunked" else {
-                    throw .malformed("unsupported transfer-encoding \"\(te)\"")
+            switch h.framing {
+            case .none:
+                finishBody(into: &events)
+            case .contentLength(let n):
+                // n < 10^18 (the parser takes at most 18 digits), so it fits `Int`.
+                guard let length = Int(exactly: n) else { throw .malformed("bad content-length") }
+                state = .length(remaining: length)
+            case .chunked:
+                state = .chunked
+            case .untilClose:
+                if head.value("transfer-encoding") != nil {
+                    throw .malformed("unsupported transfer-encoding \"\(head.value("transfer-encoding")!.prefix(64))\"")
                 }
-                state = .body(.chunked(.size))
-            } else if let cl = head.value("content-length") {
-                // 1*DIGIT only (no sign); `Int` fails rather than wraps on a value past `Int.max`.
-                guard !cl.isEmpty, cl.utf8.allSatisfy(Self.isDigit), let length = Int(cl), length >= 0
-                else { throw .malformed("bad content-length \"\(cl.prefix(64))\"") }
-                if length == 0 {
-                    state = .done
-                    events.append(.end)
-                    return false
-                }
-                state = .body(.length(remaining: length))
-            } else {
-                state = .body(.untilClose)
+                state = .untilClose
             }
-            return true
-        case .body(.untilClose):
-            guard !buffer.isEmpty else { return false }
-            events.append(.body(buffer))
-            buffer.removeAll(keepingCapacity: true)
-            return false
-        case .body(.length(let remaining)):
-            guard !buffer.isEmpty else { return false }
-            let take = min(remaining, buffer.count)
-            events.append(.body(Array(buffer[..<take])))
-            buffer.removeFirst(take)
+            return end
+        }
+    }
+
+    private mutating func finishBody(into events: inout [Event]) {
+        state = .done
+        events.append(.end)
+    }
+
+    /// Body bytes after the head, for the current framing.
+    private mutating func body(_ input: ArraySlice<UInt8>, into events: inout [Event]) throws(DecodeError) {
+        switch state {
+        case .head, .done:
+            return
+        case .untilClose:
+            if !input.isEmpty { events.append(.body(Array(input))) }
+        case .length(let remaining):
+            let take = min(remaining, input.count)
+            if take > 0 { events.append(.body(Array(input.prefix(take)))) }
             if take == remaining {
-                state = .done
-                events.append(.end)
-                return false
+                finishBody(into: &events)
+            } else {
+                state = .length(remaining: remaining - take)
             }
-            state = .body(.length(remaining: remaining - take))
-            return false
-        case .body(.chunked(let chunk)):
-            return try stepChunked(chunk, into: &events)
+        case .chunked:
+            try chunked(input, into: &events)
         }
     }
 
-    private mutating func stepChunked(_ chunk: ChunkState, into events: inout [Event]) throws(DecodeError) -> Bool {
-        switch chunk {
-        case .size:
-            guard let lineEnd = Self.find([13, 10], in: buffer) else {
-                if buffer.count > Self.maxChunkLineBytes { throw .tooLarge("chunk size line too long") }
-                return false
+    /// Chunked body: `ChunkedBodyScanner` validates the framing and finds the end; the bytes it
+    /// counts as chunk data (`dataBytes` grows by them) are the body. The scanner is a value, so a
+    /// run is tried on a copy: if every byte of it was data the copy is kept and the run doubles,
+    /// otherwise the bytes go one at a time until data starts again. Framing costs one call per
+    /// byte, data about log2(chunk size) calls per chunk.
+    private mutating func chunked(_ input: ArraySlice<UInt8>, into events: inout [Event]) throws(DecodeError) {
+        var out: [UInt8] = []
+        var i = input.startIndex
+        var run = 1
+        while i < input.endIndex {
+            let k = min(run, input.endIndex - i)
+            var probe = scanner
+            let before = probe.dataBytes
+            let result = input[i..<(i + k)].withUnsafeBytes { probe.scan($0) }
+            // The scanner counts at most the k bytes it was given: no wrap.
+            let data = probe.dataBytes &- before
+            if result == .consumed(k) && data == UInt64(k) {
+                scanner = probe
+                out.append(contentsOf: input[i..<(i + k)])
+                i += k
+                run = min(run * 2, Self.maxDataRun)
+                continue
             }
-            let line = buffer[..<lineEnd]
-            // Chunk extensions (";name=value") are allowed and ignored.
-            let sizeText = line.prefix { $0 != UInt8(ascii: ";") }
-            // `Int(_:radix:)` alone would take "-1" and "+1": the size must be 1*HEXDIG (RFC 9112 §7.1).
-            // At most 15 hex digits, so the value is below 2^60 and fits `Int` with room for arithmetic.
-            let text = String(decoding: sizeText, as: UTF8.self).trimmingSpaces
-            guard !text.isEmpty, text.utf8.count <= 15, text.utf8.allSatisfy(Self.isHexDigit),
-                let size = Int(text, radix: 16), size >= 0
-            else {
-                throw .malformed("bad chunk size \"\(String(decoding: line.prefix(64), as: UTF8.self))\"")
+            if k > 1 {
+                run = 1
+                continue
             }
-            buffer.removeFirst(lineEnd + 2)
-            state = .body(.chunked(size == 0 ? .trailers : .data(remaining: size)))
-            return true
-        case .data(let remaining):
-            guard !buffer.isEmpty else { return false }
-            let take = min(remaining, buffer.count)
-            events.append(.body(Array(buffer[..<take])))
-            buffer.removeFirst(take)
-            state = .body(.chunked(take == remaining ? .dataEnd : .data(remaining: remaining - take)))
-            return take == remaining
-        case .dataEnd:
-            guard buffer.count >= 2 else { return false }
-            guard buffer[0] == 13, buffer[1] == 10 else { throw .malformed("chunk data not followed by CRLF") }
-            buffer.removeFirst(2)
-            state = .body(.chunked(.size))
-            return true
-        case .trailers:
-            // Trailer fields end with an empty line; they are read and dropped.
-            guard let lineEnd = Self.find([13, 10], in: buffer) else {
-                if buffer.count > Self.maxHeadBytes { throw .tooLarge("trailers over \(Self.maxHeadBytes) bytes") }
-                return false
-            }
-            buffer.removeFirst(lineEnd + 2)
-            if lineEnd == 0 {
-                state = .done
-                events.append(.end)
-                return false
-            }
-            return true
-        }
-    }
-
-    private static func parseHead(_ bytes: ArraySlice<UInt8>) throws(DecodeError) -> Head {
-        let text = String(decoding: bytes, as: UTF8.self)
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)[...]
-        guard let statusLine = lines.popFirst() else { throw .malformed("empty response head") }
-        // "HTTP/1.1 200 OK": the reason phrase is optional.
-        let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[1].utf8.count == 3,
-            parts[1].utf8.allSatisfy(Self.isDigit), let status = Int(parts[1]), status >= 100, status <= 599
-        else { throw .malformed("bad status line \"\(statusLine.prefix(64))\"") }
-        var headers: [(name: String, value: String)] = []
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
-                throw .malformed("bad header line \"\(line.prefix(64))\"")
-            }
-            let name = line[..<colon].lowercased()
-            let value = String(line[line.index(after: colon)...]).trimmingSpaces
-            headers.append((name, value))
-        }
-        return Head(status: status, headers: headers)
-    }
-
-    static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-
-    static func isHexDigit(_ byte: UInt8) -> Bool {
-        isDigit(byte) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "f"))
-    }
-
-    /// Index of the first occurrence of `needle` in `haystack`.
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        var i = 0
-        let last = haystack.count - needle.count
-        while i <= last {
-            if haystack[i] == needle[0] {
-                var j = 1
-                while j < needle.count && haystack[i + j] == needle[j] { j += 1 }
-                if j == needle.count { return i }
-            }
+            scanner = probe
             i += 1
+            switch result {
+            case .error:
+                throw .malformed("bad chunk size, chunk framing or trailer")
+            case .finished:
+                if !out.isEmpty { events.append(.body(out)) }
+                finishBody(into: &events)
+                return
+            case .consumed:
+                continue
+            }
         }
-        return nil
+        if !out.isEmpty { events.append(.body(out)) }
+    }
+
+    /// Strings for the caller: names lowercased, values as sent (trimmed by the parser).
+    private static func head(_ h: HTTPResponseHead, _ p: UnsafeRawBufferPointer) -> Head {
+        func text(_ r: ByteRange) -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: p[Int(r.start)..<r.end]), as: UTF8.self)
+        }
+        return Head(status: h.status, headers: h.headers.map { (text($0.name).lowercased(), text($0.value)) })
+    }
+
+    /// The first line of `bytes`, at most 64 bytes, for error messages.
+    private static func preview(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes.prefix(64).prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
     }
 }
 

@@ -82,7 +82,7 @@ struct APITypesTests {
 @Suite("HTTP request parsing and routing without sockets")
 struct HTTPParsingTests {
     @Test func parsesPipelinedRequestsWithBodies() {
-        var p = HTTPRequestParser()
+        var p = ControlRequestParser()
         p.append(Array("POST /a HTTP/1.1\r\nContent-Length: 3\r\nX-Y:  z \r\n\r\nabcGET /b?x=1%202&y=a+b HTTP/1.0\r\n\r\n".utf8))
         guard case .request(let first) = p.next() else { Issue.record("no first"); return }
         #expect(first.method == "POST" && first.body == Array("abc".utf8) && first.header("x-y") == "z")
@@ -94,7 +94,7 @@ struct HTTPParsingTests {
     }
 
     @Test func resumesAcrossPartialReads() {
-        var p = HTTPRequestParser()
+        var p = ControlRequestParser()
         p.append(Array("GET /v1/status HT".utf8))
         do { let r = p.next(); #expect(r == .needMore) }
         p.append(Array("TP/1.1\r\nContent-Length: 2\r\n\r\n{".utf8))
@@ -105,29 +105,59 @@ struct HTTPParsingTests {
     }
 
     @Test func limitsAndMalformedInput() {
-        var big = HTTPRequestParser()
-        big.append([UInt8](repeating: UInt8(ascii: "a"), count: HTTPRequestParser.maxHeadBytes + 10))
+        var big = ControlRequestParser()
+        big.append([UInt8](repeating: UInt8(ascii: "a"), count: ControlRequestParser.maxHeadBytes + 10))
         guard case .failure(let e1) = big.next() else { Issue.record("no failure"); return }
         #expect(e1.status == 413)
-        var chunked = HTTPRequestParser()
+        var chunked = ControlRequestParser()
         chunked.append(Array("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".utf8))
         guard case .failure(let e2) = chunked.next() else { Issue.record("no failure"); return }
         #expect(e2.status == 400)
-        var garbage = HTTPRequestParser()
+        var garbage = ControlRequestParser()
         garbage.append(Array("HELLO\r\n\r\n".utf8))
         guard case .failure(let e3) = garbage.next() else { Issue.record("no failure"); return }
         #expect(e3.status == 400)
-        var twoLengths = HTTPRequestParser()
+        var twoLengths = ControlRequestParser()
         twoLengths.append(Array("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".utf8))
         guard case .failure(let e4) = twoLengths.next() else { Issue.record("no failure"); return }
         #expect(e4.status == 400)
         // Content-Length is 1*DIGIT: `Int` alone took a sign.
         for length in ["+1", "-1", "1 1", "0x1", "99999999999999999999", ""] {
-            var signed = HTTPRequestParser()
+            var signed = ControlRequestParser()
             signed.append(Array("POST / HTTP/1.1\r\nContent-Length: \(length)\r\n\r\na".utf8))
             guard case .failure(let e5) = signed.next() else { Issue.record("no failure for \(length)"); continue }
             #expect(e5.status == 400 || e5.status == 413, "\(length)")
         }
+    }
+
+    /// The head is SluiceHTTP's: what a strict proxy would not forward is refused, and the stream
+    /// stays failed.
+    @Test(arguments: [
+        "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "GET / HTTP/1.1\r\nX: a\r\n  folded\r\n\r\n", "GET / HTTP/1.1\r\nno colon\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET / HTTP/2.0\r\n\r\n", "GET  HTTP/1.1\r\n\r\n",
+    ])
+    func smugglingShapesAreRefused(_ text: String) {
+        var p = ControlRequestParser()
+        p.append(Array(text.utf8))
+        guard case .failure(let e) = p.next() else { Issue.record("accepted \(text.debugDescription)"); return }
+        #expect(e.status == 400)
+        p.append(Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        #expect(p.next() == .failure(e))
+    }
+
+    @Test func toleratedShapesAndBodies() {
+        var p = ControlRequestParser()
+        p.append(Array("GET /a HTTP/1.1\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nxyDELETE /b HTTP/1.1\r\n\r\n".utf8))
+        guard case .request(let a) = p.next() else { Issue.record("no first"); return }
+        #expect(a.method == "GET" && a.body == Array("xy".utf8) && a.headers.count == 2)
+        guard case .request(let b) = p.next() else { Issue.record("no second"); return }
+        #expect(b.method == "DELETE" && b.target == "/b" && b.body.isEmpty)
+        #expect(p.buffered == 0)
+        var big = ControlRequestParser()
+        big.append(Array("POST / HTTP/1.1\r\nContent-Length: \(ControlRequestParser.maxBodyBytes + 1)\r\n\r\n".utf8))
+        guard case .failure(let e) = big.next() else { Issue.record("no failure"); return }
+        #expect(e.status == 413)
     }
 
     @Test func routerMatchesWithoutSockets() {

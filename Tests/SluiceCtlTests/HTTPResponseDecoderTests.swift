@@ -74,6 +74,31 @@ import Testing
         }
     }
 
+    /// Chunk data is handed to `ChunkedBodyScanner` in growing runs: a large chunk, a small one and
+    /// a streamed event line, fed in uneven pieces, come out whole and in order.
+    @Test(arguments: [1, 7, 4096, 100_000])
+    func chunkedInPiecesOfAnySize(_ piece: Int) throws {
+        let big = String(repeating: "0123456789abcdef", count: 5000)  // 80 000 bytes
+        let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + String(big.utf8.count, radix: 16) + "\r\n" + big + "\r\n3;ext\r\nxyz\r\n"
+            + "b\r\n{\"a\":\"b\"}\r\n\r\n0\r\n\r\nleftover"
+        let bytes = Array(text.utf8)
+        var decoder = HTTPResponseDecoder()
+        var body: [UInt8] = []
+        var ends = 0
+        var i = 0
+        while i < bytes.count {
+            let end = min(bytes.count, i + piece)
+            for event in try decoder.feed(bytes[i..<end]) {
+                if case .body(let b) = event { body += b }
+                if case .end = event { ends += 1 }
+            }
+            i = end
+        }
+        #expect(decoder.isComplete && ends == 1)
+        #expect(String(decoding: body, as: UTF8.self) == big + "xyz" + "{\"a\":\"b\"}\r\n")
+    }
+
     @Test func oversizedHead() {
         var decoder = HTTPResponseDecoder()
         let text = "HTTP/1.1 200 OK\r\nX: " + String(repeating: "a", count: HTTPResponseDecoder.maxHeadBytes)

@@ -22,6 +22,8 @@ uint32_t csluice_epoll_event_events(const struct epoll_event *event);
 
 int csluice_eventfd(void);
 int csluice_accept4(int fd, struct sockaddr *addr, socklen_t *len);
+/// accept4 with SOCK_CLOEXEC only: a blocking socket (control-plane servers).
+int csluice_accept4_blocking(int fd);
 int csluice_socket_nonblocking(int domain, int type);
 ssize_t csluice_splice(int fd_in, int fd_out, size_t len);
 int csluice_pipe2_nonblocking(int fds[2]);

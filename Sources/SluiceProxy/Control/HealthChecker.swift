@@ -2,9 +2,6 @@ import SluiceBalancer
 import SluiceConfig
 import SluiceCore
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Active health checks on their own thread and epoll, never on a worker: a TCP connect,
 /// or an HTTP `GET` whose status must fit the matcher. Each target is checked at a fixed
@@ -38,26 +35,49 @@ public final class HealthChecker: Sendable {
 }
 
 /// The checker's loop state (lives on the checker thread only).
+///
+/// Checks live in a slab indexed by a stable slot; a check keeps its slot for as long as its
+/// target is listed. Sockets are registered in an `FdTable` (owner `.healthCheck`, index = slot)
+/// and epoll carries the table's generation-tagged token, so an event queued for a descriptor
+/// that was closed (and perhaps reused by the next check) in the same batch is dropped.
 struct CheckLoop {
-    struct Check {
+    /// Names a checked target; used only when the target list is refreshed (cold path).
+    struct TargetKey: Hashable {
         var group: String
         var address: String
+    }
+
+    struct Check {
+        var key: TargetKey
         var socketAddress: SocketAddress
         var config: HealthCheckConfig
+        /// The `GET` sent by HTTP checks, built when the config is (re)read.
+        var request: [UInt8]
         var nextDue: UInt64
         var fd: Int32 = -1
+        /// `fd`'s epoll token (generation-tagged by `fds`).
+        var token: UInt64 = 0
         var deadline: UInt64 = 0
         var phase = Phase.idle
-        var response: [UInt8] = []
+        var response = HealthCheckResponse()
     }
 
     enum Phase { case idle, connecting, reading }
 
+    /// Bytes asked for per read of a check's answer.
+    static let readSize = 4096
+    /// How often the target list is compared with the control plane's.
+    static let refreshInterval: UInt64 = 500_000_000
+
     let control: ControlPlane
     let wake: Int32
     let epoll: Epoll
-    var checks: [String: Check] = [:]
-    var byFd: [Int32: String] = [:]
+    var fds = FdTable(initialCapacity: 256)
+    var checks: [Check?] = []
+    var freeSlots: [Int] = []
+    var slotByTarget: [TargetKey: Int] = [:]
+    /// One read buffer for every check (one thread).
+    var scratch = [UInt8](repeating: 0, count: CheckLoop.readSize)
     var rng = SystemRandomNumberGenerator()
     var lastRefresh: UInt64 = 0
 
@@ -65,153 +85,199 @@ struct CheckLoop {
         self.control = control
         self.wake = wake
         epoll = try Epoll(capacity: 256)
-        try epoll.add(wake, events: [.readable], data: UInt64(UInt32(bitPattern: wake)))
+        let token = fds.register(wake, owner: .wakeup, index: -1)
+        try epoll.add(wake, events: [.readable], data: token)
     }
 
     mutating func run(stopping: borrowing Atomic<Bool>) {
         while !stopping.load(ordering: .acquiring) {
             var now = Posix.monotonicNanos()
-            if now &- lastRefresh >= 500_000_000 { refresh(now) }
-            let next = checks.values.map { $0.phase == .idle ? $0.nextDue : $0.deadline }.min() ?? now &+ 500_000_000
+            if now &- lastRefresh >= Self.refreshInterval { refresh(now) }
+            var next = now &+ Self.refreshInterval
+            for case let c? in checks { next = min(next, c.phase == .idle ? c.nextDue : c.deadline) }
             let waitMillis = next > now ? Int32(min(100, (next - now) / 1_000_000 + 1)) : 0
             let n = epoll.wait(timeoutMillis: waitMillis)
             now = Posix.monotonicNanos()
             for i in 0..<n {
                 let e = epoll.event(at: i)
-                let fd = Int32(truncatingIfNeeded: e.data)
-                if fd == wake {
-                    Posix.drainEventfd(wake)
-                    continue
+                guard let (fd, entry) = fds.lookup(e.data) else { continue }  // stale: closed since
+                switch entry.owner {
+                case .wakeup:
+                    Posix.drainEventfd(fd)
+                case .healthCheck:
+                    let slot = Int(entry.index)
+                    if checks[slot]?.fd == fd { progress(slot, events: e.events, now: now) }
+                default:
+                    break
                 }
-                if let key = byFd[fd] { progress(key, events: e.events, now: now) }
             }
-            for key in Array(checks.keys) {
-                guard let c = checks[key] else { continue }
+            for slot in checks.indices {
+                guard let c = checks[slot] else { continue }
                 if c.phase != .idle && now >= c.deadline {
-                    finish(key, success: false, reason: .timeout, now: now)
+                    finish(slot, success: false, reason: .timeout)
                 } else if c.phase == .idle && now >= c.nextDue {
-                    begin(key, now: now)
+                    begin(slot, now: now)
                 }
             }
             control.tick()
         }
-        for key in Array(checks.keys) { closeSocket(key) }
+        for slot in checks.indices { closeSocket(slot) }
     }
 
-    /// Follows the control plane's target list: new targets get a check, gone ones lose it.
+    /// Follows the control plane's target list: new targets get a check (and a slot), gone ones
+    /// lose it.
     mutating func refresh(_ now: UInt64) {
         lastRefresh = now
-        var wanted = Set<String>()
+        var wanted = Set<TargetKey>()
         for t in control.checkTargets() {
-            let key = t.group + "|" + t.address
+            let key = TargetKey(group: t.group, address: t.address)
             wanted.insert(key)
-            if var c = checks[key] {
-                c.config = t.check
-                checks[key] = c
+            if let slot = slotByTarget[key] {
+                if checks[slot]?.config != t.check {
+                    checks[slot]?.config = t.check
+                    checks[slot]?.request = Self.request(path: t.check.path, host: t.address)
+                }
                 continue
             }
             guard let sa = SocketAddress(host: t.host, port: t.port) else { continue }
             let offset = UInt64.random(in: 0..<max(1, t.check.interval / 2), using: &rng)
-            checks[key] = Check(group: t.group, address: t.address, socketAddress: sa, config: t.check,
-                                nextDue: now &+ offset)
+            let check = Check(key: key, socketAddress: sa, config: t.check,
+                              request: Self.request(path: t.check.path, host: t.address), nextDue: now &+ offset)
+            let slot: Int
+            if let free = freeSlots.popLast() {
+                slot = free
+                checks[slot] = check
+            } else {
+                slot = checks.count
+                checks.append(check)
+            }
+            slotByTarget[key] = slot
         }
-        for key in Array(checks.keys) where !wanted.contains(key) {
-            closeSocket(key)
-            checks[key] = nil
+        for (key, slot) in slotByTarget where !wanted.contains(key) {
+            closeSocket(slot)
+            checks[slot] = nil
+            slotByTarget[key] = nil
+            freeSlots.append(slot)
         }
     }
 
-    mutating func begin(_ key: String, now: UInt64) {
-        guard var c = checks[key] else { return }
+    static func request(path: String, host: String) -> [UInt8] {
+        Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: sluice-health-check\r\nConnection: close\r\n\r\n".utf8)
+    }
+
+    mutating func begin(_ slot: Int, now: UInt64) {
+        guard var c = checks[slot] else { return }
         // Fixed rate: the next one is due an interval after this one was, plus a little jitter.
         let jitter = UInt64.random(in: 0...(c.config.interval / 20), using: &rng)
         c.nextDue = max(c.nextDue &+ c.config.interval, now) &+ jitter
         c.deadline = now &+ c.config.timeout
-        c.response.removeAll(keepingCapacity: true)
+        c.response.reset()
         guard let fd = try? Socket.tcp(for: c.socketAddress) else {
-            checks[key] = c
+            checks[slot] = c  // no descriptor to spare: try again next interval
+            return
+        }
+        let token = fds.register(fd, owner: .healthCheck, index: Int32(slot))
+        do {
+            try epoll.add(fd, events: [.writable, .readable], data: token)
+        } catch {
+            fds.unregister(fd)
+            Posix.close(fd)
+            checks[slot] = c
             return
         }
         c.fd = fd
+        c.token = token
         c.phase = .connecting
-        checks[key] = c
-        byFd[fd] = key
-        try? epoll.add(fd, events: [.writable, .readable], data: UInt64(UInt32(bitPattern: fd)))
+        checks[slot] = c
         do {
-            if try Socket.connect(fd, to: c.socketAddress) == .connected { connected(key, now: now) }
+            if try Socket.connect(fd, to: c.socketAddress) == .connected { connected(slot) }
         } catch {
-            finish(key, success: false, reason: .connectionRefused, now: now)
+            finish(slot, success: false, reason: .connectionRefused)
         }
     }
 
-    mutating func progress(_ key: String, events: EpollEvents, now: UInt64) {
-        guard let c = checks[key] else { return }
+    mutating func progress(_ slot: Int, events: EpollEvents, now: UInt64) {
+        guard let c = checks[slot] else { return }
         switch c.phase {
         case .idle:
             return
         case .connecting:
             if !events.isDisjoint(with: [.error, .hangup]) || Socket.pendingError(c.fd) != 0 {
-                finish(key, success: false, reason: .connectionRefused, now: now)
+                finish(slot, success: false, reason: .connectionRefused)
             } else if events.contains(.writable) {
-                connected(key, now: now)
+                connected(slot)
             }
         case .reading:
-            readResponse(key, now: now)
+            readResponse(slot)
         }
     }
 
-    mutating func connected(_ key: String, now: UInt64) {
-        guard var c = checks[key] else { return }
+    mutating func connected(_ slot: Int) {
+        guard let c = checks[slot] else { return }
         if c.config.protocolKind == .tcp {
-            finish(key, success: true, reason: nil, now: now)
+            finish(slot, success: true, reason: nil)
             return
         }
-        let request = "GET \(c.config.path) HTTP/1.1\r\nHost: \(c.address)\r\nUser-Agent: sluice-health-check\r\nConnection: close\r\n\r\n"
-        let ok = request.utf8CString.withUnsafeBytes { raw in write(c.fd, raw.baseAddress, raw.count - 1) == raw.count - 1 }
-        guard ok else {
-            finish(key, success: false, reason: .connectionRefused, now: now)
+        // The request is far smaller than a fresh socket's send buffer: anything but one whole
+        // write means the connection is unusable.
+        let written = c.request.withUnsafeBytes { raw -> IOResult<Int>? in
+            guard let base = raw.baseAddress else { return nil }
+            return try? Posix.write(c.fd, from: base, count: raw.count)
+        }
+        guard case .processed(let n)? = written, n == c.request.count else {
+            finish(slot, success: false, reason: .connectionRefused)
             return
         }
-        c.phase = .reading
-        checks[key] = c
-        try? epoll.modify(c.fd, events: [.readable], data: UInt64(UInt32(bitPattern: c.fd)))
+        checks[slot]?.phase = .reading
+        try? epoll.modify(c.fd, events: [.readable], data: c.token)
     }
 
-    mutating func readResponse(_ key: String, now: UInt64) {
-        guard var c = checks[key] else { return }
-        var buf = [UInt8](repeating: 0, count: 512)
-        let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
-        if n > 0 { c.response += buf[0..<n] }
-        checks[key] = c
-        // "HTTP/1.1 200" is enough to judge.
-        if c.response.count >= 12 || n <= 0 {
-            guard c.response.count >= 12,
-                  String(decoding: c.response[0..<5], as: UTF8.self) == "HTTP/",
-                  let status = Int(String(decoding: c.response[9..<12], as: UTF8.self)) else {
-                if n < 0 && errno == EAGAIN { return }
-                finish(key, success: false, reason: .responseCodeMismatch, now: now)
-                return
+    /// Reads what the target sent (until the socket would block) and judges the head once whole.
+    mutating func readResponse(_ slot: Int) {
+        guard let fd = checks[slot]?.fd else { return }
+        while true {
+            let result = scratch.withUnsafeMutableBytes { raw -> IOResult<Int>? in
+                try? Posix.read(fd, into: raw.baseAddress!, count: raw.count)
             }
-            let fits = c.config.matcher.contains { $0.contains(status) }
-            finish(key, success: fits, reason: fits ? nil : .responseCodeMismatch, now: now)
+            let verdict: HealthCheckResponse.Verdict
+            switch result {
+            case .wouldBlock?:
+                return
+            case .processed(let n)? where n > 0:
+                verdict = scratch.withUnsafeBytes { raw in
+                    checks[slot]!.response.append(UnsafeRawBufferPointer(rebasing: raw[..<n]))
+                }
+            case .processed?, nil:
+                verdict = .garbled  // closed (or failed) before a whole head arrived
+            }
+            switch verdict {
+            case .needMore:
+                continue
+            case .garbled:
+                finish(slot, success: false, reason: .responseCodeMismatch)
+            case .status(let status):
+                let fits = checks[slot]!.config.matcher.contains { $0.contains(status) }
+                finish(slot, success: fits, reason: fits ? nil : .responseCodeMismatch)
+            }
+            return
         }
     }
 
-    mutating func finish(_ key: String, success: Bool, reason: TargetReason?, now: UInt64) {
-        guard let c = checks[key] else { return }
-        closeSocket(key)
-        control.recordHealth(group: c.group, address: c.address, success: success, reason: reason)
+    mutating func finish(_ slot: Int, success: Bool, reason: TargetReason?) {
+        guard let key = checks[slot]?.key else { return }
+        closeSocket(slot)
+        control.recordHealth(group: key.group, address: key.address, success: success, reason: reason)
     }
 
-    mutating func closeSocket(_ key: String) {
-        guard var c = checks[key] else { return }
+    mutating func closeSocket(_ slot: Int) {
+        guard var c = checks[slot] else { return }
         if c.fd >= 0 {
-            byFd[c.fd] = nil
+            fds.unregister(c.fd)
             epoll.remove(c.fd)
             Posix.close(c.fd)
             c.fd = -1
         }
         c.phase = .idle
-        checks[key] = c
+        checks[slot] = c
     }
 }
