@@ -178,7 +178,7 @@ public final class Plan: Sendable {
 
     /// Whether `weights` (by group, then target) are for exactly this Plan's targets, so they
     /// can be published in place instead of compiling a new Plan.
-    func hasTargets(_ inputs: [[TargetInput]]) -> Bool {
+    public func hasTargets(_ inputs: [[TargetInput]]) -> Bool {
         guard inputs.count == groups.count else { return false }
         for (g, group) in groups.enumerated() {
             let ts = group.targets

@@ -213,7 +213,7 @@ extension ControlPlane {
                         changed = true
                     }
                     if let deadline = t.drainDeadline {
-                        let adopted = s.runtime?.planStore.allWorkersAdopted(t.drainGeneration) ?? true
+                        let adopted = s.dataPlane?.allWorkersAdopted(t.drainGeneration) ?? true
                         if adopted && t.drainGeneration != 0 && t.runtime.inFlight.load(ordering: .acquiring) == 0 {
                             remove.append(ti)
                         } else if now >= deadline && !t.runtime.evicted.load(ordering: .relaxed) {
@@ -236,7 +236,7 @@ extension ControlPlane {
             }
             return changed
         }
-        if evict { state.withLock { $0.runtime }?.evict() }
+        if evict { state.withLock { $0.dataPlane }?.evict() }
     }
 
     /// Run-time registrations, for the state file.
@@ -262,25 +262,25 @@ extension ControlPlane {
         commit.withLock { _ in
             var saved: State?
             var built: Result<Plan, Plan.CompileError>?
-            var runtime: Runtime?
+            var dataPlane: (any DataPlane)?
             state.withLock { s in
                 saved = s
                 s.config = config
                 s.groups = ControlPlane.groups(for: config, keeping: s.groups, registrations: ControlPlane.registrations(s),
                                                now: clockNow())
-                runtime = s.runtime
-                guard s.runtime != nil else { return }
+                dataPlane = s.dataPlane
+                guard s.dataPlane != nil else { return }
                 s.generation += 1
                 let inputs = ControlPlane.inputs(&s, now: clockNow())
                 built = Result { () throws(Plan.CompileError) -> Plan in
                     try Plan(config: s.config, targets: inputs, generation: s.generation, ids: s.ids)
                 }
             }
-            guard let runtime, let built else { return }
+            guard let dataPlane, let built else { return }
             do {
                 // Binds new listeners: outside the state lock.
                 let plan = try built.get()
-                let version = try runtime.publish(plan)
+                let version = try dataPlane.publish(plan)
                 state.withLock { $0.published = plan }
                 markDrainVersion(version)
                 events = state.withLock { s in

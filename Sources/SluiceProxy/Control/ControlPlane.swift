@@ -99,7 +99,8 @@ public final class ControlPlane: Sendable {
         var config: Config
         var groups: [Group]
         var generation: UInt64 = 0
-        var runtime: Runtime?
+        /// Where Plans and weights go: the workers, through their only interface.
+        var dataPlane: (any DataPlane)?
         let ids = StatsIds()
         /// Events of the change in progress, told once it is stored and published.
         var pending: [Event] = []
@@ -194,9 +195,9 @@ public final class ControlPlane: Sendable {
 
     // MARK: plans
 
-    /// Attaches the runtime that Plans are published to.
-    public func attach(_ runtime: Runtime) {
-        state.withLock { $0.runtime = runtime }
+    /// Attaches the data plane that Plans and weights are published to.
+    public func attach(_ dataPlane: any DataPlane) {
+        state.withLock { $0.dataPlane = dataPlane }
     }
 
     /// The Plan for the current model (generation + 1 of the last one built).
@@ -217,59 +218,50 @@ public final class ControlPlane: Sendable {
     /// What publishing the model takes.
     enum Publication {
         case nothing
-        /// New weights for the targets of the Plan workers run on.
-        case weights([(cell: WeightCell, weights: GroupWeights)])
+        /// New weights (by group, then target) for the targets of the Plan workers run on.
+        case weights([[Int]], of: Plan)
         case plan(Plan)
         case failed(String)
     }
 
     /// Publishes the model as it is now: weights in place when only weights changed (health,
     /// slow start, draining, zones, fail-open), a new Plan when targets came or went. Call with
-    /// `commit` held and `state` not held: the state lock is taken only to compute, the
-    /// publishing (which may bind) happens outside it. Returns the events to tell.
+    /// `commit` held and `state` not held: the state lock is taken only to compute; the data
+    /// plane's work (binding, building Maglev tables) happens outside it. Returns the events
+    /// to tell.
     func publishCommitted() -> [Event] {
         let now = clock()
         var work = Publication.nothing
         var events: [Event] = []
-        var runtime: Runtime?
+        var dataPlane: (any DataPlane)?
         state.withLock { s in
             events = s.pending
             s.pending.removeAll()
-            runtime = s.runtime
-            guard s.runtime != nil else { return }
+            dataPlane = s.dataPlane
+            guard s.dataPlane != nil else { return }
             let before = s.groups.map(\.failOpen)
             let inputs = ControlPlane.inputs(&s, now: now)
             events += ControlPlane.failOpenEvents(before: before, s)
             if let p = s.published, p.hasTargets(inputs) {
-                var changes: [(cell: WeightCell, weights: GroupWeights)] = []
-                for (g, group) in p.groups.enumerated() {
-                    let w = inputs[g].map(\.effectiveWeight)
-                    if group.live.snapshot.weights != w {
-                        changes.append((group.live, GroupWeights(weights: w, keys: group.targets.map(\.key),
-                                                                 algorithm: group.algorithm)))
-                    }
-                }
-                work = .weights(changes)
+                work = .weights(inputs.map { $0.map(\.effectiveWeight) }, of: p)
             } else {
-                s.generation += 1
-                do {
-                    work = .plan(try Plan(config: s.config, targets: inputs, generation: s.generation, ids: s.ids))
-                } catch {
-                    work = .failed("\(error)")
-                }
+                work = ControlPlane.newPlan(&s, inputs)
             }
         }
-        guard let runtime else { return events }
+        guard let dataPlane else { return events }
+        if case .weights(let weights, let p) = work, dataPlane.setWeights(weights, of: p) == nil {
+            // Not the Plan the workers run on after all: publish a whole one.
+            work = state.withLock { s in ControlPlane.newPlan(&s, ControlPlane.inputs(&s, now: now)) }
+        }
         var version: UInt64?
         switch work {
         case .nothing:
             break
-        case .weights(let changes):
-            for c in changes { c.cell.publish(c.weights) }
-            version = changes.isEmpty ? runtime.planStore.routingVersion : runtime.weightsPublished()
+        case .weights:
+            version = dataPlane.routingVersion
         case .plan(let plan):
             do {
-                version = try runtime.publish(plan)
+                version = try dataPlane.publish(plan)
                 state.withLock { $0.published = plan }
             } catch {
                 events.append(Event(type: "error", message: "could not publish a new plan: \(error)"))
@@ -279,6 +271,16 @@ public final class ControlPlane: Sendable {
         }
         if let version { markDrainVersion(version) }
         return events
+    }
+
+    /// A new Plan for the model's config and `inputs` (next generation).
+    static func newPlan(_ s: inout State, _ inputs: [[TargetInput]]) -> Publication {
+        s.generation += 1
+        do {
+            return .plan(try Plan(config: s.config, targets: inputs, generation: s.generation, ids: s.ids))
+        } catch {
+            return .failed("\(error)")
+        }
     }
 
     /// Draining targets not yet carried by a published routing version are from `version` on.
