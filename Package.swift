@@ -34,10 +34,16 @@ let package = Package(
             dependencies: ["SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "CSluice"],
             swiftSettings: releaseFlags
         ),
+        // The control plane: model, health checks, registrations, persistence. Reaches the
+        // data plane only through `DataPlane` (SluiceProxy/DataPlane.swift).
+        .target(
+            name: "SluiceControlPlane",
+            dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP"]
+        ),
         .executableTarget(
             name: "sluiced",
             dependencies: [
-                "SluiceProxy", "SluiceConfig", "SluiceCore", "SluiceControl", "CSluice",
+                "SluiceProxy", "SluiceControlPlane", "SluiceConfig", "SluiceCore", "SluiceControl", "CSluice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,7 +62,7 @@ let package = Package(
         .testTarget(name: "SluiceBalancerTests", dependencies: ["SluiceBalancer"]),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"]),
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig"]),
-        .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy"]),
+        .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluiceControlPlane"]),
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
         .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),

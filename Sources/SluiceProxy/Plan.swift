@@ -97,6 +97,7 @@ public final class Plan: Sendable {
     /// Why a config could not become a Plan (only what validation cannot know).
     public struct CompileError: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// A Plan straight from the config: every target at its configured weight.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceConfig
 import SluiceControl
+import SluiceControlPlane
 import SluiceProxy
 import Synchronization
 

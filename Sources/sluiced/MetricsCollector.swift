@@ -1,4 +1,5 @@
 import SluiceControl
+import SluiceControlPlane
 import SluiceProxy
 
 /// Prometheus text (SPEC §9): per-worker counters summed at scrape time, plus the control

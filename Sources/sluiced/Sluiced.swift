@@ -5,6 +5,7 @@ import Logging
 import SluiceConfig
 import SluiceControl
 import SluiceCore
+import SluiceControlPlane
 import SluiceProxy
 import Synchronization
 

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SluiceProxy
+@testable import SluiceControlPlane
 
 @Suite struct HealthCheckResponseTests {
     /// Feeds `text` in pieces of `step` bytes; returns the first verdict other than `.needMore`.

@@ -1,3 +1,4 @@
+import SluiceProxy
 import SluiceHTTP
 
 /// The answer to one HTTP health check, judged from its head with SluiceHTTP's

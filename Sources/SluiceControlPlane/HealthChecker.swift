@@ -1,5 +1,6 @@
 import SluiceBalancer
 import SluiceConfig
+import SluiceProxy
 import SluiceCore
 import Synchronization
 
