@@ -435,7 +435,7 @@ record() {
   for c in ${RESULT_COLS#scenario }; do
     v=$(kv "$c" "$all")
     [[ $v == nan && $c =~ ^(note|better|op_unit|unit)$ ]] && v=""
-    [[ $c == note ]] && v=${v//_/ }   # note=two_words: underscores stand for spaces
+    [[ $c == note || $c == unit ]] && v=${v//_/ }   # note=two_words: underscores stand for spaces
     row+=$'\t'"$v"
   done
   printf '%s\n' "$row" >>"$RESULTS"
