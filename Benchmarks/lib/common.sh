@@ -431,7 +431,8 @@ rotated() {  # REP ITEM... -> items rotated by REP-1 (drift hits all alike)
 #   rss_before_kib rss_after_kib errors foreign_cpu client_cpu better note
 RESULT_COLS="scenario candidate rep attempt status unit value ops op_unit cpu_s p50_ms p99_ms rss_before_kib rss_after_kib errors foreign_cpu client_cpu better note"
 record() {
-  local all="$*" row="$BENCH_NAME" c v
+  local all="$*" row c v
+  row=$(kv scenario "$all"); [[ $row == nan ]] && row=$BENCH_NAME
   for c in ${RESULT_COLS#scenario }; do
     v=$(kv "$c" "$all")
     [[ $v == nan && $c =~ ^(note|better|op_unit|unit)$ ]] && v=""
