@@ -14,6 +14,15 @@
 # failure (alloc, slowstart-pool, rss with ENFORCE=1), 2 when a scenario could not run.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# the exact command line: every parameter set in the environment, then the script and its arguments
+PARAMS="REPS DUR DUR_KA DUR_CONN DUR_IPERF CONNS WORKERS PROXIES SCENARIOS IDLE_CONNS IDLE_BATCH PIN CLIENT_CPUS
+SERVER_CPUS PROXY_CPUS PRIO FOREIGN_MAX MAX_RETRIES SLUICED BUILD MAX_TOTAL_S OUT_DIR KEEP_TMP PYTHON
+SS_DUR SS_WINDOW SS_BUDGET RSS_DUR RSS_IDLE_S RSS_BUDGET ENFORCE ALLOC_N ALLOC_WARM_N ALLOC_CONNS BUDGET_KA BUDGET_CLOSE
+BUDGET_L4 N_TARGETS REG_REPS N_RULES ALLOC_N_CONN ALLOC_PARTS CTL_REPS RELOADS RELOAD_MS WRK_DUR WRK_CONNS IDLE_TIMEOUT_S MAXCONN"
+CMDLINE=""
+for v in $PARAMS; do [[ -n ${!v+x} ]] && CMDLINE+="$v=$(printf '%q' "${!v}") "; done
+CMDLINE+="Benchmarks/run.sh${*:+ $(printf '%q ' "$@")}"
+CMDLINE=${CMDLINE% }
 source "$HERE/lib/common.sh"
 
 DEFAULT_SCENARIOS="ka_small ka_64k close_small l4_iperf l4_connrate l4_idle rss slowstart-pool control alloc"
@@ -29,15 +38,6 @@ SCEN=("$@")
 ((${#SCEN[@]})) || read -ra SCEN <<<"${SCENARIOS:-$DEFAULT_SCENARIOS}"
 for s in "${SCEN[@]}"; do [[ -f $HERE/scenarios/$s.sh ]] || die "unknown scenario '$s' (Benchmarks/run.sh --list)"; done
 
-# the exact command line: every parameter set in the environment, then the script and its arguments
-PARAMS="REPS DUR DUR_KA DUR_CONN DUR_IPERF CONNS WORKERS PROXIES SCENARIOS IDLE_CONNS IDLE_BATCH PIN CLIENT_CPUS
-SERVER_CPUS PROXY_CPUS PRIO FOREIGN_MAX MAX_RETRIES SLUICED BUILD MAX_TOTAL_S OUT_DIR KEEP_TMP PYTHON
-SS_DUR SS_WINDOW SS_BUDGET RSS_DUR RSS_IDLE_S RSS_BUDGET ENFORCE ALLOC_N ALLOC_WARM_N ALLOC_CONNS BUDGET_KA BUDGET_CLOSE
-BUDGET_L4 N_TARGETS REG_REPS N_RULES"
-CMDLINE=""
-for v in $PARAMS; do [[ -n ${!v+x} ]] && CMDLINE+="$v=$(printf '%q' "${!v}") "; done
-CMDLINE+="Benchmarks/run.sh${*:+ $(printf '%q ' "$@")}"
-CMDLINE=${CMDLINE% }
 
 mkdir -p "$OUT_DIR"
 export RESULTS=$OUT_DIR/last-run.tsv LOGS_ROOT=$OUT_DIR/last-run-logs BENCH_ROOT=$$ OUT_DIR

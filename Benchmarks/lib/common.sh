@@ -142,6 +142,7 @@ ensure_sluiced() {  # release build when missing (BUILD=auto) or always (BUILD=1
   [[ -x $SLUICED ]] || die "sluiced not found at $SLUICED (swift build -c release, BUILD=1, or SLUICED=...)"
 }
 sluiced_id() {  # one line naming the binary
+  [[ -x $SLUICED ]] || { echo "(not built: \`$SLUICED\`)"; return; }
   echo "\`$SLUICED\` ($(stat -c '%s bytes, built %y' "$SLUICED" 2>/dev/null | cut -d. -f1), sha256 $(sha256sum "$SLUICED" 2>/dev/null | cut -c1-12))"
 }
 
