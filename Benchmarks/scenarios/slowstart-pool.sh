@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # slowstart-pool: new backend connections per 1,000 requests while a target is in slow start (bar < 1).
 #
-# Sluice alone (http listener, access_log off), group `web`: round_robin, slow_start SS_WINDOW (30s),
+# Sluice alone (http listener, access_log off), group `web`: round_robin, slow_start SS_WINDOW_S (30) s,
 # two static targets of weight 100, HTTP health checks every 1 s against a separate port (a Python
 # file server, so checks are not counted). Backends: one nginx (1 worker) with three server blocks;
 # its stub_status "accepts" counts every TCP connection the proxy opens to any of them.
-#   1. steady (candidate `sluice-steady`): 1 s warm-up, then wrk -t1 -cCONNS -dSS_DUR(10)s /small;
+#   1. steady (candidate `sluice-steady`, SS_STEADY=1): the second static target also starts in
+#      slow start (it turned healthy after the first), so first wait SS_WINDOW_S + 2 s; 1 s warm-up, then wrk -t1 -cCONNS -dSS_DUR(10)s /small;
 #      new backend connections (accepts delta, minus the status request itself) per 1,000 requests.
 #   2. slow start (candidate `sluice`): `sluicectl targets register web C --weight 100`; once C is
 #      healthy (its slow start begins), the same wrk run. Every slow-start step republishes the
@@ -14,7 +15,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 bench_init slowstart-pool
 SS_DUR=${SS_DUR:-${DUR:-10}}
-SS_WINDOW=${SS_WINDOW:-30s}
+SS_WINDOW_S=${SS_WINDOW_S:-30}   # slow_start of the group, seconds (Sluice accepts 30 s .. 15 min)
+SS_WINDOW=${SS_WINDOW_S}s
+SS_STEADY=${SS_STEADY:-1}         # 1: measure the steady phase (waits SS_WINDOW_S + 2 s first)
 SS_BUDGET=${SS_BUDGET:-1}
 ENFORCE=${ENFORCE:-0}
 need wrk nginx curl
@@ -98,8 +101,16 @@ phase() {  # CANDIDATE NOTE
 }
 
 OVER=0
-timeout 3 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$PORT/small" >/dev/null 2>&1   # fill the pools
-phase sluice-steady "2_targets,_no_slow_start"
+t_h=$SECONDS
+if ((SS_STEADY)); then
+  # the second static target turned healthy while the first already was: it is in slow start too
+  log "waiting $((SS_WINDOW_S + 2)) s for the static targets' own slow start to end"
+  sleep $((SS_WINDOW_S + 2 - (SECONDS - t_h)))
+  timeout 3 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$PORT/small" >/dev/null 2>&1   # fill the pools
+  phase sluice-steady "2_targets,_no_slow_start"
+else
+  timeout 3 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$PORT/small" >/dev/null 2>&1
+fi
 "$SLUICECTL" targets register web "127.0.0.1:${BE[2]}" --weight 100 --socket "$SOCK" >&2 || die "sluicectl targets register failed"
 t_reg=$SECONDS
 wait_healthy 30 "127.0.0.1:${BE[2]}" || die "registered target not healthy after 30 s"
