@@ -38,7 +38,7 @@ test: build
 	swift test 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 # Benchmarks (Benchmarks/README.md): HAProxy and NGINX beside sluiced on loopback, one report.
-#   make bench                                     every scenario (~25 min, needs a quiet machine)
+#   make bench                                     every scenario (~15 min, needs a quiet machine)
 #   make bench SCENARIOS="ka_small rss"            some of them (Benchmarks/run.sh --list)
 BENCH_PACKAGES := haproxy nginx wrk iperf3 curl gcc nghttp2-client
 bench-deps:
