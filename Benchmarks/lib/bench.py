@@ -611,7 +611,8 @@ def cmd_report(args):
             cands[r["scenario"]].append(r["candidate"])
 
     def usable(rs):
-        ok = [r for r in rs if r["status"] == "ok"]
+        # over_bar / over_budget: a valid measurement that misses its bar (shown with ✗)
+        ok = [r for r in rs if r["status"] == "ok" or r["status"].startswith("over_")]
         return (ok, False) if ok else ([r for r in rs if r["status"] == "disturbed"], True)
 
     def med(rs, col):
@@ -651,6 +652,8 @@ def cmd_report(args):
             res = _f(v, _nd(v)) if use else "failed (%s)" % ",".join(sorted({r["status"] for r in rs}))
             if dist and use:
                 res = "⚠ " + res
+            if any(r["status"].startswith("over_") for r in use):
+                res = "✗ " + res
             note = "; ".join(sorted({r["note"] for r in rs if r["note"]}))
             out.append("| %s | %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d%s |" % (
                 s, name, res, unit, "" if better == "higher" else " (lower is better)",
@@ -659,7 +662,7 @@ def cmd_report(args):
                 ratios[0], ratios[1], len([r for r in rs if r["status"] == "ok"]), len(rs),
                 (" — " + note) if note else ""))
     out.append("")
-    out.append("Medians over the repetitions (⚠: only runs disturbed by foreign load). *CPU µs/op*: CPU time "
+    out.append("Medians over the repetitions (⚠: only runs disturbed by foreign load; ✗: misses its bar or budget). *CPU µs/op*: CPU time "
                "(utime+stime from /proc/PID/stat) of the candidate's process group during the run ÷ ops "
                "(requests, connections or MiB; see *op*). *÷ HAProxy / ÷ NGINX*: the candidate's result ÷ "
                "the anchor's in the same run (for a lower-is-better unit, < 1 is better). RSS: VmRSS of the "
