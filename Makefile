@@ -54,7 +54,7 @@ bench: release bench-deps
 # heap allocations per proxied request of sluiced (LD_PRELOAD counter, fixed request counts),
 # exit 1 over budget; ~50 s after the release build, cheap enough for CI
 alloc-budget: release bench-deps
-	Benchmarks/run.sh alloc
+	RUN_NAME=alloc-budget Benchmarks/run.sh alloc
 
 # everything CI should gate on: the test suite, then the allocation budget
 test-all: test alloc-budget

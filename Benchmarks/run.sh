@@ -9,7 +9,7 @@
 # Each scenario is Benchmarks/scenarios/NAME.sh, run in its own process (it starts and stops
 # its own backends and proxies; everything by PID, also on failure or Ctrl-C). All of them append
 # to one results file; at the end lib/bench.py renders one markdown table (a row per
-# scenario × candidate) to stdout and Benchmarks/out/last-run.md, headed by the exact command,
+# scenario × candidate) to stdout and Benchmarks/out/last-run.md (RUN_NAME=run), headed by the exact command,
 # ready to paste into RESULTS.md. Exit status: 0, 1 when a scenario reports a budget/bar
 # failure (alloc, slowstart-pool, rss with ENFORCE=1), 2 when a scenario could not run.
 set -uo pipefail
@@ -18,7 +18,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PARAMS="REPS DUR DUR_KA DUR_CONN DUR_IPERF CONNS WORKERS PROXIES SCENARIOS IDLE_CONNS IDLE_BATCH PIN CLIENT_CPUS
 SERVER_CPUS PROXY_CPUS PRIO FOREIGN_MAX MAX_RETRIES SLUICED BUILD MAX_TOTAL_S OUT_DIR KEEP_TMP PYTHON
 SS_DUR SS_WINDOW_S SS_STEADY SS_BUDGET RSS_DUR RSS_IDLE_S RSS_BUDGET ENFORCE ALLOC_N ALLOC_WARM_N ALLOC_CONNS BUDGET_KA BUDGET_CLOSE
-BUDGET_L4 N_TARGETS REG_REPS N_RULES ALLOC_N_CONN ALLOC_PARTS CTL_REPS RELOADS RELOAD_MS WRK_DUR WRK_CONNS IDLE_TIMEOUT_S MAXCONN ALLOC_WARM_CONN_S ALLOC_IDLE_S ALLOC_CLIENT"
+BUDGET_L4 N_TARGETS REG_REPS N_RULES ALLOC_N_CONN ALLOC_PARTS CTL_REPS RELOADS RELOAD_MS WRK_DUR WRK_CONNS IDLE_TIMEOUT_S MAXCONN ALLOC_WARM_CONN_S ALLOC_IDLE_S ALLOC_CLIENT RUN_NAME"
 CMDLINE=""
 for v in $PARAMS; do [[ -n ${!v+x} ]] && CMDLINE+="$v=$(printf '%q' "${!v}") "; done
 CMDLINE+="Benchmarks/run.sh${*:+ $(printf '%q ' "$@")}"
@@ -27,6 +27,7 @@ source "$HERE/lib/common.sh"
 
 DEFAULT_SCENARIOS="ka_small ka_64k close_small l4_iperf l4_connrate l4_idle rss slowstart-pool control alloc"
 MAX_TOTAL_S=${MAX_TOTAL_S:-1800}   # watchdog for the whole run
+RUN_NAME=${RUN_NAME:-run}          # outputs: out/last-$RUN_NAME.md, .tsv, -logs/
 
 if [[ ${1:-} == --list ]]; then
   for f in "$HERE"/scenarios/*.sh; do
@@ -40,7 +41,7 @@ for s in "${SCEN[@]}"; do [[ -f $HERE/scenarios/$s.sh ]] || die "unknown scenari
 
 
 mkdir -p "$OUT_DIR"
-export RESULTS=$OUT_DIR/last-run.tsv LOGS_ROOT=$OUT_DIR/last-run-logs BENCH_ROOT=$$ OUT_DIR
+export RESULTS=$OUT_DIR/last-$RUN_NAME.tsv LOGS_ROOT=$OUT_DIR/last-$RUN_NAME-logs BENCH_ROOT=$$ OUT_DIR
 : >"$RESULTS"
 : >"$OUT_DIR/.problems"
 rm -rf "$LOGS_ROOT"
@@ -58,7 +59,13 @@ finish() {
 }
 trap finish EXIT
 trap 'log "interrupted"; exit 130' INT TERM HUP
-(sleep "$MAX_TOTAL_S"; log "MAX_TOTAL_S=$MAX_TOTAL_S reached: stopping"; kill -TERM $$) &
+# the watchdog's sleep is killed with it (an orphaned sleep would hold the output pipe open)
+(
+  trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$MAX_TOTAL_S" </dev/null >/dev/null 2>&1 &
+  sp=$!
+  wait "$sp" && { log "MAX_TOTAL_S=$MAX_TOTAL_S reached: stopping"; kill -TERM $$; }
+) >/dev/null &
 WATCHDOG=$!
 
 t0=$SECONDS
@@ -96,11 +103,11 @@ ver() { "$@" 2>&1 | head -1; }
     sed 's/^/- /' "$OUT_DIR/.problems"
   fi
   echo
-} >"$OUT_DIR/last-run.meta.md"
-"$PY" "$BPY" report "$RESULTS" "$OUT_DIR/last-run.meta.md" >"$OUT_DIR/last-run.md"
+} >"$OUT_DIR/last-$RUN_NAME.meta.md"
+"$PY" "$BPY" report "$RESULTS" "$OUT_DIR/last-$RUN_NAME.meta.md" >"$OUT_DIR/last-$RUN_NAME.md"
 for s in "${SCEN[@]}"; do   # scenario-specific tables (alloc, control), if any
-  [[ -s $OUT_DIR/last-$s.extra.md ]] && { echo; cat "$OUT_DIR/last-$s.extra.md"; } >>"$OUT_DIR/last-run.md"
+  [[ -s $OUT_DIR/last-$s.extra.md ]] && { echo; cat "$OUT_DIR/last-$s.extra.md"; } >>"$OUT_DIR/last-$RUN_NAME.md"
 done
-cat "$OUT_DIR/last-run.md"
-BENCH_NAME=run log "wrote $OUT_DIR/last-run.md (paste into RESULTS.md), rows: $RESULTS, configs and logs: $LOGS_ROOT/"
+cat "$OUT_DIR/last-$RUN_NAME.md"
+BENCH_NAME=run log "wrote $OUT_DIR/last-$RUN_NAME.md (paste into RESULTS.md), rows: $RESULTS, configs and logs: $LOGS_ROOT/"
 exit "$worst"
