@@ -9,7 +9,7 @@ APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iper
 PREFIX ?= /usr/local
 CONFIG ?= etc/sluice/sluice.yaml
 
-.PHONY: deps build release run test lint bench install clean fuzz fuzz-ci fuzz-build alloc-budget
+.PHONY: deps build release run test test-all lint bench bench-deps install clean fuzz fuzz-ci fuzz-build alloc-budget
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -44,14 +44,27 @@ lint:
 test: build lint
 	swift test 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
-bench: release
-	Benchmarks/l4-bench.sh
-	Benchmarks/l7-bench.sh
-	Benchmarks/control-bench.sh
+# Benchmarks (Benchmarks/README.md): HAProxy and NGINX beside sluiced on loopback, one report.
+#   make bench                                     every scenario (~15 min, needs a quiet machine)
+#   make bench SCENARIOS="ka_small rss"            some of them (Benchmarks/run.sh --list)
+BENCH_PACKAGES := haproxy nginx wrk iperf3 curl gcc nghttp2-client
+bench-deps:
+	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
 
-# heap allocations per proxied request of sluiced (LD_PRELOAD counter), exit 1 over budget
-alloc-budget: release
-	Benchmarks/alloc-budget.sh
+bench: release bench-deps
+	Benchmarks/run.sh $(SCENARIOS)
+
+# heap allocations per proxied request of sluiced (LD_PRELOAD counter, fixed request counts),
+# exit 1 over budget; ~50 s after the release build, cheap enough for CI
+alloc-budget: release bench-deps
+	RUN_NAME=alloc-budget Benchmarks/run.sh alloc
+
+# everything CI should gate on: the test suite, then the allocation budget
+test-all: test alloc-budget
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/sluice $(DESTDIR)/lib/systemd/system

@@ -1,5 +1,5 @@
 /*
- * malloc-count.c -- LD_PRELOAD shim counting heap calls, for Benchmarks/alloc-budget.sh.
+ * malloc-count.c -- LD_PRELOAD shim counting heap calls, for Benchmarks/scenarios/alloc.sh (make alloc-budget).
  *
  *   gcc -O2 -shared -fPIC -o /tmp/malloc-count.so Benchmarks/malloc-count.c -ldl
  *   MALLOC_COUNT_OUT=/tmp/counts LD_PRELOAD=/tmp/malloc-count.so prog &

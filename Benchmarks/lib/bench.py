@@ -1,23 +1,31 @@
 #!/usr/bin/env python3
-"""Helper for l4-bench.sh (stdlib only).
+"""Shared helper of Benchmarks/run.sh and its scenarios (stdlib only).
 
   exec NICE CPUS CMD...          new session, nice NICE (process + its own autogroup),
                                  pinned to CPUS ("" = unpinned), then exec CMD (same PID)
   run [opts] -- CMD...           run a load generator like `exec` would, bounded by
                                  --timeout; print key=value: rc, elapsed, client CPU,
-                                 CPU seconds of each --group, per-core busy %, and the
-                                 CPU used meanwhile by processes NOT started by the
-                                 script (--root PID and its descendants are "ours")
-  parse iperf|wrk FILE           key=value from iperf3 -J / wrk output
+                                 CPU seconds of each --group NAME=PGID,..., per-core busy %,
+                                 and the CPU used meanwhile by processes NOT started by the
+                                 harness (--root PID and its descendants are "ours")
+  parse iperf|wrk FILE           key=value from iperf3 -J / wrk output (wrk: rps, mibps,
+                                 p50_ms, p99_ms, requests, errors)
+  free-ports N                   N distinct free TCP ports on 127.0.0.1 (bound together, released)
+  cpu PGID                       utime+stime (s) summed over a process group (/proc/PID/stat)
+  mem PGID                       VmRSS/VmHWM (KiB) and open fds summed over a process group
   holder HOST PORT STATUSFILE    backend for the idle test: accepts and holds every
                                  connection; writes "accepted open" to STATUSFILE
   idle-client HOST PORT N STATUSFILE BATCH TIMEOUT
                                  opens N idle connections in batches of BATCH; after
                                  each batch waits until the holder reports them open
                                  (end-to-end pacing); prints "ready ..." then holds them
-  mem PGID                       VmRSS/VmHWM (KiB) and open fds summed over a process group
   probe PORT N                   N HTTP requests, one connection each: X-Backend values
-  report RAW IDLE META           the markdown report
+  http-load HOST PORT PATH N CONNS [close]
+                                 exactly N HTTP/1.1 GETs over CONNS connections (keep-alive,
+                                 or a new connection per request with "close"): deterministic
+                                 request count for the allocation budget
+  nginx-accepts URL              "accepts" of an nginx stub_status page
+  report RESULTS META            the markdown report (one row per scenario x candidate)
 """
 import json
 import math
@@ -229,18 +237,7 @@ def cmd_parse(args):
         except (ValueError, KeyError, TypeError):
             r["errors"] = 1
     elif kind == "wrk":
-        m = re.search(r"Requests/sec:\s*([\d.]+)", txt)
-        r["rps"] = float(m.group(1)) if m else float("nan")
-        m = re.search(r"(\d+) requests in", txt)
-        r["requests"] = int(m.group(1)) if m else 0
-        err = 0
-        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", txt)
-        if m:
-            err += sum(int(x) for x in m.groups())
-        m = re.search(r"Non-2xx or 3xx responses: (\d+)", txt)
-        if m:
-            err += int(m.group(1))
-        r["errors"] = err
+        r = parse_wrk(txt)
     print(fmt_kv(r))
 
 
@@ -406,6 +403,163 @@ def cmd_probe(args):
     print(",".join(seen))
 
 
+def _bytes(s):
+    m = re.match(r"([\d.]+)\s*([KMGT]?)B", s)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * 1024 ** "_KMGT".index(m.group(2) or "_")
+
+
+def _dur_ms(s):
+    m = re.match(r"([\d.]+)\s*(us|ms|s|m)$", s.strip())
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[m.group(2)]
+
+
+def parse_wrk(txt):
+    r = {}
+    m = re.search(r"Requests/sec:\s*([\d.]+)", txt)
+    r["rps"] = float(m.group(1)) if m else float("nan")
+    # wrk prints binary units (MB = MiB); includes the response headers
+    m = re.search(r"Transfer/sec:\s*([\d.]+\s*[KMGT]?B)", txt)
+    r["mibps"] = _bytes(m.group(1)) / 1024 ** 2 if m else float("nan")
+    for p in ("50", "99"):
+        m = re.search(r"^\s*%s%%\s+([\d.]+\s*(?:us|ms|s|m))\s*$" % p, txt, re.M)
+        r["p%s_ms" % p] = _dur_ms(m.group(1)) if m else float("nan")
+    m = re.search(r"(\d+) requests in", txt)
+    r["requests"] = int(m.group(1)) if m else 0
+    err = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", txt)
+    if m:
+        err += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", txt)
+    if m:
+        err += int(m.group(1))
+    r["errors"] = err
+    return r
+
+
+# ------------------------------------------------------------ small helpers
+def cmd_free_ports(args):
+    n = int(args[0])
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        print(" ".join(str(s.getsockname()[1]) for s in socks))
+    finally:
+        for s in socks:
+            s.close()
+
+
+def cmd_cpu(args):
+    pgid = int(args[0])
+    t = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = _read_stat(d)
+            except (OSError, ValueError, IndexError):
+                continue
+            if st["pgid"] == pgid:
+                t += st["t"] + st["ct"]
+    print("%.3f" % (t / CLK))
+
+
+def cmd_nginx_accepts(args):
+    import urllib.request
+    with urllib.request.urlopen(args[0], timeout=3) as f:
+        txt = f.read().decode()
+    # "server accepts handled requests\n N N N"
+    print(txt.split("\n")[2].split()[0])
+
+
+def cmd_http_load(args):
+    """Exactly N requests; prints requests=.. errors=.. secs=.."""
+    host, port, path, n, conns = args[0], int(args[1]), args[2], int(args[3]), int(args[4])
+    close = len(args) > 5 and args[5] == "close"
+    req = ("GET %s HTTP/1.1\r\nHost: bench\r\n%s\r\n" % (path, "Connection: close\r\n" if close else "")).encode()
+    sel = selectors.EpollSelector()
+    started = done = errors = 0
+    t0 = time.monotonic()
+
+    def open_one():
+        nonlocal started
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.connect((host, port))
+        s.setblocking(False)
+        st = {"buf": b""}
+        sel.register(s, selectors.EVENT_READ, st)
+        return s
+
+    def send(s):
+        nonlocal started
+        started += 1
+        s.sendall(req)
+
+    for _ in range(min(conns, n)):
+        try:
+            send(open_one())
+        except OSError:
+            errors += 1
+            started += 1
+    while done + errors < n and time.monotonic() - t0 < 120:
+        for key, _ in sel.select(timeout=1):
+            s, st = key.fileobj, key.data
+            try:
+                d = s.recv(262144)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                d = b""
+            st["buf"] += d
+            b = st["buf"]
+            finished = False
+            h = b.find(b"\r\n\r\n")
+            if h >= 0:
+                m = re.search(rb"\r\ncontent-length:\s*(\d+)", b[:h], re.I)
+                if m and len(b) >= h + 4 + int(m.group(1)):
+                    finished = True
+                    ok = b[9:10] in (b"2", b"3")
+                    st["buf"] = b[h + 4 + int(m.group(1)):]
+                    if ok:
+                        done += 1
+                    else:
+                        errors += 1
+            if not d and not finished:
+                errors += 1
+                sel.unregister(s)
+                s.close()
+                if started < n:
+                    try:
+                        send(open_one())
+                    except OSError:
+                        errors += 1
+                        started += 1
+                continue
+            if finished and started < n:
+                if close:
+                    sel.unregister(s)
+                    s.close()
+                    try:
+                        send(open_one())
+                    except OSError:
+                        errors += 1
+                        started += 1
+                else:
+                    send(s)
+            elif finished:
+                sel.unregister(s)
+                s.close()
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    print("requests=%d errors=%d secs=%.3f" % (done, errors, time.monotonic() - t0))
+
+
 # --------------------------------------------------------------------- report
 def _num(s):
     try:
@@ -415,152 +569,112 @@ def _num(s):
 
 
 def _f(v, nd=1):
-    if v is None or math.isnan(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     if abs(v) >= 1000:
         return "{:,.0f}".format(v)
-    return ("{:.%df}" % nd).format(v)
+    return ("%%.%df" % nd) % v
 
 
-def _read_tsv(path):
+def _nd(v):
+    if v is None or math.isnan(v):
+        return 1
+    a = abs(v)
+    return 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 0.1 else 4
+
+
+COLS = ("scenario candidate rep attempt status unit value ops op_unit cpu_s p50_ms p99_ms "
+        "rss_before_kib rss_after_kib errors foreign_cpu client_cpu better note").split()
+ORDER = ("direct", "haproxy", "nginx")
+
+
+def _read_results(path):
     rows = []
-    if os.path.exists(path):
-        with open(path) as f:
-            hdr = f.readline().rstrip("\n").split("\t")
-            for line in f:
-                rows.append(dict(zip(hdr, line.rstrip("\n").split("\t"))))
+    with open(path) as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if not p or p[0] == "scenario":
+                continue
+            rows.append(dict(zip(COLS, p + [""] * (len(COLS) - len(p)))))
     return rows
 
 
-def _stats(vals):
-    vals = [v for v in vals if not math.isnan(v)]
-    if not vals:
-        return float("nan"), float("nan"), float("nan"), 0
-    return statistics.median(vals), min(vals), max(vals), len(vals)
-
-
 def cmd_report(args):
-    raw, idle, meta, targets = _read_tsv(args[0]), _read_tsv(args[1]), open(args[2]).read(), args[3].split()
-    reps = int(args[4])
-    out = [meta.rstrip() + "\n"]
+    rows = _read_results(args[0])
+    meta = open(args[1]).read() if len(args) > 1 and os.path.exists(args[1]) else ""
+    scen, cands = [], {}
+    for r in rows:
+        if r["scenario"] not in scen:
+            scen.append(r["scenario"])
+        cands.setdefault(r["scenario"], [])
+        if r["candidate"] not in cands[r["scenario"]]:
+            cands[r["scenario"]].append(r["candidate"])
 
     def usable(rs):
-        ok = [r for r in rs if r["status"] == "ok"]
-        if ok:
-            return ok, False
-        dist = [r for r in rs if r["status"] == "disturbed"]
-        return dist, bool(dist)
+        # over_bar / over_budget: a valid measurement that misses its bar (shown with ✗)
+        ok = [r for r in rs if r["status"] == "ok" or r["status"].startswith("over_")]
+        return (ok, False) if ok else ([r for r in rs if r["status"] == "disturbed"], True)
 
-    med = {}  # (scenario, target, col) -> (median, min, max, n, flag)
+    def med(rs, col):
+        v = [_num(r[col]) for r in rs]
+        v = [x for x in v if not math.isnan(x)]
+        return (statistics.median(v), min(v), max(v)) if v else (float("nan"),) * 3
 
-    def cell(scen, t, col):
-        key = (scen, t, col)
-        if key not in med:
-            use, flag = usable([r for r in raw if r["scenario"] == scen and r["target"] == t])
-            med[key] = _stats([_num(r[col]) for r in use]) + (flag,)
-        return med[key]
-
-    def ratio(scen, t):
-        a, b = cell(scen, t, "value")[0], cell(scen, "direct", "value")[0]
-        return a / b if b and not math.isnan(a) and not math.isnan(b) else float("nan")
-
-    def ist(t, col):
-        return _stats([_num(r[col]) for r in idle if r["target"] == t and r["status"] == "ok"])
-
-    proxies = [t for t in targets if t != "direct"]
-    out.append("## Summary (medians of %d repetitions)\n" % reps)
-    n_idle = idle[0]["n"] if idle else "N"
-    out.append("| target | TCP Gbit/s | × direct | proxy µs/MiB | conn/s | × direct | proxy µs/conn "
-               "| idle: base RSS MiB | RSS with %s conns MiB | KiB/conn |" % n_idle)
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
-
-    def flag(scen, t):
-        return " ⚠" if cell(scen, t, "value")[4] else ""
-
-    for t in targets:
-        g, c = cell("iperf", t, "value")[0], cell("connrate", t, "value")[0]
-        if t == "direct":
-            out.append("| direct | %s%s | %s | — | %s%s | %s | — | — | — | — |" % (
-                _f(g, 2), flag("iperf", t), "—" if math.isnan(g) else "1.00",
-                _f(c, 0), flag("connrate", t), "—" if math.isnan(c) else "1.00"))
-            continue
-        out.append("| %s | %s%s | %s | %s | %s%s | %s | %s | %s | %s | %s |" % (
-            t, _f(g, 2), flag("iperf", t), _f(ratio("iperf", t), 2), _f(cell("iperf", t, "us_per_op")[0], 0),
-            _f(c, 0), flag("connrate", t), _f(ratio("connrate", t), 2), _f(cell("connrate", t, "us_per_op")[0], 1),
-            _f(ist(t, "base_rss_kib")[0] / 1024, 1), _f(ist(t, "rss_kib")[0] / 1024, 1),
-            _f(ist(t, "kib_per_conn")[0], 2)))
-    if len(proxies) >= 2:
-        a, b = proxies[-1], proxies[0]
-
-        def q(x, y):
-            return x / y if y and not math.isnan(x) and not math.isnan(y) else float("nan")
-        out.append("| **%s ÷ %s** | %s | | %s | %s | | %s | %s | %s | %s |" % (
-            a, b, _f(q(cell("iperf", a, "value")[0], cell("iperf", b, "value")[0]), 2),
-            _f(q(cell("iperf", a, "us_per_op")[0], cell("iperf", b, "us_per_op")[0]), 2),
-            _f(q(cell("connrate", a, "value")[0], cell("connrate", b, "value")[0]), 2),
-            _f(q(cell("connrate", a, "us_per_op")[0], cell("connrate", b, "us_per_op")[0]), 2),
-            _f(q(ist(a, "base_rss_kib")[0], ist(b, "base_rss_kib")[0]), 2),
-            _f(q(ist(a, "rss_kib")[0], ist(b, "rss_kib")[0]), 2),
-            _f(q(ist(a, "kib_per_conn")[0], ist(b, "kib_per_conn")[0]), 2)))
+    summary = {}
+    out = [meta.rstrip(), ""] if meta else []
+    out.append("| scenario | candidate | result | unit | min–max | CPU µs/op | op | p50 ms | p99 ms "
+               "| RSS before MiB | RSS after MiB | ÷ HAProxy | ÷ NGINX | runs ok/all |")
+    out.append("|---|---|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    for s in scen:
+        cs = sorted(cands[s], key=lambda c: (ORDER.index(c) if c in ORDER else len(ORDER), c))
+        for c in cs:
+            rs = [r for r in rows if r["scenario"] == s and r["candidate"] == c]
+            use, dist = usable(rs)
+            unit = rs[0]["unit"]
+            better = rs[-1]["better"] or "higher"
+            v, lo, hi = med(use, "value")
+            cpu = [(_num(r["cpu_s"]), _num(r["ops"])) for r in use]
+            us = [1e6 * a / b for a, b in cpu if b > 0 and not math.isnan(a)]
+            usv = statistics.median(us) if us else float("nan")
+            summary[(s, c)] = (v, usv)
+            p50 = med(use, "p50_ms")[0]
+            p99 = med(use, "p99_ms")[0]
+            rb = med(use, "rss_before_kib")[0] / 1024
+            ra = med(use, "rss_after_kib")[0] / 1024
+            ratios = []
+            for a in ("haproxy", "nginx"):
+                av = summary.get((s, a))
+                if c in ("direct", a) or not av or math.isnan(av[0]) or av[0] == 0 or math.isnan(v):
+                    ratios.append("—")
+                else:
+                    ratios.append("%.2f" % (v / av[0]))
+            name = "**%s**" % c if c not in ORDER else c
+            res = _f(v, _nd(v)) if use else "failed (%s)" % ",".join(sorted({r["status"] for r in rs}))
+            if dist and use:
+                res = "⚠ " + res
+            if any(r["status"].startswith("over_") for r in use):
+                res = "✗ " + res
+            note = "; ".join(sorted({r["note"] for r in rs if r["note"]}))
+            out.append("| %s | %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d%s |" % (
+                s, name, res, unit, "" if better == "higher" else " (lower is better)",
+                "%s–%s" % (_f(lo, _nd(lo)), _f(hi, _nd(hi))) if len(use) > 1 else "",
+                _f(usv, 1), rs[0]["op_unit"] or "", _f(p50, 3), _f(p99, 3), _f(rb, 1), _f(ra, 1),
+                ratios[0], ratios[1], len([r for r in rs if r["status"] == "ok"]), len(rs),
+                (" — " + note) if note else ""))
     out.append("")
-    out.append("Higher is better for Gbit/s and conn/s; lower is better for µs/MiB, µs/conn, MiB and KiB/conn. "
-               "⚠ = only runs disturbed by other processes on the machine were available.\n")
-
-    def rng(s, nd):
-        return "%s–%s" % (_f(s[1], nd), _f(s[2], nd)) if s[3] else "—"
-
-    for scen, title, unit, nd, opunit, ond in (
-            ("iperf", "TCP throughput: `iperf3 -c`, 1 stream", "Gbit/s", 2, "µs/MiB", 0),
-            ("connrate", "Short connections: `wrk -t1 -c64 -H 'Connection: close'`, one TCP connection per request",
-             "conn/s", 0, "µs/conn", 1)):
-        if not any(r["scenario"] == scen for r in raw):
-            continue
-        out.append("## %s\n" % title)
-        out.append("| target | %s median | min–max | × direct | proxy CPU %s (min–max) | proxy CPU %% | client CPU %% "
-                   "| CPU0/CPU1 busy %% | foreign CPU %% | runs ok/disturbed/failed |" % (unit, opunit))
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
-        for t in targets:
-            rs = [r for r in raw if r["scenario"] == scen and r["target"] == t]
-            if not rs:
-                continue
-            v, u = cell(scen, t, "value"), cell(scen, t, "us_per_op")
-            counts = "%d/%d/%d" % (sum(r["status"] == "ok" for r in rs), sum(r["status"] == "disturbed" for r in rs),
-                                   sum(r["status"] not in ("ok", "disturbed") for r in rs))
-            pc = "—" if t == "direct" else _f(cell(scen, t, "proxy_cpu")[0], 0)
-            us = "—" if t == "direct" else "%s (%s)" % (_f(u[0], ond), rng(u, ond))
-            out.append("| %s | %s%s | %s | %s | %s | %s | %s | %s/%s | %s | %s |" % (
-                t, _f(v[0], nd), " ⚠" if v[4] else "", rng(v, nd), _f(ratio(scen, t), 2), us, pc,
-                _f(cell(scen, t, "client_cpu")[0], 0), _f(cell(scen, t, "cpu0_busy")[0], 0),
-                _f(cell(scen, t, "cpu1_busy")[0], 0), _f(cell(scen, t, "foreign_cpu")[0], 0), counts))
-        out.append("")
-
-    if idle:
-        out.append("## Memory with %s idle proxied connections\n" % n_idle)
-        out.append("| target | base VmRSS MiB | VmRSS with conns MiB (min–max) | VmHWM MiB | KiB/conn (min–max) "
-                   "| proxy fds | backend saw | connect all, s | runs ok/failed |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
-        for t in proxies:
-            rs = [r for r in idle if r["target"] == t]
-            if not rs:
-                continue
-            b, m, h, k = ist(t, "base_rss_kib"), ist(t, "rss_kib"), ist(t, "hwm_kib"), ist(t, "kib_per_conn")
-            out.append("| %s | %s | %s (%s–%s) | %s | %s (%s) | %s | %s | %s | %d/%d |" % (
-                t, _f(b[0] / 1024, 1), _f(m[0] / 1024, 1), _f(m[1] / 1024, 1), _f(m[2] / 1024, 1), _f(h[0] / 1024, 1),
-                _f(k[0], 2), rng(k, 2), _f(ist(t, "fds")[0], 0), _f(ist(t, "backend_open")[0], 0),
-                _f(ist(t, "connect_s")[0], 2), sum(r["status"] == "ok" for r in rs),
-                sum(r["status"] != "ok" for r in rs)))
-        out.append("")
-        bad = [r for r in idle if r["status"] != "ok"]
-        for r in bad:
-            out.append("- %s rep %s: %s" % (r["target"], r["rep"], r["status"]))
-        if bad:
-            out.append("")
+    out.append("Medians over the repetitions (⚠: only runs disturbed by foreign load; ✗: misses its bar or budget). *CPU µs/op*: CPU time "
+               "(utime+stime from /proc/PID/stat) of the candidate's process group during the run ÷ ops "
+               "(requests, connections or MiB; see *op*). *÷ HAProxy / ÷ NGINX*: the candidate's result ÷ "
+               "the anchor's in the same run (for a lower-is-better unit, < 1 is better). RSS: VmRSS of the "
+               "process group when the scenario's load starts and after it.")
     print("\n".join(out))
 
 
 def main():
     cmds = {"exec": cmd_exec, "run": cmd_run, "parse": cmd_parse, "holder": cmd_holder,
-            "idle-client": cmd_idle_client, "mem": cmd_mem, "probe": cmd_probe, "report": cmd_report}
+            "idle-client": cmd_idle_client, "mem": cmd_mem, "probe": cmd_probe, "report": cmd_report,
+            "free-ports": cmd_free_ports, "cpu": cmd_cpu, "http-load": cmd_http_load,
+            "nginx-accepts": cmd_nginx_accepts}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](sys.argv[2:])
