@@ -11,27 +11,27 @@
 /// │ generation (32 bits)             │ kind │ slot (28 bits, < 2^28)      │
 /// └──────────────────────────────────┴──────┴─────────────────────────────┘
 /// ```
-struct TimerToken: Equatable {
+public struct TimerToken: Equatable, Sendable {
     /// The slab a token's slot indexes. At most 16 kinds (4 bits).
-    enum Kind: UInt8 {
+    public enum Kind: UInt8, Sendable {
         /// An L4 `TCPConnection`.
         case tcp = 0
         /// An L7 `HTTPConnection`.
         case http = 1
     }
 
-    static let slotBits = 28
-    static let slotMask: UInt64 = (1 << 28) - 1
-    static let kindShift = 28
-    static let kindMask: UInt64 = 0xF
-    static let generationShift = 32
+    public static let slotBits = 28
+    public static let slotMask: UInt64 = (1 << 28) - 1
+    public static let kindShift = 28
+    public static let kindMask: UInt64 = 0xF
+    public static let generationShift = 32
 
-    var kind: Kind
-    var slot: Int32
-    var generation: UInt32
+    public var kind: Kind
+    public var slot: Int32
+    public var generation: UInt32
 
     @inline(__always)
-    init(kind: Kind, slot: Int32, generation: UInt32) {
+    public init(kind: Kind, slot: Int32, generation: UInt32) {
         assert(slot >= 0 && UInt64(slot) <= TimerToken.slotMask, "slab slot does not fit a timer token")
         self.kind = kind
         self.slot = slot
@@ -41,7 +41,7 @@ struct TimerToken: Equatable {
     /// Decodes a token read back from the wheel; nil for a kind this build does not know
     /// (never produced by `raw`).
     @inline(__always)
-    init?(raw: UInt64) {
+    public init?(raw: UInt64) {
         guard let kind = Kind(rawValue: UInt8(truncatingIfNeeded: (raw >> TimerToken.kindShift) & TimerToken.kindMask))
         else { return nil }
         self.kind = kind
@@ -51,7 +51,7 @@ struct TimerToken: Equatable {
 
     /// The wheel's representation.
     @inline(__always)
-    var raw: UInt64 {
+    public var raw: UInt64 {
         UInt64(generation) << TimerToken.generationShift
             | UInt64(kind.rawValue) << TimerToken.kindShift
             | UInt64(UInt32(bitPattern: slot))
