@@ -28,6 +28,9 @@ public final class Plan: Sendable {
         /// Seed for flow hashes so two listeners spread the same client differently.
         var hashSeed: UInt64
         var port: UInt16
+        /// What a client sends before its payload (PROXY protocol, TLS handshake later):
+        /// none for every listener today.
+        var preamble = Preamble.none
 
         init(name: String, address: SocketAddress, idleTimeout: UInt64, connectTimeout: UInt64,
              forward: [WeightedGroup], hashSeed: UInt64, port: UInt16) {

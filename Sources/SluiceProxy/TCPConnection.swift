@@ -1,10 +1,11 @@
 import SluiceBalancer
 import SluiceCore
 
-/// One direction of a proxied TCP connection: bytes read from `source` wait in a pipe (splice
-/// mode) or a pool buffer (copy mode) until written to the other socket.
-struct Flow {
-    var pipe = Pipe.none
+/// One direction of a proxied TCP connection: bytes read from the source wait in a pipe
+/// (splice mode) or a pool buffer (copy mode) until written to the other socket.
+struct Flow: ~Copyable {
+    /// Splice mode: the pipe holding `inPipe` bytes; nil while it is empty (back in the pool).
+    var pipe: Pipe? = nil
     /// Copy mode: a pool buffer and the unsent range `start..<end` in it.
     var buffer: UnsafeMutableRawPointer? = nil
     var start = 0
@@ -26,8 +27,16 @@ struct Flow {
 /// A proxied L4 connection: a client socket, a target socket and a flow each way. Objects
 /// live in the worker's slab and are reused; `slot` and `generation` identify one use of
 /// the object in timer tokens. Loop-bound.
+///
+/// Phases: `.preamble` (the listener's `Preamble` runs on the client socket; no target yet)
+/// → `.connecting` (target connect in flight, retried on failure) → `.established` (bytes
+/// move through each side's `Transport`) → `.free` (back in the slab).
+///
+/// The connection owns its sockets as `Descriptor`s: `client` from accept to close, `server`
+/// from `socket()` to close, and each flow's pipe while bytes are in it. A descriptor is
+/// unregistered from the worker's `FdTable` before its owner drops it.
 final class TCPConnection {
-    enum State { case free, connecting, established }
+    enum State { case free, preamble, connecting, established }
 
     let slot: Int32
     var generation: UInt32 = 0
@@ -40,12 +49,14 @@ final class TCPConnection {
     var tried = TriedTargets()
     var flowHash: UInt64 = 0
 
-    var client: Int32 = -1
-    var server: Int32 = -1
-    var clientReadable = false
-    var clientWritable = false
-    var serverReadable = false
-    var serverWritable = false
+    var client: Descriptor? = nil
+    var server: Descriptor? = nil
+    var clientTransport = Transport.plain
+    var serverTransport = Transport.plain
+    var clientReady = Readiness()
+    var serverReady = Readiness()
+    /// What the client sends before its payload (none for today's listeners).
+    var preamble = Preamble.none
 
     /// client → target
     var up = Flow()
@@ -60,34 +71,44 @@ final class TCPConnection {
 
     init(slot: Int32) { self.slot = slot }
 
+    /// The client socket's number, -1 when closed.
+    @inline(__always)
+    var clientFd: Int32 { client?.raw ?? -1 }
+
+    /// The target socket's number, -1 when there is none.
+    @inline(__always)
+    var serverFd: Int32 { server?.raw ?? -1 }
+
     /// Token for the timer wheel: this slot in this use.
-    var timerToken: UInt64 { UInt64(generation) << 32 | UInt64(UInt32(bitPattern: slot)) }
+    var timerToken: TimerToken { TimerToken(kind: .tcp, slot: slot, generation: generation) }
 
     /// When the pending timer should act: the connect deadline while connecting, else the
-    /// idle deadline.
+    /// idle deadline (also the limit for a preamble).
     var nextDeadline: UInt64 {
         state == .connecting ? connectDeadline : lastActivity &+ idleTimeout
     }
 
-    /// Readies the object for a new client connection.
-    func reset(client: Int32, plan: Plan, listener: Int, now: UInt64) {
+    /// Readies the object for a new client connection, which it now owns; the connection
+    /// starts in its preamble phase.
+    func reset(client: consuming Descriptor, plan: Plan, listener: Int, now: UInt64) {
         generation &+= 1
-        state = .connecting
+        state = .preamble
         self.plan = plan
         self.listener = listener
-        self.client = client
-        server = -1
+        self.client = consume client
+        assert(server == nil)
         target = -1
         tried = TriedTargets()
-        clientReadable = false
-        clientWritable = false
-        serverReadable = false
-        serverWritable = false
+        clientTransport = .plain
+        serverTransport = .plain
+        clientReady = Readiness()
+        serverReady = Readiness()
         up = Flow()
         down = Flow()
         lastActivity = now
         timerAt = 0
         let l = plan.listeners[listener]
+        preamble = l.preamble
         idleTimeout = l.idleTimeout
         connectDeadline = now &+ l.connectTimeout
     }

@@ -753,11 +753,8 @@ extension Worker {
         let d = httpDeadline(c)
         guard d != .max, c.timerAt == 0 || d < c.timerAt else { return }
         c.timerAt = d
-        wheel.schedule(Worker.httpTimerBit | c.timerToken, at: d)
+        wheel.schedule(TimerToken(kind: .http, slot: c.slot, generation: c.generation).raw, at: d)
     }
-
-    /// Timer tokens of HTTP connections carry this bit (TCP connections' do not).
-    static let httpTimerBit: UInt64 = 1 << 31
 
     func httpTimerFired(_ c: HTTPConnection) {
         if c.timerAt <= now { c.timerAt = 0 }

@@ -5,17 +5,20 @@ import SluiceCore
 import Glibc
 #endif
 
-/// The L4 TCP data path: open a target connection, move bytes both ways, pass half-closes
-/// on, close. Sockets are registered edge-triggered for reading and writing once; readiness
-/// is remembered in the connection and cleared only when the kernel says `EAGAIN`.
+/// The L4 TCP data path: run the preamble, open a target connection, move bytes both ways
+/// through each side's `Transport`, pass half-closes on, close. Sockets are registered
+/// edge-triggered for reading and writing once; readiness is remembered in the connection
+/// and cleared only when the kernel (or the transport) says the socket is empty or full.
 extension Worker {
     static let pollEvents: EpollEvents = [.readable, .writable, .readHangup, .edgeTriggered]
 
-    func open(client fd: Int32, listener: Int) {
+    /// Takes ownership of an accepted client socket.
+    func open(client: consuming Descriptor, listener: Int) {
         _ = process.activeConnections.add(1, ordering: .relaxed)
         activeLocal += 1
         let c = takeConnection()
-        c.reset(client: fd, plan: plan, listener: listener, now: now)
+        let fd = client.raw
+        c.reset(client: client, plan: plan, listener: listener, now: now)
         let token = fds.register(fd, owner: .clientSide, index: c.slot)
         do {
             try epoll.add(fd, events: Worker.pollEvents, data: token)
@@ -27,8 +30,7 @@ extension Worker {
         if l.statsId >= 0 { stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.connTotal)) }
         c.flowHash = peer.withAddressBytes { StableHash.hash($0, seed: l.hashSeed) }
         c.group = chooseGroup(listener: listener, forward: l.forward)
-        armTimer(c)
-        connectNext(c)
+        runPreamble(c)
     }
 
     private func takeConnection() -> TCPConnection {
@@ -42,6 +44,28 @@ extension Worker {
     private func chooseGroup(listener: Int, forward: [WeightedGroup]) -> Int {
         if forward.count == 1 { return forward[0].group }
         return forward[groupChoosers[listener].next() ?? 0].group
+    }
+
+    /// The preamble phase: feeds the listener's `Preamble` until it is done, then connects to
+    /// a target. A preamble that reads nothing (every listener today) completes at once,
+    /// before any byte is read, so the client's payload stays in its socket for the flows.
+    func runPreamble(_ c: TCPConnection) {
+        assert(c.state == .preamble)
+        if c.preamble.readsInput {
+            // Reading a preamble (PROXY header, TLS handshake) lands with its first user: it
+            // reads into a pool buffer and keeps the payload after `consumed` for `up`.
+            preconditionFailure("no listener has a preamble that reads input yet")
+        }
+        switch c.preamble.step(input: UnsafeRawBufferPointer(start: nil, count: 0)) {
+        case .done:
+            c.state = .connecting
+            armTimer(c)
+            connectNext(c)
+        case .needMore:
+            armTimer(c)  // the idle timeout bounds the preamble
+        case .reject:
+            close(c)
+        }
     }
 
     /// Opens a connection to the next untried target, or closes the client when the group
@@ -58,42 +82,38 @@ extension Worker {
             c.listener = self.plan.listeners.firstIndex { $0.name == old.listeners[c.listener].name } ?? 0
         }
         guard let plan = c.plan else { return }
-        let group = plan.groups[c.group]
-        while c.tried.count < Worker.maxConnectAttempts {
-            let pick = groupWeights[c.group].rotation.map { $0.next(excluding: c.tried) }
-                ?? pickers[c.group].pick(hash: c.flowHash, excluding: c.tried)
-            guard let t = pick else { break }
-            c.tried.insert(t)
-            let address = group.targets[t].address
-            guard let fd = try? Socket.tcp(for: address) else { break }
-            Socket.setNoDelay(fd)
-            let token = fds.register(fd, owner: .targetSide, index: c.slot)
-            do {
-                try epoll.add(fd, events: Worker.pollEvents, data: token)
-            } catch {
-                fds.unregister(fd)
-                Posix.close(fd)
-                break
-            }
-            c.server = fd
-            c.target = t
-            pickers[c.group].opened(t)
-            group.targets[t].runtime.started()
-            do {
-                switch try Socket.connect(fd, to: address) {
-                case .connected:
-                    established(c)
-                case .inProgress:
-                    c.state = .connecting
-                    c.connectDeadline = now &+ plan.listeners[c.listener].connectTimeout
-                    armTimer(c)
-                }
+        while true {
+            switch connectUntried(group: c.group, tried: &c.tried, choice: TargetChoice(hash: c.flowHash),
+                                  owner: .targetSide, index: c.slot) {
+            case .connected(let t, let socket):
+                attachServer(c, target: t, socket: socket)
+                established(c)
                 return
-            } catch {
-                dropServer(c)
+            case .inProgress(let t, let socket):
+                attachServer(c, target: t, socket: socket)
+                c.state = .connecting
+                c.connectDeadline = now &+ plan.listeners[c.listener].connectTimeout
+                armTimer(c)
+                return
+            case .failed:
+                continue
+            case .exhausted:
+                close(c)
+                return
+            case .noSocket:
+                close(c)
+                return
             }
         }
-        close(c)
+    }
+
+    @inline(__always)
+    private func attachServer(_ c: TCPConnection, target t: Int, socket: consuming Descriptor) {
+        c.server = consume socket
+        c.serverTransport = .plain
+        c.target = t
+        pickers[c.group].opened(t)
+        plan.groups[c.group].targets[t].runtime.started()
     }
 
     /// The current target connection failed to open: forget it and try another.
@@ -104,10 +124,9 @@ extension Worker {
     }
 
     private func dropServer(_ c: TCPConnection) {
-        if c.server >= 0 {
-            fds.unregister(c.server)
-            Posix.close(c.server)
-            c.server = -1
+        if let fd = c.server?.raw {
+            fds.unregister(fd)
+            c.server = nil  // closes
         }
         if c.target >= 0 {
             c.plan?.groups[c.group].targets[c.target].runtime.finished()
@@ -116,14 +135,13 @@ extension Worker {
             if c.plan === plan { pickers[c.group].closed(c.target) }
             c.target = -1
         }
-        c.serverReadable = false
-        c.serverWritable = false
+        c.serverReady = Readiness()
     }
 
     private func established(_ c: TCPConnection) {
         if let p = c.plan { p.groups[c.group].targets[c.target].runtime.succeeded() }
         c.state = .established
-        c.serverWritable = true
+        c.serverReady.writable = true
         c.lastActivity = now
         armTimer(c)
         service(c)
@@ -135,9 +153,12 @@ extension Worker {
             close(c)
             return
         }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.clientReadable = true }
-        if !events.isDisjoint(with: [.writable, .hangup]) { c.clientWritable = true }
-        if c.state == .established { service(c) }
+        c.clientReady.note(events)
+        switch c.state {
+        case .established: service(c)
+        case .preamble where c.preamble.readsInput && c.clientReady.readable: runPreamble(c)
+        case .preamble, .connecting, .free: break
+        }
     }
 
     @inline(__always)
@@ -147,7 +168,7 @@ extension Worker {
             if !events.isDisjoint(with: [.error, .hangup]) {
                 connectFailed(c)
             } else if events.contains(.writable) {
-                if events.contains(.readable) { c.serverReadable = true }
+                c.serverReady.note(events)
                 established(c)
             }
             return
@@ -156,8 +177,7 @@ extension Worker {
             close(c)
             return
         }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.serverReadable = true }
-        if !events.isDisjoint(with: [.writable, .hangup]) { c.serverWritable = true }
+        c.serverReady.note(events)
         service(c)
     }
 
@@ -166,10 +186,15 @@ extension Worker {
     @inline(__always)
     private func service(_ c: TCPConnection) {
         var progressed = false
-        let ok = pump(&c.up, from: c.client, to: c.server, sourceReadable: &c.clientReadable,
-                      destinationWritable: &c.serverWritable, otherFinished: c.down.finished, progressed: &progressed)
-            && pump(&c.down, from: c.server, to: c.client, sourceReadable: &c.serverReadable,
-                    destinationWritable: &c.clientWritable, otherFinished: c.up.finished, progressed: &progressed)
+        let client = c.clientFd
+        let server = c.serverFd
+        let splice = useSplice && c.clientTransport.canSplice && c.serverTransport.canSplice
+        let ok = pump(&c.up, from: client, c.clientTransport, to: server, c.serverTransport, splice: splice,
+                      source: &c.clientReady, destination: &c.serverReady, otherFinished: c.down.finished,
+                      progressed: &progressed)
+            && pump(&c.down, from: server, c.serverTransport, to: client, c.clientTransport, splice: splice,
+                    source: &c.serverReady, destination: &c.clientReady, otherFinished: c.up.finished,
+                    progressed: &progressed)
         if !ok || (c.up.finished && c.down.finished) {
             close(c)
             return
@@ -177,15 +202,19 @@ extension Worker {
         if progressed { c.lastActivity = now }
     }
 
-    /// One direction. Returns false on a socket error.
+    /// One direction. `splice`: both transports allow it (and splicing is on). Returns false
+    /// on a socket error.
     @inline(__always)
-    private func pump(_ flow: inout Flow, from source: Int32, to destination: Int32, sourceReadable: inout Bool,
-                      destinationWritable: inout Bool, otherFinished: Bool, progressed: inout Bool) -> Bool {
+    private func pump(_ flow: inout Flow, from source: Int32, _ sourceTransport: Transport, to destination: Int32,
+                      _ destinationTransport: Transport, splice: Bool, source sourceReady: inout Readiness,
+                      destination destinationReady: inout Readiness, otherFinished: Bool,
+                      progressed: inout Bool) -> Bool {
         do {
-            if useSplice && flow.buffer == nil {
-                try splicePump(&flow, source, destination, &sourceReadable, &destinationWritable, &progressed)
+            if splice && flow.buffer == nil {
+                try splicePump(&flow, source, destination, &sourceReady, &destinationReady, &progressed)
             } else {
-                try copyPump(&flow, source, destination, &sourceReadable, &destinationWritable, &progressed)
+                try copyPump(&flow, source, sourceTransport, destination, destinationTransport, &sourceReady,
+                             &destinationReady, &progressed)
             }
         } catch {
             return false
@@ -200,34 +229,38 @@ extension Worker {
     }
 
     /// Zero-copy: socket → pipe → socket. The pipe is held only while it has bytes in it.
+    /// Only for transports that allow it (`Transport.canSplice`): the kernel moves the bytes
+    /// the transport would have read or written.
     @inline(__always)
-    private func splicePump(_ flow: inout Flow, _ source: Int32, _ destination: Int32, _ sourceReadable: inout Bool,
-                            _ destinationWritable: inout Bool, _ progressed: inout Bool) throws(Errno) {
+    private func splicePump(_ flow: inout Flow, _ source: Int32, _ destination: Int32, _ sourceReady: inout Readiness,
+                            _ destinationReady: inout Readiness, _ progressed: inout Bool) throws(Errno) {
         while true {
             var moved = false
-            if flow.inPipe > 0 && destinationWritable {
-                switch try Posix.splice(from: flow.pipe.readEnd, to: destination, count: flow.inPipe) {
+            if flow.inPipe > 0 && destinationReady.writable, let readEnd = flow.pipe?.readEnd.raw {
+                switch try Posix.splice(from: readEnd, to: destination, count: flow.inPipe) {
                 case .processed(let n):
                     flow.inPipe -= n
                     flow.bytes &+= UInt64(n)
                     moved = true
                 case .wouldBlock:
-                    destinationWritable = false
+                    destinationReady.writable = false
                 }
             }
-            if !flow.sourceClosed && sourceReadable {
-                if !flow.pipe.isOpen {
+            if !flow.sourceClosed && sourceReady.readable {
+                if flow.pipe == nil {
                     guard let p = pipes.acquire() else {
                         // Out of descriptors for pipes: this flow copies through a buffer instead.
                         flow.buffer = buffers.acquire()
-                        try copyPump(&flow, source, destination, &sourceReadable, &destinationWritable, &progressed)
+                        try copyPump(&flow, source, .plain, destination, .plain, &sourceReady, &destinationReady,
+                                     &progressed)
                         return
                     }
-                    flow.pipe = p
+                    flow.pipe = consume p
                 }
-                let room = flow.pipe.capacity - flow.inPipe
+                let (writeEnd, capacity) = (flow.pipe!.writeEnd.raw, flow.pipe!.capacity)
+                let room = capacity - flow.inPipe
                 if room > 0 {
-                    switch try Posix.splice(from: source, to: flow.pipe.writeEnd, count: room) {
+                    switch try Posix.splice(from: source, to: writeEnd, count: room) {
                     case .processed(0):
                         flow.sourceClosed = true
                         moved = true
@@ -237,49 +270,71 @@ extension Worker {
                     case .wouldBlock:
                         // EAGAIN means "socket empty" only if the pipe is empty; otherwise the
                         // pipe may be out of slots, so keep the readiness until it drains.
-                        if flow.inPipe == 0 { sourceReadable = false }
+                        if flow.inPipe == 0 { sourceReady.readable = false }
                     }
                 }
             }
             if !moved { break }
             progressed = true
         }
-        if flow.inPipe == 0 && flow.pipe.isOpen {
-            pipes.release(flow.pipe)
-            flow.pipe = .none
+        if flow.inPipe == 0, let p = flow.pipe.take() {
+            pipes.release(p)
         }
     }
 
-    /// Copying fallback: socket → pool buffer → socket.
-    private func copyPump(_ flow: inout Flow, _ source: Int32, _ destination: Int32, _ sourceReadable: inout Bool,
-                          _ destinationWritable: inout Bool, _ progressed: inout Bool) throws(Errno) {
+    /// Copying: source transport → pool buffer → destination transport. The path for any
+    /// transport that cannot splice, and the fallback when no pipe can be had.
+    private func copyPump(_ flow: inout Flow, _ source: Int32, _ sourceTransport: Transport, _ destination: Int32,
+                          _ destinationTransport: Transport, _ sourceReady: inout Readiness,
+                          _ destinationReady: inout Readiness, _ progressed: inout Bool) throws(Errno) {
+        let size = buffers.bufferSize
         while true {
             var moved = false
-            if flow.end > flow.start && destinationWritable, let b = flow.buffer {
-                switch try Posix.write(destination, from: b + flow.start, count: flow.end - flow.start) {
-                case .processed(let n):
+            if flow.end > flow.start && destinationReady.writable, let b = flow.buffer {
+                switch destinationTransport.write(destination, from: b + flow.start, count: flow.end - flow.start) {
+                case .bytes(let n), .drained(let n):
                     flow.start += n
                     flow.bytes &+= UInt64(n)
                     if flow.start == flow.end {
                         flow.start = 0
                         flow.end = 0
+                    } else {
+                        // A short write filled the socket's buffer: the next EPOLLOUT edge says
+                        // when there is room again.
+                        destinationReady.writable = false
                     }
-                    moved = true
-                case .wouldBlock:
-                    destinationWritable = false
+                    moved = n > 0
+                case .wouldBlock, .wantsRead:
+                    // wantsRead (TLS) waits for the destination's next event like wouldBlock.
+                    destinationReady.writable = false
+                case .wantsWrite, .closed:
+                    destinationReady.writable = false
+                case .failed(let e):
+                    throw e
                 }
             }
-            if !flow.sourceClosed && sourceReadable && flow.end < buffers.bufferSize {
+            if !flow.sourceClosed && sourceReady.readable && flow.end < size {
                 if flow.buffer == nil { flow.buffer = buffers.acquire() }
-                switch try Posix.read(source, into: flow.buffer! + flow.end, count: buffers.bufferSize - flow.end) {
-                case .processed(0):
-                    flow.sourceClosed = true
-                    moved = true
-                case .processed(let n):
+                switch sourceTransport.read(source, into: flow.buffer! + flow.end, count: size - flow.end,
+                                            hangupSeen: sourceReady.hangup) {
+                case .bytes(let n):
                     flow.end += n
                     moved = true
-                case .wouldBlock:
-                    sourceReadable = false
+                case .drained(let n):
+                    // The short-read rule (plain transport): the socket is empty, the next
+                    // byte brings a new edge.
+                    flow.end += n
+                    sourceReady.readable = false
+                    moved = n > 0
+                case .closed:
+                    flow.sourceClosed = true
+                    moved = true
+                case .wouldBlock, .wantsRead, .wantsWrite:
+                    // A TLS transport that wants the other direction resumes on the source's
+                    // next event (both directions are registered).
+                    sourceReady.readable = false
+                case .failed(let e):
+                    throw e
                 }
             }
             if !moved { break }
@@ -291,14 +346,14 @@ extension Worker {
         }
     }
 
-    /// Closes both sockets and returns the object and its pipes/buffers to the pools.
+    /// Unregisters and closes both sockets and returns the object and its pipes/buffers to
+    /// the pools.
     func close(_ c: TCPConnection) {
         guard c.state != .free else { return }
         dropServer(c)
-        if c.client >= 0 {
-            fds.unregister(c.client)
-            Posix.close(c.client)
-            c.client = -1
+        if let fd = c.client?.raw {
+            fds.unregister(fd)
+            c.client = nil  // closes
         }
         if let p = c.plan, p.listeners[c.listener].statsId >= 0 {
             let id = p.listeners[c.listener].statsId
@@ -317,10 +372,9 @@ extension Worker {
     }
 
     private func release(_ flow: inout Flow) {
-        if flow.pipe.isOpen {
-            // A pipe with bytes still in it cannot be reused.
-            if flow.inPipe == 0 { pipes.release(flow.pipe) } else { pipes.close(flow.pipe) }
-            flow.pipe = .none
+        if let p = flow.pipe.take() {
+            // A pipe with bytes still in it cannot be reused: dropping it closes both ends.
+            if flow.inPipe == 0 { pipes.release(p) } else { _ = consume p }
         }
         if let b = flow.buffer {
             buffers.release(b)

@@ -48,6 +48,24 @@ struct TCPProxyTests {
         #expect(String(decoding: back, as: UTF8.self) == "before-fin")
     }
 
+    /// Every L4 connection passes a preamble phase (none for a plain listener) before its
+    /// target connect: bytes and the FIN the client sends at once must wait in the socket,
+    /// not be read (and lost) by the preamble.
+    @Test func bytesSentBeforeTheTargetConnectsPassThePreamble() throws {
+        let echo = try TCPBackend(mode: .echo)
+        let port = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: tcpConfig(listen: "127.0.0.1:\(port)", targets: [("127.0.0.1:\(echo.port)", 1)]))
+        defer { d.terminate() }
+        for seed in 1...5 {
+            let fd = try TestSocket.connect(port: port)
+            defer { close(fd) }
+            let payload = randomPayload(count: 32 * 1024, seed: UInt64(seed))
+            try TestSocket.sendAll(fd, payload)
+            TestSocket.shutdownWrite(fd)
+            #expect(fnv1a(try TestSocket.receiveAll(fd)) == fnv1a(payload))
+        }
+    }
+
     @Test func twoHundredConcurrentConnections() throws {
         let echo = try TCPBackend(mode: .echo)
         let port = try TestSocket.freePort()

@@ -1,0 +1,121 @@
+import SluiceBalancer
+import SluiceCore
+
+/// Routing state: adopting a published Plan or in-place weights, the per-worker balancer
+/// state built from them, and evictions.
+extension Worker {
+    /// Applies what the control plane published since the last turn: a new Plan, or new
+    /// weights for the current one; then acknowledges the routing version.
+    func adoptRouting() {
+        let version = store.routingVersion  // read first: everything published before it is visible
+        if store.generation != plan.generation {
+            adoptPlan()
+        } else {
+            refreshWeights()
+        }
+        routingVersion = version
+        store.acknowledge(worker: id, routingVersion: version)
+    }
+
+    /// Gives the pickers the weights published in place. Keeps their rotation state and
+    /// outstanding counts, and every pooled target connection.
+    private func refreshWeights() {
+        for (g, group) in plan.groups.enumerated() where g < groupWeights.count {
+            let w = group.live.snapshot
+            guard w !== groupWeights[g] else { continue }
+            groupWeights[g] = w
+            pickers[g].setWeights(w.weights)
+            pickers[g].setMaglev(w.maglev)
+        }
+    }
+
+    /// Switches to the published Plan: listeners that stayed keep their sockets, new ones
+    /// are registered (this worker owns them from now on), removed ones closed (their
+    /// connections finish on the old Plan).
+    private func adoptPlan() {
+        let bundle = store.bundle
+        let newFds = stopDeadline == nil ? bundle.listenerFds[id] : Array(repeating: Int32(-1), count: bundle.plan.listeners.count)
+        let kept = Set(newFds)
+        var stayed: [Int32: ListenerSocket] = [:]
+        for case let l? in listeners {
+            if kept.contains(l.fd) {
+                stayed[l.fd] = l
+            } else {
+                unregisterListener(l)  // and closed when `listeners` is replaced below
+            }
+        }
+        let oldPlan = plan
+        plan = bundle.plan
+        accessLogFds = bundle.accessLogFds
+        listeners = newFds.map { fd in fd < 0 ? nil : stayed[fd] ?? ListenerSocket(taking: fd) }
+        listenerPending = Array(repeating: false, count: newFds.count)
+        for case let (i, l?) in listeners.enumerated() {
+            if stayed[l.fd] != nil {
+                _ = fds.register(l.fd, owner: .listener, index: Int32(i))  // same socket, new index
+                let token = FdTable.token(fd: l.fd, generation: fds.generation(of: l.fd))
+                try? epoll.modify(l.fd, events: [.readable, .edgeTriggered], data: token)
+                listenerPending[i] = true
+            } else {
+                try? registerListener(l, index: i)
+            }
+        }
+        rebuildBalancers(from: oldPlan)
+    }
+
+    /// Closes connections to targets whose deregistration delay ran out.
+    func closeEvicted() {
+        seenEvictions = process.evictions.load(ordering: .relaxed)
+        for c in conns where c.state != .free && c.target >= 0 {
+            if let p = c.plan, p.groups[c.group].targets[c.target].runtime.evicted.load(ordering: .relaxed) { close(c) }
+        }
+        for c in httpConns where c.state != .free {
+            if let u = c.upstream, u.runtime?.evicted.load(ordering: .relaxed) == true {
+                releaseUpstream(c, reusable: false)
+                closeHTTP(c)
+            }
+        }
+    }
+
+    /// Fresh per-worker balancer state for the current plan. Pooled target connections move
+    /// to the new Plan's indices (same group name and target address); only those to targets
+    /// the new Plan no longer has are closed.
+    func rebuildBalancers(from old: Plan?) {
+        groupWeights = plan.groups.map { $0.live.snapshot }
+        pickers = plan.groups.indices.map { g in
+            TargetPicker(algorithm: plan.groups[g].algorithm, weights: groupWeights[g].weights,
+                         maglev: groupWeights[g].maglev, seed: traceSeed &+ UInt64(id))
+        }
+        groupChoosers = plan.listeners.map { SmoothWeightedRoundRobin(weights: $0.forward.map(\.weight)) }
+        actionChoosers = plan.listeners.map { l in
+            l.actions.map { a in
+                if case .forward(let groups) = a { return SmoothWeightedRoundRobin(weights: groups.map(\.weight)) }
+                return SmoothWeightedRoundRobin(weights: [])
+            }
+        }
+        var pool = plan.groups.map { g in Array(repeating: [Int32](), count: g.targets.count) }
+        if let old {
+            let groupIndex = Dictionary(plan.groups.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for (og, perGroup) in idlePool.enumerated() where og < old.groups.count {
+                let ng = groupIndex[old.groups[og].name]
+                let keys = ng.map { g in
+                    Dictionary(plan.groups[g].targets.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { a, _ in a })
+                }
+                for (ot, slots) in perGroup.enumerated() where !slots.isEmpty {
+                    guard ot < old.groups[og].targets.count, let ng, let nt = keys?[old.groups[og].targets[ot].key] else {
+                        for slot in slots { discard(upstreams[Int(slot)]) }
+                        continue
+                    }
+                    for slot in slots {
+                        let u = upstreams[Int(slot)]
+                        u.group = ng
+                        u.target = nt
+                        u.planGeneration = plan.generation
+                        u.runtime = plan.groups[ng].targets[nt].runtime
+                        pool[ng][nt].append(slot)
+                    }
+                }
+            }
+        }
+        idlePool = pool
+    }
+}
