@@ -57,87 +57,6 @@ struct BodyProgress {
     }
 }
 
-/// One socket's readiness as its transport sees it, with edge-triggered epoll: a direction
-/// stays ready until a transport call says otherwise. Under TLS a read can need the socket
-/// writable and a write readable; the waiting direction is woken by the other's event.
-struct Readiness {
-    var readable = false
-    var writable = false
-    /// epoll reported a hang-up: a short read no longer proves the socket drained.
-    var hangup = false
-    /// The last read asked for writability (`.wantsWrite`).
-    var readWaitsForWritable = false
-    /// The last write asked for readability (`.wantsRead`).
-    var writeWaitsForReadable = false
-
-    /// What one transport call did, for the caller.
-    enum Step { case moved(Int), wait, closed, failed }
-
-    /// A readable (or hang-up) event: reads may go on, and so may a write that waited for it.
-    mutating func noteReadable() {
-        readable = true
-        if writeWaitsForReadable {
-            writeWaitsForReadable = false
-            writable = true
-        }
-    }
-
-    /// A writable event: writes may go on, and so may a read that waited for it.
-    mutating func noteWritable() {
-        writable = true
-        if readWaitsForWritable {
-            readWaitsForWritable = false
-            readable = true
-        }
-    }
-
-    /// Reads through `transport`; clears `readable` when the transport says the socket is
-    /// empty for now (its short-read rule, would-block, or waiting for writability).
-    @inline(__always)
-    mutating func read(_ transport: Transport, _ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) -> Step {
-        switch transport.read(fd, into: buffer, count: count, hangupSeen: hangup) {
-        case .bytes(let n):
-            return .moved(n)
-        case .drained(let n):
-            readable = false
-            return n > 0 ? .moved(n) : .wait
-        case .wouldBlock, .wantsRead:
-            readable = false
-            return .wait
-        case .wantsWrite:
-            readable = false
-            readWaitsForWritable = true
-            return .wait
-        case .closed:
-            return .closed
-        case .failed:
-            return .failed
-        }
-    }
-
-    /// Writes through `transport`; clears `writable` when the socket is full for now (or the
-    /// transport waits for readability).
-    @inline(__always)
-    mutating func write(_ transport: Transport, _ fd: Int32, from buffer: UnsafeRawPointer, count: Int) -> Step {
-        switch transport.write(fd, from: buffer, count: count) {
-        case .bytes(let n):
-            return .moved(n)
-        case .drained(let n):
-            writable = false
-            return n > 0 ? .moved(n) : .wait
-        case .wouldBlock, .wantsWrite:
-            writable = false
-            return .wait
-        case .wantsRead:
-            writable = false
-            writeWaitsForReadable = true
-            return .wait
-        case .closed, .failed:
-            return .failed
-        }
-    }
-}
-
 /// A pooled or busy connection to an HTTP target. Pooled ones stay registered with epoll,
 /// so a target that closes an idle connection is noticed and the socket dropped.
 final class UpstreamConnection {
@@ -276,7 +195,6 @@ final class HTTPConnection {
     /// The exchange's target connection, if any.
     var upstream: UpstreamConnection? { exchange.upstream }
 
-    var timerToken: UInt64 { UInt64(generation) << 32 | UInt64(UInt32(bitPattern: slot)) }
 }
 
 @available(*, unavailable)
