@@ -194,6 +194,21 @@ public final class ControlPlane: Sendable {
         }
     }
 
+    /// Registrations read back (state file) checked as the API checks them, before anything
+    /// is built from them: the valid ones, and one message per refused one.
+    public static func admit(_ registrations: [Registration]) -> (valid: [Registration], problems: [String]) {
+        var valid: [Registration] = []
+        var problems: [String] = []
+        for r in registrations {
+            if let problem = r.problem {
+                problems.append("registration \(r.group.prefix(200)) \(r.address.prefix(200)): \(problem)")
+            } else {
+                valid.append(r)
+            }
+        }
+        return (valid, problems)
+    }
+
     // MARK: plans
 
     /// Attaches the data plane that Plans and weights are published to.

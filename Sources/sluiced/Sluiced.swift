@@ -88,19 +88,15 @@ struct Sluiced: ParsableCommand {
         }
         // The state file is input too: a registration that could not be applied is refused
         // here, with a message, rather than trapping later.
-        var stateProblems: [String] = []
-        saved = saved.filter { r in
-            let reg = ControlPlane.Registration(group: r.group, address: r.address, zone: r.zone ?? cfg.node.zone,
-                                                weight: r.weight, registeredAt: r.registeredAt)
-            guard let problem = reg.problem else { return true }
-            stateProblems.append("\(statePath): registration \(r.group) \(r.address.prefix(200)): \(problem)")
-            return false
-        }
-        if !stateProblems.isEmpty {
+        let admitted = ControlPlane.admit(saved.map {
+            ControlPlane.Registration(group: $0.group, address: $0.address, zone: $0.zone ?? cfg.node.zone,
+                                      weight: $0.weight, registeredAt: $0.registeredAt)
+        })
+        if !admitted.problems.isEmpty {
             if resetState {
-                for p in stateProblems { log.warning("dropping: \(p)") }
+                for p in admitted.problems { log.warning("dropping: \(statePath): \(p)") }
             } else {
-                for p in stateProblems { printError(p) }
+                for p in admitted.problems { printError("\(statePath): \(p)") }
                 printError("refusing to start rather than drop registered targets (--reset-state starts without them)")
                 throw ExitCode(1)
             }
@@ -108,10 +104,7 @@ struct Sluiced: ParsableCommand {
         let events = EventBus()
         let control = ControlPlane(
             config: cfg,
-            registrations: saved.map {
-                ControlPlane.Registration(group: $0.group, address: $0.address, zone: $0.zone ?? cfg.node.zone,
-                                          weight: $0.weight, registeredAt: $0.registeredAt)
-            },
+            registrations: admitted.valid,
             persist: { regs in
                 try StateFile.save(regs.map {
                     Registration(group: $0.group, address: $0.address, zone: $0.zone, weight: $0.weight,
