@@ -12,6 +12,11 @@ struct Flow: ~Copyable {
     var end = 0
     /// Bytes in the pipe (splice mode).
     var inPipe = 0
+    /// A copy read filled a whole buffer: this flow carries bulk data and splices from now on.
+    /// Until then it copies: for the few bytes of a short exchange, read + write with the
+    /// short-read rule costs fewer system calls than splicing in and out of a pipe (a splice
+    /// into a pipe cannot prove the socket drained, so it needs an extra `EAGAIN` call).
+    var bulk = false
     /// The source sent FIN.
     var sourceClosed = false
     /// FIN passed on to the destination.

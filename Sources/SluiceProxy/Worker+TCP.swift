@@ -210,7 +210,7 @@ extension Worker {
                       destination destinationReady: inout Readiness, otherFinished: Bool,
                       progressed: inout Bool) -> Bool {
         do {
-            if splice && flow.buffer == nil {
+            if splice && flow.bulk && flow.buffer == nil {
                 try splicePump(&flow, source, destination, &sourceReady, &destinationReady, &progressed)
             } else {
                 try copyPump(&flow, source, sourceTransport, destination, destinationTransport, &sourceReady,
@@ -320,6 +320,8 @@ extension Worker {
                 case .bytes(let n):
                     flow.end += n
                     moved = true
+                    // The buffer filled up: bulk data. Splice once this buffer is sent.
+                    if flow.end == size { flow.bulk = true }
                 case .drained(let n):
                     // The short-read rule (plain transport): the socket is empty, the next
                     // byte brings a new edge.
