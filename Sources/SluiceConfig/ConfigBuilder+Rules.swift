@@ -72,17 +72,20 @@ extension ConfigBuilder {
             }
         }
         if let value = mapping["method"] {
-            conditions.method = patterns(value, expected: "an HTTP method like GET") { HTTPSyntax.isToken($0) }
+            conditions.method = patterns(value, expected: "an HTTP method like GET") { text in
+                text.utf8.count <= Schema.maxRuleTextBytes && HTTPSyntax.isToken(text)
+            }
         }
         if let value = mapping["header"] {
             conditions.header = namedPatterns(
-                value, what: "header", expectedName: "a header name like x-canary", validName: { HTTPSyntax.isToken($0) }
+                value, what: "header", expectedName: "a header name like x-canary",
+                validName: { $0.utf8.count <= Schema.maxRuleTextBytes && HTTPSyntax.isToken($0) }
             ).map { HeaderCondition(name: $0.name.lowercased(), values: $0.values) }
         }
         if let value = mapping["query"] {
             conditions.query = namedPatterns(
                 value, what: "query key", expectedName: "a query key",
-                validName: { !$0.isEmpty && HTTPSyntax.isFieldText($0) }
+                validName: { !$0.isEmpty && $0.utf8.count <= Schema.maxRuleTextBytes && HTTPSyntax.isFieldText($0) }
             ).map { QueryCondition(key: $0.name, values: $0.values) }
         }
         if let value = mapping["source"] {
@@ -159,7 +162,7 @@ extension ConfigBuilder {
             }
             seen[folded] = entry.keyValue.path
             let values = patterns(entry.value, expected: "a \(what == "header" ? "header" : "query") value pattern",
-                allowEmpty: true, valid: HTTPSyntax.isFieldText)
+                allowEmpty: true, valid: { $0.utf8.count <= Schema.maxRuleTextBytes && HTTPSyntax.isFieldText($0) })
             result.append((entry.key, values))
         }
         return result

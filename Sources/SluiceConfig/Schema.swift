@@ -124,4 +124,9 @@ enum Schema {
     static let workers = 1...1024
     /// Longest host or path pattern of a rule (as ALB).
     static let maxPatternBytes = 128
+    /// Longest method, header name or value, query key or value of a rule. Aliases can repeat a
+    /// scalar up to `YAMLDocument.maxNodes` times, so without a cap a 16 MiB file could put more
+    /// than 2 GiB into a listener's rule arena, whose offsets are `Int32` (trap finding F4); with it
+    /// the arena stays below 200 000 × 1 KiB.
+    static let maxRuleTextBytes = 1024
 }

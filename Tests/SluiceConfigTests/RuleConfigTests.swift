@@ -214,4 +214,33 @@ import Testing
                 "expected a list of rules, got a mapping"
             ])
     }
+
+    /// Methods, header and query names and values are capped at 1 KiB: aliases repeat a scalar up
+    /// to 200 000 times, and a rule arena past 2 GiB would overflow its Int32 offsets (finding F4).
+    /// (A plain key is limited to 1024 characters by YAML itself; `? key` spells a longer one.)
+    @Test func longMethodsHeadersAndQueriesAreRefused() {
+        let ok = String(repeating: "A", count: 1024)
+        let long = String(repeating: "A", count: 1025)
+        let accepted = rulesDocument(
+            """
+            - priority: 1
+              when: { method: \(ok), header: { \(ok): \(ok) }, query: { \(ok): \(ok) } }
+              then: { forward: app }
+            """)
+        #expect(loadErrors(accepted).isEmpty)
+        let yaml = rulesDocument(
+            """
+            - priority: 1
+              when: { method: \(long), header: { ? \(long) : a, x-a: \(long) }, query: { ? \(long) : a, k: \(long) } }
+              then: { forward: app }
+            """)
+        #expect(
+            loadErrors(yaml).map(\.path) == [
+                "listeners[0].rules[0].when.method",
+                "listeners[0].rules[0].when.header.\(long)",
+                "listeners[0].rules[0].when.header.x-a",
+                "listeners[0].rules[0].when.query.\(long)",
+                "listeners[0].rules[0].when.query.k",
+            ])
+    }
 }
