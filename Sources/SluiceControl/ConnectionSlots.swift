@@ -125,6 +125,24 @@ final class ConnectionSlots: Sendable {
 
     /// Returns once a request slot is free, or after `milliseconds` (so the caller can look at its stop
     /// flag).
+    /// One turn of a bounded accept loop: waits for a free request slot (at the bound,
+    /// connections wait in the listen backlog), then for a connection on `listener`. Returns
+    /// the accepted descriptor holding a request slot, or nil (nothing yet, or `stopping`),
+    /// in which case no slot is held. Shared by the control and metrics servers.
+    func acceptBounded(_ listener: Int32, pollMilliseconds: Int32, stopping: () -> Bool) -> Int32? {
+        guard acquireRequest() else {
+            waitForFreeSlot(milliseconds: pollMilliseconds)
+            return nil
+        }
+        guard ControlSocket.waitReadable(listener, milliseconds: pollMilliseconds), !stopping(),
+              let fd = ControlSocket.accept(listener)
+        else {
+            release(.request)  // nobody waits on it: the accept thread is this one
+            return nil
+        }
+        return fd
+    }
+
     func waitForFreeSlot(milliseconds: Int32) {
         let full = inUse.withLock { count -> Bool in
             guard count.request >= limits.maxConnections else { return false }

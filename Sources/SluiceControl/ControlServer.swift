@@ -140,17 +140,8 @@ public final class ControlServer: Sendable {
 
     private func acceptLoop(_ listener: Int32) {
         while !isStopping {
-            // At the bound, connections wait in the listen backlog until a slot frees.
-            guard slots.acquireRequest() else {
-                slots.waitForFreeSlot(milliseconds: Self.pollMilliseconds)
-                continue
-            }
-            guard ControlSocket.waitReadable(listener, milliseconds: Self.pollMilliseconds), !isStopping,
-                let fd = ControlSocket.accept(listener)
-            else {
-                slots.release(.request)  // nobody waits on it: the accept thread is this one
-                continue
-            }
+            guard let fd = slots.acceptBounded(listener, pollMilliseconds: Self.pollMilliseconds,
+                                               stopping: { isStopping }) else { continue }
             let admitted = state.withLock { state -> Bool in
                 guard !state.stopping else { return false }
                 state.connections.insert(fd)

@@ -109,17 +109,8 @@ public final class MetricsServer: Sendable {
 
     private func acceptLoop(_ listener: Int32) {
         while !isStopping {
-            // At the bound, connections wait in the listen backlog until a slot frees.
-            guard slots.acquireRequest() else {
-                slots.waitForFreeSlot(milliseconds: ControlServer.pollMilliseconds)
-                continue
-            }
-            guard ControlSocket.waitReadable(listener, milliseconds: ControlServer.pollMilliseconds), !isStopping,
-                let fd = ControlSocket.accept(listener)
-            else {
-                slots.release(.request)  // nobody waits on it: the accept thread is this one
-                continue
-            }
+            guard let fd = slots.acceptBounded(listener, pollMilliseconds: ControlServer.pollMilliseconds,
+                                               stopping: { isStopping }) else { continue }
             // Scrapes are short; a thread each keeps a slow scraper from holding up the next.
             let thread = Thread { [self] in
                 serve(fd)
