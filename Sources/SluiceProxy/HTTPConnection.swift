@@ -59,24 +59,35 @@ struct BodyProgress {
 
 /// A pooled or busy connection to an HTTP target. Pooled ones stay registered with epoll,
 /// so a target that closes an idle connection is noticed and the socket dropped.
+///
+/// The object owns its target socket as a `Descriptor`, from `socket()` (through any time in
+/// the idle pool) until `Worker.discard` unregisters it from the `FdTable` and drops it.
 final class UpstreamConnection {
     let slot: Int32
-    var fd: Int32 = -1
+    /// The target socket; nil while the slot is free.
+    var socket: Descriptor? = nil
     var transport = Transport.plain
     var group = 0
     var target = 0
     var planGeneration: UInt64 = 0
     /// Slot of the client connection using it, or -1 while pooled.
     var owner: Int32 = -1
-    /// Readiness of `fd` as `transport` sees it (`hangup`: the target's FIN or hang-up).
+    /// Readiness of `socket` as `transport` sees it (`hangup`: the target's FIN or hang-up).
     var io = Readiness()
     var connecting = false
     var idleSince: UInt64 = 0
     /// The target's shared live state (in-flight count, passive checks).
     var runtime: TargetRuntime?
-    var generation: UInt32 = 0
 
     init(slot: Int32) { self.slot = slot }
+
+    /// The target socket's number, for a system call. Only while the object is in use (it
+    /// has a socket from `socket()` until `Worker.discard`).
+    @inline(__always)
+    var fd: Int32 {
+        guard let raw = socket?.raw else { preconditionFailure("target socket used after discard") }
+        return raw
+    }
 }
 
 /// One exchange on a client session: the sans-I/O machine that decides, and what its
@@ -156,7 +167,9 @@ final class HTTPConnection {
 
     var plan: Plan?
     var listener = 0
-    var client: Int32 = -1
+    /// The client socket, owned from accept until `Worker.closeHTTP` unregisters it from the
+    /// `FdTable` and drops it; nil while the slot is free.
+    var client: Descriptor? = nil
     var transport = Transport.plain
     /// Readiness of `client` as `transport` sees it (`hangup`: the client's FIN or hang-up).
     var clientIO = Readiness()
@@ -181,8 +194,9 @@ final class HTTPConnection {
 
     // For the access log: the request's method and path, copied when the head is parsed.
     let logScratch = UnsafeMutableRawPointer.allocate(byteCount: HTTPConnection.logScratchSize, alignment: 8)
-    /// Where this connection's access-log lines go (-1: off), fixed when it opened.
-    var logFd: Int32 = -1
+    /// Where this connection's access-log lines go (nil: off), fixed when it opened. Borrowed:
+    /// the published Plan bundle owns the log files.
+    var logFd: Int32? = nil
     static let logScratchSize = 600
 
     deinit { logScratch.deallocate() }
@@ -192,9 +206,13 @@ final class HTTPConnection {
         parser = HTTPRequestParser(limits: limits)
     }
 
-    /// The exchange's target connection, if any.
-    var upstream: UpstreamConnection? { exchange.upstream }
-
+    /// The client socket's number, for a system call. Only while the session is open (it has
+    /// its socket from accept until `Worker.closeHTTP`).
+    @inline(__always)
+    var clientFd: Int32 {
+        guard let raw = client?.raw else { preconditionFailure("client socket used after close") }
+        return raw
+    }
 }
 
 @available(*, unavailable)

@@ -67,7 +67,7 @@ extension Worker {
                 return
             case .processed(let client):
                 if plan.listeners[index].isHTTP {
-                    openHTTP(client: client, listener: index)
+                    openHTTP(client: Descriptor(taking: client), listener: index)
                 } else {
                     open(client: Descriptor(taking: client), listener: index)
                 }

@@ -31,7 +31,7 @@ extension Worker {
         c.exchange.targetStarted = 0
         c.exchange.logMethodLength = 0
         c.exchange.logPathLength = 0
-        guard c.logFd >= 0 else { return }
+        guard c.logFd != nil else { return }
         let src = c.input.bytes
         // Ranges of a partial head may be unset (empty) but never lie beyond what was parsed.
         guard head.method.end <= src.count, head.target.end <= src.count else { return }
@@ -46,7 +46,6 @@ extension Worker {
 
     /// Writes the finished request's line, if this listener logs.
     func logRequest(_ c: HTTPConnection) {
-        let fd = c.logFd
         guard c.exchange.machine.hasRecord else { return }
         c.exchange.machine.recordWritten()
         let p = plan(of: c)
@@ -62,7 +61,7 @@ extension Worker {
             stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.desync + Int(c.exchange.logVerdict.klass.rawValue)))
             if c.exchange.logTarget < 0 || c.exchange.ownAnswer { stats.ownError(listener: l.statsId, status: c.exchange.logStatus) }
         }
-        guard fd >= 0, let slot = accessLog?.reserve() else { return }
+        guard let fd = c.logFd, let slot = accessLog?.reserve() else { return }
         var w = LineWriter(slot)
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)

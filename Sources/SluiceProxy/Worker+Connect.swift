@@ -31,11 +31,11 @@ enum TargetConnect: ~Copyable {
 /// Opening target connections: the connect-and-retry path shared by L4 and L7.
 ///
 /// L4 (`connectNext`) calls `connectUntried` until it returns something other than
-/// `.failed`. L7 should adopt the two halves: `pickTarget(group:tried:choice:)` (with
-/// `TargetChoice.sticky` / `.roundRobin` for its hooks), then its pool look-up for that
+/// `.failed`. L7 (`connectUpstream`) uses the two halves: `pickTarget(group:tried:choice:)`
+/// (with `TargetChoice.sticky` / `.roundRobin` for its hooks), then its pool look-up for that
 /// target, then `startConnect(to:owner:index:)` with owner `.upstream` when nothing was
-/// pooled; the fd table, epoll registration and nonblocking connect are then the same code
-/// for both layers. Balancer accounting (`TargetPicker.opened`, `TargetRuntime.started`,
+/// pooled; the fd table, epoll registration and nonblocking connect are the same code for
+/// both layers. Balancer accounting (`TargetPicker.opened`, `TargetRuntime.started`,
 /// `failed`) stays with the caller, which knows when a target connection counts.
 extension Worker {
     /// Picks the next untried target of `group` (of the worker's current `plan`) and adds it

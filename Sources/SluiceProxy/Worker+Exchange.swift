@@ -113,7 +113,8 @@ extension Worker {
     }
 
     /// Finds a target connection for the current exchange: a pooled one, or a new one.
-    /// Answers 502/504/503 when no target can be had.
+    /// Answers 502/504/503 when no target can be had. Picks and connects through the path
+    /// L4 uses (`pickTarget`, `startConnect`), with the pool look-up between the two.
     func connectUpstream(_ c: HTTPConnection) {
         // A new Plan arrived mid-request (health change, reload): pick from it. When the
         // listener or group is gone, nothing was sent to the client yet (a retry happens only
@@ -122,67 +123,61 @@ extension Worker {
             perform(c, c.exchange.machine.fail(status: 503))
             return
         }
-        let p = plan(of: c)
-        let group = p.groups[c.exchange.group]
-        while c.exchange.machine.mayAttempt {
-            let pick: Int?
-            if c.exchange.stickyTarget >= 0 && !c.exchange.tried.contains(c.exchange.stickyTarget) {
-                pick = c.exchange.stickyTarget
-            } else if c.exchange.keyMissing {
-                pick = pickers[c.exchange.group].pickRoundRobin(excluding: c.exchange.tried)
-            } else if let r = groupWeights[c.exchange.group].rotation {
-                pick = r.next(excluding: c.exchange.tried)
-            } else {
-                pick = pickers[c.exchange.group].pick(hash: c.exchange.keyHash, excluding: c.exchange.tried)
-            }
-            guard let t = pick else { break }
-            c.exchange.tried.insert(t)
+        // After `rebase` the connection runs on the worker's `plan`, whose indices
+        // `pickTarget` and the pool use.
+        let group = c.exchange.group
+        let choice = TargetChoice(hash: c.exchange.keyHash, sticky: c.exchange.stickyTarget,
+                                  roundRobin: c.exchange.keyMissing)
+        attempts: while c.exchange.machine.mayAttempt {
+            guard let t = pickTarget(group: group, tried: &c.exchange.tried, choice: choice) else { break }
             c.exchange.machine.targetPicked()
-            if let u = takePooled(group: c.exchange.group, target: t) {
+            if let u = takePooled(group: group, target: t) {
                 attach(c, u)
                 c.exchange.machine.targetConnected()
                 return
             }
-            let address = group.targets[t].address
-            guard let fd = try? Socket.tcp(for: address) else { break }
-            Socket.setNoDelay(fd)
             let u = takeUpstream()
-            u.fd = fd
-            u.group = c.exchange.group
-            u.target = t
-            u.planGeneration = p.generation
-            u.transport = .plain
-            u.io = Readiness()
-            let token = fds.register(fd, owner: .upstream, index: u.slot)
-            do {
-                try epoll.add(fd, events: Worker.pollEvents, data: token)
-                switch try Socket.connect(fd, to: address) {
-                case .connected:
-                    u.connecting = false
-                    u.io.writable = true
-                case .inProgress:
-                    u.connecting = true
-                }
-            } catch {
-                discard(u)
-                group.targets[t].runtime.failed()
+            switch startConnect(to: plan.groups[group].targets[t].address, owner: .upstream, index: u.slot) {
+            case .connected(let socket):
+                adopt(u, socket: socket, group: group, target: t, connecting: false)
+                attach(c, u)
+                c.exchange.machine.targetConnected()
+                return
+            case .inProgress(let socket):
+                adopt(u, socket: socket, group: group, target: t, connecting: true)
+                attach(c, u)
+                c.exchange.machine.connectPending(now: now, policy: policy(of: c))
+                armHTTPTimer(c)
+                return
+            case .failed:
+                discard(u)  // only its slot: `startConnect` closed the socket
+                plan.groups[group].targets[t].runtime.failed()
                 let next = c.exchange.machine.connectFailed(timedOut: false)
                 if next == .connect { continue }
                 perform(c, next)
                 return
+            case .noSocket:
+                discard(u)
+                break attempts
             }
-            attach(c, u)
-            if u.connecting {
-                c.exchange.machine.connectPending(now: now, policy: p.listeners[c.listener].exchangePolicy)
-                armHTTPTimer(c)
-            } else {
-                c.exchange.machine.targetConnected()
-            }
-            return
         }
         // No target could be picked before any was tried (none listed, all draining or at
         // weight 0): 503. Targets were tried and failed: 504 if one timed out, else 502.
         perform(c, c.exchange.machine.noTargetLeft())
+    }
+
+    /// Readies a slab object for a new connection to `target` of `group` (of the worker's
+    /// `plan`); it takes ownership of `socket`, which `startConnect` registered for it.
+    private func adopt(_ u: UpstreamConnection, socket: consuming Descriptor, group: Int, target: Int,
+                       connecting: Bool) {
+        u.socket = consume socket
+        u.group = group
+        u.target = target
+        u.planGeneration = plan.generation
+        u.transport = .plain
+        u.io = Readiness()
+        u.io.writable = !connecting
+        u.connecting = connecting
     }
 
     /// Moves the connection to the worker's current Plan, if it runs on an older one: the
@@ -239,8 +234,7 @@ extension Worker {
             u = UpstreamConnection(slot: Int32(upstreams.count))
             upstreams.append(u)
         }
-        u.generation &+= 1
-        u.owner = -1
+        assert(u.socket == nil && u.owner == -1)
         return u
     }
 
@@ -259,13 +253,11 @@ extension Worker {
 
     /// Closes a target connection and frees its slot.
     func discard(_ u: UpstreamConnection) {
-        if u.fd >= 0 {
-            fds.unregister(u.fd)
-            Posix.close(u.fd)
-            u.fd = -1
+        if let fd = u.socket?.raw {
+            fds.unregister(fd)
+            u.socket = nil  // closes
         }
         u.owner = -1
-        u.generation &+= 1
         freeUpstreamSlots.append(u.slot)
     }
 
@@ -447,7 +439,7 @@ extension Worker {
         var moved = false
         while true {
             // Out first: what is queued for the client.
-            switch flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) {
+            switch flush(&c.toClient, to: c.clientFd, transport: c.transport, io: &c.clientIO) {
             case .failed:
                 perform(c, c.exchange.machine.abort())
                 return .failed
@@ -456,7 +448,7 @@ extension Worker {
             case .done: break
             }
             if c.exchange.responseHeadDone {
-                switch forwardBody(&c.exchange.response, from: &c.exchange.fromTarget, to: c.client,
+                switch forwardBody(&c.exchange.response, from: &c.exchange.fromTarget, to: c.clientFd,
                                    transport: c.transport, io: &c.clientIO, counted: &c.exchange.bytesToClient) {
                 case .failed:
                     perform(c, c.exchange.machine.abort())
@@ -651,7 +643,7 @@ extension Worker {
     /// directions have ended or on an error.
     func tunnel(_ c: HTTPConnection) -> Bool {
         guard let u = c.exchange.upstream else { return false }
-        if flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) == .failed {
+        if flush(&c.toClient, to: c.clientFd, transport: c.transport, io: &c.clientIO) == .failed {
             closeTunnel(c)
             return false
         }
@@ -662,7 +654,7 @@ extension Worker {
         while true {
             var step = false
             if forwardBody(&up, from: &c.input, to: u.fd, transport: u.transport, io: &u.io, counted: &c.exchange.bytesFromClient) == .failed
-                || forwardBody(&down, from: &c.exchange.fromTarget, to: c.client, transport: c.transport, io: &c.clientIO,
+                || forwardBody(&down, from: &c.exchange.fromTarget, to: c.clientFd, transport: c.transport, io: &c.clientIO,
                                counted: &c.exchange.bytesToClient) == .failed {
                 closeTunnel(c)
                 return false
@@ -684,7 +676,7 @@ extension Worker {
                 switch u.io.read(u.transport, u.fd, into: c.exchange.fromTarget.base!, count: httpBuffers.bufferSize) {
                 case .closed:
                     c.exchange.targetFinished = true
-                    Posix.shutdown(c.client, how: Posix.shutdownWrite)
+                    Posix.shutdown(c.clientFd, how: Posix.shutdownWrite)
                 case .moved(let n):
                     c.exchange.fromTarget.end = n
                     c.lastActivity = now
@@ -716,10 +708,9 @@ extension Worker {
         let statsId = plan(of: c).listeners[c.listener].statsId
         if statsId >= 0 { stats.add(StatsBlock.listenerSlot(statsId, StatsBlock.connClosed)) }
         releaseUpstream(c, reusable: false)
-        if c.client >= 0 {
-            fds.unregister(c.client)
-            Posix.close(c.client)
-            c.client = -1
+        if let fd = c.client?.raw {
+            fds.unregister(fd)
+            c.client = nil  // closes
         }
         for q in [c.input, c.toClient, c.exchange.toTarget, c.exchange.fromTarget] {
             if let b = q.base { httpBuffers.release(b) }

@@ -9,7 +9,8 @@ import Glibc
 /// The L7 data path, client side: read and parse request heads, apply desync mitigation and
 /// the listener's rules, answer Sluice's own responses, hand forwards to the exchange.
 extension Worker {
-    func openHTTP(client fd: Int32, listener: Int) {
+    /// Takes ownership of an accepted client socket on an `http` listener.
+    func openHTTP(client: consuming Descriptor, listener: Int) {
         _ = process.activeConnections.add(1, ordering: .relaxed)
         activeLocal += 1
         let c = takeHTTPConnection(limits: plan.listeners[listener].limits)
@@ -18,10 +19,12 @@ extension Worker {
         c.exchange.machine.reset()
         c.plan = plan
         c.listener = listener
-        c.logFd = accessLogFds[listener]
+        c.logFd = accessLogFds[listener] >= 0 ? accessLogFds[listener] : nil
         let statsId = plan.listeners[listener].statsId
         if statsId >= 0 { stats.add(StatsBlock.listenerSlot(statsId, StatsBlock.connTotal)) }
-        c.client = fd
+        let fd = client.raw
+        assert(c.client == nil)
+        c.client = consume client
         c.clientAddress = peer
         c.clientText = peer.withHostText { HTTPWriter.AddressText($0) }
         if let v4 = peer.ipv4Address {
@@ -149,7 +152,7 @@ extension Worker {
         let room = httpBuffers.bufferSize - c.input.end
         guard room > 0 else { return .wait }
         // The transport decides when the socket is drained (`clientIO.readable` cleared).
-        switch c.clientIO.read(c.transport, c.client, into: c.input.base! + c.input.end, count: room) {
+        switch c.clientIO.read(c.transport, c.clientFd, into: c.input.base! + c.input.end, count: room) {
         case .moved(let n):
             c.input.end += n
             c.lastActivity = now
@@ -248,7 +251,7 @@ extension Worker {
     }
 
     private func answer(_ c: HTTPConnection) -> Bool {
-        switch flush(&c.toClient, to: c.client, transport: c.transport, io: &c.clientIO) {
+        switch flush(&c.toClient, to: c.clientFd, transport: c.transport, io: &c.clientIO) {
         case .failed:
             perform(c, c.exchange.machine.abort())
             return false
@@ -266,7 +269,7 @@ extension Worker {
 
     func startLingering(_ c: HTTPConnection) {
         logRequest(c)
-        Posix.shutdown(c.client, how: Posix.shutdownWrite)
+        Posix.shutdown(c.clientFd, how: Posix.shutdownWrite)
         c.state = .lingering
         c.lastActivity = now
         armHTTPTimer(c)

@@ -69,7 +69,7 @@ extension Worker {
             if let p = c.plan, p.groups[c.group].targets[c.target].runtime.evicted.load(ordering: .relaxed) { close(c) }
         }
         for c in httpConns where c.state != .free {
-            if let u = c.upstream, u.runtime?.evicted.load(ordering: .relaxed) == true {
+            if let u = c.exchange.upstream, u.runtime?.evicted.load(ordering: .relaxed) == true {
                 releaseUpstream(c, reusable: false)
                 closeHTTP(c)
             }
