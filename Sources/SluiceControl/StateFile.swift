@@ -58,6 +58,12 @@ public enum StateFile {
         func raw(_ s: StaticString) { s.withUTF8Buffer { out.append(contentsOf: $0) } }
         func string(_ s: String) {
             out.append(UInt8(ascii: "\""))
+            // Most strings need no escaping: copy them in one go.
+            if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                out.append(contentsOf: s.utf8)
+                out.append(UInt8(ascii: "\""))
+                return
+            }
             for b in s.utf8 {
                 switch b {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"):

@@ -51,7 +51,7 @@ extension ControlPlane {
                     HealthStateMachine(healthyThreshold: $0.healthyThreshold, unhealthyThreshold: $0.unhealthyThreshold)
                 }
                 let t = Target(address: key, host: spec.host, port: spec.port, zone: z, weight: w, isStatic: false,
-                               registeredAt: wall, runtime: TargetRuntime(group: group, key: key), health: checks,
+                               registeredAt: wall, runtime: TargetRuntime(group: group, key: key, host: spec.host, port: spec.port), health: checks,
                                state: checks == nil ? .unavailable : .initial,
                                reason: checks == nil ? .healthCheckDisabled : .initialHealthChecking,
                                healthySince: clockNow())

@@ -170,7 +170,7 @@ public final class ControlPlane: Sendable {
                     HealthStateMachine(healthyThreshold: $0.healthyThreshold, unhealthyThreshold: $0.unhealthyThreshold)
                 }
                 return Target(address: address, host: host, port: port, zone: zone, weight: weight, isStatic: isStatic,
-                              registeredAt: at, runtime: TargetRuntime(group: g.name, key: address), health: checks,
+                              registeredAt: at, runtime: TargetRuntime(group: g.name, key: address, host: host, port: port), health: checks,
                               state: checks == nil ? .unavailable : .initial,
                               reason: checks == nil ? .healthCheckDisabled : .initialHealthChecking, healthySince: now)
             }

@@ -108,7 +108,8 @@ public final class Plan: Sendable {
         let inputs = config.targetGroups.map { g in
             g.targets.map { t in
                 TargetInput(address: t.address.description, host: t.address.host, port: t.address.port, zone: t.zone,
-                            effectiveWeight: EffectiveWeight.from(configured: t.weight), runtime: TargetRuntime(group: g.name, key: t.address.description))
+                            effectiveWeight: EffectiveWeight.from(configured: t.weight), runtime: TargetRuntime(group: g.name, key: t.address.description,
+                                                                  host: t.address.host, port: t.address.port))
             }
         }
         try self.init(config: config, targets: inputs, generation: generation)
@@ -124,7 +125,7 @@ public final class Plan: Sendable {
         for (gi, g) in config.targetGroups.enumerated() {
             var targets: [TargetPlan] = []
             for t in gi < inputs.count ? inputs[gi] : [] {
-                guard let address = SocketAddress(host: t.host, port: t.port) else {
+                guard let address = t.runtime.socketAddress ?? SocketAddress(host: t.host, port: t.port) else {
                     throw CompileError(description: "target group \(g.name): bad address \(t.address)")
                 }
                 targets.append(TargetPlan(address: address, key: t.address, zone: t.zone,

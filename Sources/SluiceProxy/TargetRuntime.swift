@@ -1,3 +1,4 @@
+import SluiceCore
 import Synchronization
 
 /// The live side of one target, shared by every Plan that lists it and by all workers:
@@ -17,9 +18,13 @@ public final class TargetRuntime: Sendable {
     /// Set when draining ends with connections left: workers close them.
     public let evicted = Atomic<Bool>(false)
 
-    public init(group: String, key: String) {
+    /// The target's socket address, parsed once when the target is created (not per Plan).
+    public let socketAddress: SocketAddress?
+
+    public init(group: String, key: String, host: String? = nil, port: UInt16 = 0) {
         self.group = group
         self.key = key
+        socketAddress = host.flatMap { SocketAddress(host: $0, port: port) }
     }
 
     @inline(__always)
