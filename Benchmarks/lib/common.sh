@@ -160,6 +160,24 @@ EOF
 # start_web_backends [N]: one nginx, 1 worker, on CPU SERVER_CPUS, N server blocks (default 2):
 # /small = 100 B, /64k = 64 KiB (sendfile), header X-Backend: a/b/c...; plus /nginx_status
 # (stub_status) on BE_STATUS. -> BE (array of ports), BE_CSV ("127.0.0.1:p,..."), BE_PGID, BE_STATUS
+# The start of every nginx config here (backends and the NGINX anchor): DIR WORKERS. Leaves
+# the http block open.
+nginx_main_block() {
+  cat <<EOF
+worker_processes $2;
+daemon off;
+master_process on;
+user root;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 9000; }
+http {
+  access_log off;
+$(nginx_temp_paths "$1")
+EOF
+}
+
 start_web_backends() {
   local n=${1:-2} d=$T/backend body i letters=abcdefgh
   mkdir -p "$d/tmp" "$T/www"
@@ -171,19 +189,9 @@ start_web_backends() {
   BE_STATUS=${PORTS[n]}
   BE_CSV=
   {
+    nginx_main_block "$d" 1
     cat <<EOF
-worker_processes 1;
-daemon off;
-master_process on;
-user root;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-worker_rlimit_nofile 20000;
-events { worker_connections 9000; }
-http {
-  access_log off;
   default_type application/octet-stream;
-$(nginx_temp_paths "$d")
   sendfile on;
   tcp_nopush on;
   tcp_nodelay on;
@@ -321,18 +329,8 @@ write_nginx_conf() {  # FILE DIR SPEC...
   done
   {
     [[ -n $stream ]] && echo "load_module $NGINX_STREAM_MODULE;"
+    nginx_main_block "$d" "$WORKERS"
     cat <<EOF
-worker_processes $WORKERS;
-daemon off;
-master_process on;
-user root;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-worker_rlimit_nofile 20000;
-events { worker_connections 9000; }
-http {
-  access_log off;
-$(nginx_temp_paths "$d")
   tcp_nodelay on;
   keepalive_requests 100000000;
   keepalive_timeout 75s;

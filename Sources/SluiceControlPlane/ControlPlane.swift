@@ -6,9 +6,10 @@ import Synchronization
 
 /// The control plane's model of every target group: static targets from the config file,
 /// targets registered at run time, health and draining state. It turns that model into
-/// Plans (effective weights after health, fail-open, zones and slow start) and publishes
-/// them through the Runtime. All methods are thread-safe (one lock); callers are the
-/// control API threads, the health checker and the control loop's tick.
+/// effective weights (health, fail-open, zones, slow start) and Plans, and hands them to the
+/// workers through `DataPlane` only. All methods are thread-safe: `state` guards the model
+/// and is held only to compute; `commit` orders changes (persist, then publish). Callers are
+/// the control API threads, the health checker and the control loop's tick.
 public final class ControlPlane: Sendable {
     /// A change worth telling operators about (becomes a control event).
     public struct Event: Sendable {
