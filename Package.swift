@@ -24,14 +24,16 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
 
-        .target(name: "SluiceCore", dependencies: ["CSluice"], swiftSettings: releaseFlags),
+        .target(name: "SluiceCore", dependencies: ["CSluice", "COpenSSL"], swiftSettings: releaseFlags),
         .target(name: "SluiceBalancer", swiftSettings: releaseFlags),
         .target(name: "SluiceHTTP", swiftSettings: releaseFlags),
+        // HTTP/2 on libnghttp2: sans-I/O sessions (server and client), abuse bounds, h1<->h2 translation.
+        .target(name: "SluiceHTTP2", dependencies: ["CNGHTTP2", "SluiceHTTP", "SluiceCore"], swiftSettings: releaseFlags),
         .target(name: "SluiceControl", dependencies: ["SluiceCore", "SluiceHTTP"]),
         .target(name: "SluiceConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: releaseFlags),
         .target(
             name: "SluiceProxy",
-            dependencies: ["SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "CSluice"],
+            dependencies: ["SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "SluiceHTTP2", "CSluice"],
             swiftSettings: releaseFlags
         ),
         // The control plane: model, health checks, registrations, persistence. Reaches the
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceBalancerTests", dependencies: ["SluiceBalancer"]),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"]),
+        .testTarget(name: "SluiceHTTP2Tests", dependencies: ["SluiceHTTP2", "SluiceHTTP"]),
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig"]),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluiceControlPlane", "SluiceControl", "SluiceConfig"]),
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
