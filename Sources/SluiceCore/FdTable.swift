@@ -11,6 +11,10 @@ public enum FdOwner: UInt8, Sendable {
     case upstream
     /// An active health check's socket, on the health checker's own table (index: the check's slot).
     case healthCheck
+    /// An HTTP/2 client connection (index: its slot).
+    case h2Client
+    /// An HTTP/2 connection to a target of an `http2`/`grpc` group (index: its slot).
+    case h2Upstream
 }
 
 /// The worker's descriptor table: an array indexed by fd. Each slot carries a generation

@@ -18,6 +18,10 @@ public struct TimerToken: Equatable, Sendable {
         case tcp = 0
         /// An L7 `HTTPConnection`.
         case http = 1
+        /// An HTTP/2 client connection.
+        case h2 = 2
+        /// An HTTP/2 connection to a target.
+        case h2Upstream = 3
     }
 
     public static let slotBits = 28

@@ -60,11 +60,16 @@ public enum HTTPWriter {
         /// True adds nothing for HTTP/1.1 (persistent by default) and `Connection: keep-alive`
         /// for an HTTP/1.0 request; false writes `Connection: close`.
         public var keepAliveToTarget: Bool
+        /// Complete header lines (each ending in CRLF) Sluice adds, such as the mutual-TLS
+        /// client certificate headers (SPEC §3); empty for none. Borrowed for the call.
+        public var extraHeaders: UnsafeRawBufferPointer
 
         public init(
             xff: XFFMode = .append, clientAddress: AddressText, proto: StaticString = "http", port: UInt16,
-            traceID: UInt64, keepAliveToTarget: Bool = true
+            traceID: UInt64, keepAliveToTarget: Bool = true,
+            extraHeaders: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
         ) {
+            self.extraHeaders = extraHeaders
             self.xff = xff
             self.clientAddress = clientAddress
             self.proto = proto
@@ -88,7 +93,9 @@ public enum HTTPWriter {
     /// * Content-Length fields replaced by one normalised `Content-Length` (none at all when the
     ///   body is chunked: RFC 9112 §6.3 says TE overrides CL and the CL must go);
     /// * X-Forwarded-For per `options.xff`, X-Forwarded-Proto and X-Forwarded-Port replaced by
-    ///   ours, `x-sluice-trace` added if absent; Host unchanged.
+    ///   ours, `x-sluice-trace` added if absent; Host unchanged;
+    /// * every `X-Sluice-Client-Cert…` field from the client removed (only Sluice sets them, from
+    ///   a verified TLS session), then `options.extraHeaders` appended.
     public static func writeUpstreamHead(
         _ head: HTTPRequestHead, source: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer,
         options: ForwardOptions
@@ -115,6 +122,7 @@ public enum HTTPWriter {
                 if options.xff != .preserve { continue }
             case .other:
                 if source.equalsLowercase(Int(h.name.start), Int(h.name.count), "x-sluice-trace") { hasTrace = true }
+                if isClientCertHeader(source, h.name) { continue }
                 if extraConnectionTokens && isNominatedByConnection(h.name, head, source) { continue }
             default:
                 break
@@ -155,8 +163,18 @@ public enum HTTPWriter {
             w.hex16(options.traceID)
             w.crlf()
         }
+        if options.extraHeaders.count > 0 { w.bytes(options.extraHeaders) }
         w.crlf()
         return w.result
+    }
+
+    /// Whether a field name starts with `x-sluice-client-cert` (any case): the mutual-TLS
+    /// headers a client must not be able to forge.
+    static func isClientCertHeader(_ p: UnsafeRawBufferPointer, _ name: ByteRange) -> Bool {
+        let prefix: StaticString = "x-sluice-client-cert"
+        let n = prefix.utf8CodeUnitCount
+        guard Int(name.count) >= n else { return false }
+        return p.equalsLowercase(Int(name.start), n, prefix)
     }
 
     /// Writes a response head for the client: `HTTP/1.1 <status> <reason>` and the target's

@@ -75,6 +75,9 @@ final class UpstreamConnection {
     /// Readiness of `socket` as `transport` sees it (`hangup`: the target's FIN or hang-up).
     var io = Readiness()
     var connecting = false
+    /// Connected, and the TLS handshake to the target is under way (`connecting` is still
+    /// true: the exchange waits for it like for the connect).
+    var tlsPending = false
     var idleSince: UInt64 = 0
     /// The target's shared live state (in-flight count, passive checks).
     var runtime: TargetRuntime?
@@ -154,6 +157,8 @@ final class HTTPExchange {
 final class HTTPConnection {
     enum State {
         case free
+        /// A `https` listener's TLS handshake is under way (bounded by its handshake timeout).
+        case handshaking
         /// The exchange drives: reading a request head, forwarding, answering, tunnelling.
         case open
         /// Our side is shut for writing after an error answer; what the client still sends is
@@ -191,6 +196,16 @@ final class HTTPConnection {
 
     var lastActivity: UInt64 = 0
     var timerAt: UInt64 = 0
+    /// While handshaking: when the handshake times out.
+    var handshakeDeadline: UInt64 = 0
+    /// Mutual TLS: the `X-Sluice-Client-Cert…` header lines for every request of this
+    /// connection (empty without a client certificate). Built once, after the handshake.
+    var clientCertHeaders: [UInt8] = []
+    /// An HTTP/2 stream served by this session: its pipe to the HTTP/2 connection (the
+    /// session's transport is `.stream` of it), nil for a socket session.
+    var streamPipe: StreamPipe? = nil
+    /// No request has been read on this connection yet (an h2c preface may come).
+    var firstRequest = true
 
     // For the access log: the request's method and path, copied when the head is parsed.
     let logScratch = UnsafeMutableRawPointer.allocate(byteCount: HTTPConnection.logScratchSize, alignment: 8)
@@ -206,12 +221,14 @@ final class HTTPConnection {
         parser = HTTPRequestParser(limits: limits)
     }
 
-    /// The client socket's number, for a system call. Only while the session is open (it has
-    /// its socket from accept until `Worker.closeHTTP`).
+    /// The client socket's number, for a system call: -1 for an HTTP/2 stream session (its
+    /// transport ignores the number), else only while the session is open (it has its
+    /// socket from accept until `Worker.closeHTTP`).
     @inline(__always)
     var clientFd: Int32 {
-        guard let raw = client?.raw else { preconditionFailure("client socket used after close") }
-        return raw
+        if let raw = client?.raw { return raw }
+        if streamPipe != nil { return -1 }
+        preconditionFailure("client socket used after close")
     }
 }
 

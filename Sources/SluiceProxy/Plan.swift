@@ -28,9 +28,16 @@ public final class Plan: Sendable {
         /// Seed for flow hashes so two listeners spread the same client differently.
         var hashSeed: UInt64
         var port: UInt16
-        /// What a client sends before its payload (PROXY protocol, TLS handshake later):
-        /// none for every listener today.
+        /// What a client sends before its payload (PROXY protocol later): none today.
         var preamble = Preamble.none
+        /// `tls`/`https` listeners: the context new connections handshake with.
+        var tls: TLSServerContext?
+        /// How long a client has to complete its TLS handshake.
+        var handshakeTimeout: UInt64 = 0
+        /// Mutual TLS: the client certificate goes to targets in `X-Sluice-Client-Cert…`.
+        var forwardsClientCert = false
+        /// `X-Forwarded-Proto`.
+        var proto: StaticString = "http"
 
         init(name: String, address: SocketAddress, idleTimeout: UInt64, connectTimeout: UInt64,
              forward: [WeightedGroup], hashSeed: UInt64, port: UInt16) {
@@ -88,6 +95,12 @@ public final class Plan: Sendable {
         var sticky: StickyIndex?
         /// Stable id for counters (see `StatsIds`).
         var statsId = -1
+        /// `https`/`tls` groups: connections to targets are TLS with this context.
+        var tls: TLSClientContext?
+        /// The name sent as SNI and verified (`tls.server_name`), else none.
+        var serverName: String?
+        /// `protocol_version` of http/https groups.
+        var protocolVersion = ProtocolVersion.http1
     }
 
     struct TargetPlan: Sendable {
@@ -144,6 +157,12 @@ public final class Plan: Sendable {
                 gp.sticky = StickyIndex(targetKeys: targets.map(\.key), secret: StableHash.hash(g.name))
             }
             gp.statsId = ids?.group(g.name) ?? gi
+            gp.protocolVersion = g.protocolVersion
+            if let t = g.tls {
+                let alpn: [String] = g.protocolKind == .https ? (g.protocolVersion == .http1 ? ["http/1.1"] : ["h2"]) : []
+                gp.tls = try TLSContexts.shared.client(t, alpn: alpn, group: g.name)
+                gp.serverName = t.serverName
+            }
             groups.append(gp)
         }
         var listeners: [ListenerPlan] = []
@@ -175,6 +194,12 @@ public final class Plan: Sendable {
                 lp.rulePriorities = l.rules.map(\.priority) + [0]
             }
             lp.statsId = ids?.listener(l.name) ?? listeners.count
+            if let t = l.tls {
+                lp.tls = try TLSContexts.shared.server(t, listener: l.name)
+                lp.handshakeTimeout = t.handshakeTimeout
+                lp.forwardsClientCert = t.clientAuth != nil
+                lp.proto = "https"
+            }
             listeners.append(lp)
         }
         self.groups = groups

@@ -33,7 +33,19 @@ public final class StatsBlock: @unchecked Sendable {
     static let durationSumMicros = 29
     static let durationCount = 30
     static let connClosed = 31
-    static let perListener = 32
+    /// `sluice_tls_handshakes_total{result}`: `tlsResults` slots.
+    static let tlsHandshakes = 32
+    /// HTTP/2 connections ended by an abuse bound or protocol error, by reason: `h2CloseSlots`.
+    static let h2Closes = 48
+    /// HTTP/2 streams opened by clients.
+    static let h2Streams = 63
+    static let perListener = 64
+
+    /// Results of TLS handshakes, in slot order: completed (full), completed (resumed), then
+    /// the failure causes (`TLSFailure` raw values).
+    public static let tlsResults: [String] = ["success", "resumed"] + TLSFailure.allCases.map(\.rawValue)
+    /// Slots reserved for HTTP/2 close reasons.
+    public static let h2CloseSlots = 15
 
     static let requestsBase = maxListeners * perListener
     /// About 2 M slots (16 MiB of address space per worker); `calloc` of this size maps
@@ -95,6 +107,28 @@ public final class StatsBlock: @unchecked Sendable {
 }
 
 extension StatsBlock {
+    /// Counts one TLS handshake outcome (`result` indexes `tlsResults`).
+    @inline(__always)
+    func tlsHandshake(listener l: Int, result: Int) {
+        guard l >= 0, l < StatsBlock.maxListeners, result >= 0, result < 16 else { return }
+        add(StatsBlock.listenerSlot(l, StatsBlock.tlsHandshakes + result))
+    }
+    public func tlsHandshakes(listener l: Int, result: Int) -> UInt64 {
+        guard result >= 0, result < 16 else { return 0 }
+        return load(StatsBlock.listenerSlot(l, StatsBlock.tlsHandshakes + result))
+    }
+    /// Counts an HTTP/2 connection closed for reason number `reason` (< `h2CloseSlots`).
+    @inline(__always)
+    func h2Close(listener l: Int, reason: Int) {
+        guard l >= 0, l < StatsBlock.maxListeners, reason >= 0, reason < StatsBlock.h2CloseSlots else { return }
+        add(StatsBlock.listenerSlot(l, StatsBlock.h2Closes + reason))
+    }
+    public func h2Closes(listener l: Int, reason: Int) -> UInt64 {
+        guard reason >= 0, reason < StatsBlock.h2CloseSlots else { return 0 }
+        return load(StatsBlock.listenerSlot(l, StatsBlock.h2Closes + reason))
+    }
+    public func h2Streams(listener l: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.h2Streams)) }
+
     public func connectionsTotal(listener l: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.connTotal)) }
     public func connectionsClosed(listener l: Int) -> UInt64 { load(StatsBlock.listenerSlot(l, StatsBlock.connClosed)) }
     public func bytes(listener l: Int) -> (incoming: UInt64, outgoing: UInt64) {

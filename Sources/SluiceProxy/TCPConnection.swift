@@ -33,7 +33,8 @@ struct Flow: ~Copyable {
 /// live in the worker's slab and are reused; `slot` and `generation` identify one use of
 /// the object in timer tokens. Loop-bound.
 ///
-/// Phases: `.preamble` (the listener's `Preamble` runs on the client socket; no target yet)
+/// Phases: `.handshaking` (a `tls` listener's TLS handshake with the client), `.preamble`
+/// (the listener's `Preamble` runs on the client socket; no target yet)
 /// → `.connecting` (target connect in flight, retried on failure) → `.established` (bytes
 /// move through each side's `Transport`) → `.free` (back in the slab).
 ///
@@ -41,7 +42,7 @@ struct Flow: ~Copyable {
 /// from `socket()` to close, and each flow's pipe while bytes are in it. A descriptor is
 /// unregistered from the worker's `FdTable` before its owner drops it.
 final class TCPConnection {
-    enum State { case free, preamble, connecting, established }
+    enum State { case free, handshaking, preamble, connecting, established }
 
     let slot: Int32
     var generation: UInt32 = 0
@@ -68,6 +69,10 @@ final class TCPConnection {
     /// target → client
     var down = Flow()
 
+    /// A `tls` group: the TLS handshake with the target runs (still `.connecting`).
+    var serverHandshaking = false
+    /// While `.handshaking`: when the client's handshake times out.
+    var handshakeDeadline: UInt64 = 0
     var connectDeadline: UInt64 = 0
     var lastActivity: UInt64 = 0
     var idleTimeout: UInt64 = 0
@@ -90,7 +95,11 @@ final class TCPConnection {
     /// When the pending timer should act: the connect deadline while connecting, else the
     /// idle deadline (also the limit for a preamble).
     var nextDeadline: UInt64 {
-        state == .connecting ? connectDeadline : lastActivity &+ idleTimeout
+        switch state {
+        case .connecting: connectDeadline
+        case .handshaking: handshakeDeadline
+        default: lastActivity &+ idleTimeout
+        }
     }
 
     /// Readies the object for a new client connection, which it now owns; the connection
@@ -104,6 +113,7 @@ final class TCPConnection {
         assert(server == nil)
         target = -1
         tried = TriedTargets()
+        serverHandshaking = false
         clientTransport = .plain
         serverTransport = .plain
         clientReady = Readiness()

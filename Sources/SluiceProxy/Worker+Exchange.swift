@@ -27,12 +27,13 @@ extension Worker {
         // The rewritten head goes to `toTarget`; the original head leaves `input`.
         if c.exchange.toTarget.base == nil { c.exchange.toTarget.base = httpBuffers.acquire() }
         c.exchange.toTarget.start = 0
-        let options = HTTPWriter.ForwardOptions(xff: l.xff, clientAddress: c.clientText, proto: "http", port: l.port,
-                                                traceID: nextTraceID(), keepAliveToTarget: true)
-        let written = HTTPWriter.writeUpstreamHead(
-            head, source: c.input.bytes,
-            into: UnsafeMutableRawBufferPointer(start: c.exchange.toTarget.base!, count: httpBuffers.bufferSize),
-            options: options)
+        let written = c.clientCertHeaders.withUnsafeBytes { extra in
+            HTTPWriter.writeUpstreamHead(
+                head, source: c.input.bytes,
+                into: UnsafeMutableRawBufferPointer(start: c.exchange.toTarget.base!, count: httpBuffers.bufferSize),
+                options: HTTPWriter.ForwardOptions(xff: l.xff, clientAddress: c.clientText, proto: l.proto, port: l.port,
+                                                   traceID: nextTraceID(), keepAliveToTarget: true, extraHeaders: extra))
+        }
         guard let n = written else {
             perform(c, c.exchange.machine.fail(status: 431))
             return
@@ -458,7 +459,7 @@ extension Worker {
                 switch readClient(c) {
                 case .data: step = true
                 case .wait: break
-                case .closed: Posix.shutdown(u.fd, how: Posix.shutdownWrite)
+                case .closed: u.transport.shutdownWrite(u.fd)
                 case .failed:
                     closeTunnel(c)
                     return false
@@ -471,7 +472,7 @@ extension Worker {
                 switch u.io.read(u.transport, u.fd, into: c.exchange.fromTarget.base!, count: httpBuffers.bufferSize) {
                 case .closed:
                     c.exchange.targetFinished = true
-                    Posix.shutdown(c.clientFd, how: Posix.shutdownWrite)
+                    c.transport.shutdownWrite(c.clientFd)
                 case .moved(let n):
                     c.exchange.fromTarget.end = n
                     c.lastActivity = now
@@ -501,11 +502,18 @@ extension Worker {
         guard c.state != .free else { return }
         logRequest(c)
         let statsId = plan(of: c).listeners[c.listener].statsId
-        if statsId >= 0 { stats.add(StatsBlock.listenerSlot(statsId, StatsBlock.connClosed)) }
+        let isStream = c.streamPipe != nil
+        if statsId >= 0 && !isStream { stats.add(StatsBlock.listenerSlot(statsId, StatsBlock.connClosed)) }
         releaseUpstream(c, reusable: false)
+        if case .tls(let s) = c.transport { s.shutdown() }  // close_notify, best effort
+        c.transport = .plain
         if let fd = c.client?.raw {
             fds.unregister(fd)
             c.client = nil  // closes
+        }
+        if let pipe = c.streamPipe {
+            c.streamPipe = nil
+            streamSessionClosed(c, pipe)
         }
         for q in [c.input, c.toClient, c.exchange.toTarget, c.exchange.fromTarget] {
             if let b = q.base { httpBuffers.release(b) }
@@ -519,8 +527,10 @@ extension Worker {
         c.plan = nil
         c.generation &+= 1
         freeHTTPSlots.append(c.slot)
-        activeLocal -= 1
-        _ = process.activeConnections.subtract(1, ordering: .relaxed)
+        if !isStream {
+            activeLocal -= 1
+            _ = process.activeConnections.subtract(1, ordering: .relaxed)
+        }
     }
 
     /// When the connection's current wait runs out.
@@ -528,6 +538,8 @@ extension Worker {
         switch c.state {
         case .free:
             return .max
+        case .handshaking:
+            return c.handshakeDeadline
         case .open:
             return c.exchange.machine.deadline(policy: policy(of: c), lastActivity: c.lastActivity)
         case .lingering:
@@ -553,6 +565,9 @@ extension Worker {
         case .free:
             return
         case .lingering:
+            closeHTTP(c)
+        case .handshaking:
+            countHandshakeFailure(.timeout, statsId: plan(of: c).listeners[c.listener].statsId)
             closeHTTP(c)
         case .open:
             let readingHead = c.exchange.machine.state == .receivingHead

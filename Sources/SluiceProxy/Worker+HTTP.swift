@@ -2,6 +2,7 @@ import SluiceBalancer
 import SluiceConfig
 import SluiceCore
 import SluiceHTTP
+import SluiceHTTP2
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,6 +43,9 @@ extension Worker {
         c.clientClosed = false
         c.exchange.targetFinished = false
         c.transport = .plain
+        c.streamPipe = nil
+        c.firstRequest = true
+        c.clientCertHeaders.removeAll(keepingCapacity: true)
         c.parser.reset()
         c.lastActivity = now
         c.timerAt = 0
@@ -53,7 +57,45 @@ extension Worker {
             closeHTTP(c)
             return
         }
+        if let tls = plan.listeners[listener].tls {
+            guard let stream = tls.makeStream(fd: fd) else {
+                closeHTTP(c)
+                return
+            }
+            c.transport = .tls(stream)
+            c.state = .handshaking
+            c.handshakeDeadline = now &+ plan.listeners[listener].handshakeTimeout
+            c.clientIO.readable = true  // the ClientHello is usually there already
+            armHTTPTimer(c)
+            drive(c)
+            return
+        }
         armHTTPTimer(c)
+    }
+
+    /// The `https` listener's handshake; once done, ALPN decides: `h2` hands the connection
+    /// to an HTTP/2 session, anything else reads HTTP/1.1 requests.
+    private func handshake(_ c: HTTPConnection) -> Bool {
+        guard case .tls(let s) = c.transport else { return false }
+        let l = plan(of: c).listeners[c.listener]
+        switch stepClientHandshake(s, io: &c.clientIO, statsId: l.statsId) {
+        case .waiting:
+            return false
+        case .failed:
+            closeHTTP(c)
+            return false
+        case .done:
+            c.state = .open
+            c.lastActivity = now
+            c.clientIO.readable = true  // OpenSSL may hold application data read with the handshake
+            if l.forwardsClientCert { c.clientCertHeaders = Worker.clientCertHeaders(s) }
+            if s.alpn == .h2 {
+                upgradeToHTTP2(c, preface: false)
+                return false
+            }
+            armHTTPTimer(c)
+            return true
+        }
     }
 
     private func takeHTTPConnection(limits: HTTPLimits) -> HTTPConnection {
@@ -82,6 +124,7 @@ extension Worker {
             let progressed: Bool
             switch c.state {
             case .free: return
+            case .handshaking: progressed = handshake(c)
             case .lingering: progressed = linger(c)
             case .open:
                 switch c.exchange.machine.state {
@@ -105,6 +148,25 @@ extension Worker {
     private func readHead(_ c: HTTPConnection) -> Bool {
         while true {
             if !c.input.isEmpty {
+                if c.firstRequest {
+                    // An HTTP/2 client with prior knowledge (h2c) opens with the preface.
+                    switch Worker.matchPreface(c.input.bytes) {
+                    case .yes:
+                        upgradeToHTTP2(c, preface: true)
+                        return false
+                    case .maybe:
+                        // Not enough bytes to tell yet (a preface prefix): read on, or wait.
+                        guard c.clientIO.readable else { return false }
+                        switch readClient(c) {
+                        case .data, .wait: continue
+                        case .closed, .failed:
+                            closeHTTP(c)
+                            return false
+                        }
+                    case .no:
+                        c.firstRequest = false
+                    }
+                }
                 if c.exchange.machine.state == .idle {
                     c.exchange.machine.headStarted(now: now)
                     armHTTPTimer(c)
@@ -141,6 +203,16 @@ extension Worker {
     }
 
     enum ReadOutcome { case data, wait, closed, failed }
+
+    enum PrefaceMatch { case yes, maybe, no }
+
+    /// Whether `bytes` start with the HTTP/2 client preface (RFC 9113 §3.4).
+    static func matchPreface(_ bytes: UnsafeRawBufferPointer) -> PrefaceMatch {
+        let preface = HTTP2.clientPreface
+        let n = min(bytes.count, preface.count)
+        for i in 0..<n where bytes[i] != preface[i] { return .no }
+        return n == preface.count ? .yes : .maybe
+    }
 
     /// Reads from the client into `input`.
     func readClient(_ c: HTTPConnection) -> ReadOutcome {
@@ -269,7 +341,7 @@ extension Worker {
 
     func startLingering(_ c: HTTPConnection) {
         logRequest(c)
-        Posix.shutdown(c.clientFd, how: Posix.shutdownWrite)
+        c.transport.shutdownWrite(c.clientFd)
         c.state = .lingering
         c.lastActivity = now
         armHTTPTimer(c)

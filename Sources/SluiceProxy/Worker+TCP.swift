@@ -30,7 +30,67 @@ extension Worker {
         if l.statsId >= 0 { stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.connTotal)) }
         c.flowHash = peer.withAddressBytes { StableHash.hash($0, seed: l.hashSeed) }
         c.group = chooseGroup(listener: listener, forward: l.forward)
+        if let tls = l.tls {
+            guard let stream = tls.makeStream(fd: fd) else {
+                close(c)
+                return
+            }
+            c.clientTransport = .tls(stream)
+            c.state = .handshaking
+            c.handshakeDeadline = now &+ l.handshakeTimeout
+            c.clientReady.readable = true  // the ClientHello is usually there already
+            c.clientReady.writable = true
+            armTimer(c)
+            clientHandshake(c)
+            return
+        }
         runPreamble(c)
+    }
+
+    /// A `tls` listener's handshake with the client; then the preamble and the target.
+    private func clientHandshake(_ c: TCPConnection) {
+        guard case .tls(let s) = c.clientTransport, let l = c.plan?.listeners[c.listener] else { return }
+        switch stepClientHandshake(s, io: &c.clientReady, statsId: l.statsId) {
+        case .waiting:
+            return
+        case .failed:
+            close(c)
+        case .done:
+            c.clientReady.readable = true  // OpenSSL may hold bytes read with the handshake
+            c.clientReady.writable = true
+            c.state = .preamble
+            c.lastActivity = now
+            runPreamble(c)
+        }
+    }
+
+    /// A `tls` group: TLS to the target once its TCP connect completed. `true` when the
+    /// connection can carry bytes (handshake done or a plain group).
+    private func targetHandshake(_ c: TCPConnection) -> Bool {
+        guard let p = c.plan, let context = p.groups[c.group].tls else { return true }
+        if !c.serverHandshaking {
+            guard let s = context.makeStream(fd: c.serverFd, serverName: p.groups[c.group].serverName) else {
+                connectFailed(c)
+                return false
+            }
+            c.serverTransport = .tls(s)
+            c.serverHandshaking = true
+            c.serverReady.readable = true
+            c.serverReady.writable = true
+        }
+        guard case .tls(let s) = c.serverTransport else { return true }
+        switch stepTargetHandshake(s, io: &c.serverReady) {
+        case .waiting:
+            return false
+        case .failed:
+            connectFailed(c)
+            return false
+        case .done:
+            c.serverHandshaking = false
+            c.serverReady.readable = true
+            c.serverReady.writable = true
+            return true
+        }
     }
 
     private func takeConnection() -> TCPConnection {
@@ -87,6 +147,13 @@ extension Worker {
                                   owner: .targetSide, index: c.slot) {
             case .connected(let t, let socket):
                 attachServer(c, target: t, socket: socket)
+                if plan.groups[c.group].tls != nil {
+                    c.state = .connecting
+                    c.connectDeadline = now &+ plan.listeners[c.listener].connectTimeout
+                    armTimer(c)
+                    if targetHandshake(c) { established(c) }
+                    return
+                }
                 established(c)
                 return
             case .inProgress(let t, let socket):
@@ -124,6 +191,9 @@ extension Worker {
     }
 
     private func dropServer(_ c: TCPConnection) {
+        if case .tls(let s) = c.serverTransport { s.shutdown() }
+        c.serverTransport = .plain
+        c.serverHandshaking = false
         if let fd = c.server?.raw {
             fds.unregister(fd)
             c.server = nil  // closes
@@ -156,6 +226,7 @@ extension Worker {
         c.clientReady.note(events)
         switch c.state {
         case .established: service(c)
+        case .handshaking: clientHandshake(c)
         case .preamble where c.preamble.readsInput && c.clientReady.readable: runPreamble(c)
         case .preamble, .connecting, .free: break
         }
@@ -167,9 +238,9 @@ extension Worker {
             // A failed nonblocking connect reports EPOLLERR|EPOLLHUP; no SO_ERROR read needed.
             if !events.isDisjoint(with: [.error, .hangup]) {
                 connectFailed(c)
-            } else if events.contains(.writable) {
+            } else if c.serverHandshaking || events.contains(.writable) {
                 c.serverReady.note(events)
-                established(c)
+                if targetHandshake(c) { established(c) }
             }
             return
         }
@@ -222,7 +293,7 @@ extension Worker {
         if flow.sourceClosed && flow.pending == 0 && !flow.shutdownSent {
             // When the other direction has already finished the connection closes right
             // away, and close() sends this FIN itself.
-            if !otherFinished { Posix.shutdown(destination, how: Posix.shutdownWrite) }
+            if !otherFinished { destinationTransport.shutdownWrite(destination) }
             flow.shutdownSent = true
         }
         return true
@@ -304,10 +375,11 @@ extension Worker {
                         destinationReady.writable = false
                     }
                     moved = n > 0
-                case .wouldBlock, .wantsRead:
-                    // wantsRead (TLS) waits for the destination's next event like wouldBlock.
+                case .wantsRead:
+                    // TLS: the write resumes on the destination's next readable event.
                     destinationReady.writable = false
-                case .wantsWrite, .closed:
+                    destinationReady.writeWaitsForReadable = true
+                case .wouldBlock, .wantsWrite, .closed:
                     destinationReady.writable = false
                 case .failed(let e):
                     throw e
@@ -331,10 +403,12 @@ extension Worker {
                 case .closed:
                     flow.sourceClosed = true
                     moved = true
-                case .wouldBlock, .wantsRead, .wantsWrite:
-                    // A TLS transport that wants the other direction resumes on the source's
-                    // next event (both directions are registered).
+                case .wouldBlock, .wantsRead:
                     sourceReady.readable = false
+                case .wantsWrite:
+                    // TLS: the read resumes on the source's next writable event.
+                    sourceReady.readable = false
+                    sourceReady.readWaitsForWritable = true
                 case .failed(let e):
                     throw e
                 }
@@ -352,7 +426,12 @@ extension Worker {
     /// the pools.
     func close(_ c: TCPConnection) {
         guard c.state != .free else { return }
+        if c.state == .handshaking, let id = c.plan?.listeners[c.listener].statsId, now >= c.handshakeDeadline {
+            countHandshakeFailure(.timeout, statsId: id)
+        }
         dropServer(c)
+        if case .tls(let s) = c.clientTransport { s.shutdown() }
+        c.clientTransport = .plain
         if let fd = c.client?.raw {
             fds.unregister(fd)
             c.client = nil  // closes

@@ -39,7 +39,15 @@ extension Worker {
             case .connected(let socket):
                 adopt(u, socket: socket, group: group, target: t, connecting: false)
                 attach(c, u)
-                c.exchange.machine.targetConnected()
+                switch startTargetTLS(u) {
+                case .done:
+                    c.exchange.machine.targetConnected()
+                case .waiting:
+                    c.exchange.machine.connectPending(now: now, policy: policy(of: c))
+                    armHTTPTimer(c)
+                case .failed:
+                    upstreamConnectFailed(c, timedOut: false)
+                }
                 return
             case .inProgress(let socket):
                 adopt(u, socket: socket, group: group, target: t, connecting: true)
@@ -73,9 +81,36 @@ extension Worker {
         u.target = target
         u.planGeneration = plan.generation
         u.transport = .plain
+        u.tlsPending = false
         u.io = Readiness()
         u.io.writable = !connecting
         u.connecting = connecting
+    }
+
+    /// Starts TLS on a target socket whose TCP connect completed, for `https` groups; the
+    /// handshake is part of connecting (bounded by the connect timeout). `.done` at once for
+    /// a plain group.
+    private func startTargetTLS(_ u: UpstreamConnection) -> HandshakeProgress {
+        guard let context = plan.groups[u.group].tls else { return .done }
+        guard let s = context.makeStream(fd: u.fd, serverName: plan.groups[u.group].serverName) else { return .failed }
+        u.transport = .tls(s)
+        u.tlsPending = true
+        u.connecting = true
+        u.io.readable = true
+        u.io.writable = true
+        return continueTargetTLS(u)
+    }
+
+    private func continueTargetTLS(_ u: UpstreamConnection) -> HandshakeProgress {
+        guard case .tls(let s) = u.transport else { return .done }
+        let r = stepTargetHandshake(s, io: &u.io)
+        if r == .done {
+            u.tlsPending = false
+            u.connecting = false
+            u.io.readable = true
+            u.io.writable = true
+        }
+        return r
     }
 
     /// Moves the connection to the worker's current Plan, if it runs on an older one: the
@@ -151,6 +186,8 @@ extension Worker {
 
     /// Closes a target connection and frees its slot.
     func discard(_ u: UpstreamConnection) {
+        if case .tls(let s) = u.transport { s.shutdown() }  // close_notify, best effort
+        u.transport = .plain
         if let fd = u.socket?.raw {
             fds.unregister(fd)
             u.socket = nil  // closes
@@ -194,7 +231,21 @@ extension Worker {
                 upstreamConnectFailed(c, timedOut: false)
                 return
             }
-            guard events.contains(.writable) else { return }
+            let step: HandshakeProgress
+            if u.tlsPending {
+                u.io.note(events)
+                step = continueTargetTLS(u)
+            } else {
+                guard events.contains(.writable) else { return }
+                step = startTargetTLS(u)
+            }
+            switch step {
+            case .waiting: return
+            case .failed:
+                upstreamConnectFailed(c, timedOut: false)
+                return
+            case .done: break
+            }
             u.connecting = false
             c.exchange.machine.targetConnected()
             armHTTPTimer(c)  // from the connect deadline to the response timeout

@@ -12,6 +12,8 @@ enum MetricsCollector {
         func sum(_ f: (StatsBlock) -> UInt64) -> UInt64 { blocks.reduce(0) { $0 &+ f($1) } }
         let listeners = ids.listeners.sorted { $0.value < $1.value }
         let groups = ids.groups.sorted { $0.value < $1.value }
+        let config = runtime.planStore.plan.config
+        let tlsListeners = Set(config.listeners.filter { $0.tls != nil }.map(\.name))
         for (name, l) in listeners {
             let total = sum { $0.connectionsTotal(listener: l) }
             let closed = sum { $0.connectionsClosed(listener: l) }
@@ -104,6 +106,12 @@ enum MetricsCollector {
                     w.counter("sluice_errors_total", help: "Responses Sluice made itself, by status.",
                               labels: [("listener", name), ("kind", "\(status)")], value: v)
                 }
+            }
+        }
+        for (name, l) in listeners where tlsListeners.contains(name) {
+            for (i, result) in StatsBlock.tlsResults.enumerated() {
+                w.counter("sluice_tls_handshakes_total", help: "TLS handshakes on the listener, by result.",
+                          labels: [("listener", name), ("result", result)], value: sum { $0.tlsHandshakes(listener: l, result: i) })
             }
         }
         return w.text
