@@ -268,6 +268,16 @@ private let oneCertificate = "certificates: [ { cert: $DIR/a.pem, key: $DIR/a.ke
             ])
     }
 
+    /// The fuzz seed with every TLS key loads, so the fuzzer starts from a valid config.
+    @Test func theTLSFuzzSeedLoads() throws {
+        let path = #filePath.replacingOccurrences(
+            of: "Tests/SluiceConfigTests/TLSConfigTests.swift", with: "Fuzz/ConfigLoaderFuzz/seeds/tls.yaml")
+        let config = try ConfigLoader.load(path: path)
+        #expect(config.listeners.map(\.tls?.certificates.count) == [2, 1])
+        #expect(config.targetGroups.map(\.protocolVersion) == [.http2, .grpc, .http1])
+        #expect(config.targetGroups[1].healthCheck?.grpc == true)
+    }
+
     /// SPEC §2's example https listener, with its files present.
     @Test func theSpecExampleHTTPSListenerLoads() throws {
         let directory = try temporaryDirectory(files: ["certs/api.pem", "certs/api.key", "clients-ca.pem"])
