@@ -358,7 +358,8 @@ private let oneCertificate = "certificates: [ { cert: $DIR/a.pem, key: $DIR/a.ke
             let config = try #require(load(httpsGroupDocument("protocol_version: \(version.rawValue)")))
             #expect(config.targetGroups[0].protocolVersion == version)
         }
-        #expect(try #require(load(httpGroupDocument("protocol_version: http2"))).targetGroups[0].protocolVersion == .http2)
+        let http = try #require(load(httpGroupDocument("protocol_version: http2")))
+        #expect(http.targetGroups[0].protocolVersion == .http2)
         #expect(try #require(load(minimalYAML)).targetGroups[0].protocolVersion == .http1)
     }
 
@@ -386,7 +387,8 @@ private let oneCertificate = "certificates: [ { cert: $DIR/a.pem, key: $DIR/a.ke
          "expected a DNS name such as api.internal (SNI carries no IP address), got \"bad name\""),
         ("https", "tls: { verfy: false }", "6:12 target_groups[0].tls.verfy",
          "unknown key \"verfy\" (did you mean \"verify\"?); allowed keys: verify, ca_file, server_name"),
-        ("http", "protocol_version: grpc\nhealth_check: { matcher: \"17\" }", "7:30 target_groups[0].health_check.matcher",
+        ("http", "protocol_version: grpc\nhealth_check: { matcher: \"17\" }",
+         "7:30 target_groups[0].health_check.matcher",
          "expected gRPC status codes and ranges from 0 to 16 such as \"0\" or \"0,2-4\", got \"17\""),
         ("http", "health_check: { matcher: \"0\" }", "6:30 target_groups[0].health_check.matcher",
          "expected status codes and ranges from 100 to 599 such as \"200,204,300-399\", got \"0\""),
@@ -429,8 +431,8 @@ private let oneCertificate = "certificates: [ { cert: $DIR/a.pem, key: $DIR/a.ke
         let config = try #require(
             load(
                 httpGroupDocument(
-                    "protocol_version: grpc\nhealth_check: { protocol: https, path: my.pkg.Greeter, matcher: \"0,2-4\" }"
-                )))
+                    "protocol_version: grpc\n"
+                        + "health_check: { protocol: https, path: my.pkg.Greeter, matcher: \"0,2-4\" }")))
         #expect(
             config.targetGroups[0].healthCheck
                 == HealthCheckConfig(
