@@ -75,7 +75,7 @@ public enum AddressParser {
     }
 
     /// RFC 1123 names: dot-separated labels of letters, digits and inner hyphens.
-    private static func isHostName(_ host: Substring) -> Bool {
+    static func isHostName(_ host: Substring) -> Bool {
         guard host.utf8.count <= 253 else { return false }
         return host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
             !label.isEmpty && label.utf8.count <= 63 && label.first != "-" && label.last != "-"

@@ -81,8 +81,8 @@ public struct WeightedGroup: Sendable, Equatable {
 
 /// What a listener does with a connection (L4) or request (L7).
 ///
-/// A tcp listener's actions are always `forward`; `redirect` and `respond` occur only on http
-/// listeners (their `default` and their rules).
+/// A tcp or tls listener's actions are always `forward`; `redirect` and `respond` occur only on
+/// http and https listeners (their `default` and their rules).
 public enum ListenerAction: Sendable, Equatable {
     /// Forward to one group (a single entry with weight 1) or split by weight.
     case forward([WeightedGroup])
@@ -101,14 +101,17 @@ public struct ListenerConfig: Sendable, Equatable {
     public var idleTimeout: UInt64
     /// Nanoseconds allowed for a target connection to open.
     public var connectTimeout: UInt64
-    /// What happens when no rule matches (for tcp listeners: always, and always a `forward`).
+    /// What happens when no rule matches (for tcp and tls listeners: always, and always a
+    /// `forward`).
     public var defaultAction: ListenerAction
-    /// `rules:` of an http listener, sorted by ascending priority (first match wins); empty
-    /// for tcp listeners.
+    /// `rules:` of an http or https listener, sorted by ascending priority (first match wins);
+    /// empty for tcp and tls listeners.
     public var rules: [RuleConfig]
-    /// The keys only http listeners have, with their defaults filled in; `nil` for tcp
-    /// listeners.
+    /// The keys only http and https listeners have, with their defaults filled in; `nil` for
+    /// tcp and tls listeners.
     public var http: HTTPListenerSettings?
+    /// TLS termination; set exactly for https and tls listeners.
+    public var tls: ListenerTLSConfig?
 
     /// NLB's idle timeout for TCP.
     public static let defaultTCPIdleTimeout: UInt64 = 350 * Nanoseconds.second
@@ -118,7 +121,7 @@ public struct ListenerConfig: Sendable, Equatable {
 
     public init(name: String, protocolKind: ProtocolKind, bind: SocketAddressSpec, idleTimeout: UInt64,
                 connectTimeout: UInt64, defaultAction: ListenerAction, rules: [RuleConfig] = [],
-                http: HTTPListenerSettings? = nil) {
+                http: HTTPListenerSettings? = nil, tls: ListenerTLSConfig? = nil) {
         self.name = name
         self.protocolKind = protocolKind
         self.bind = bind
@@ -127,6 +130,7 @@ public struct ListenerConfig: Sendable, Equatable {
         self.defaultAction = defaultAction
         self.rules = rules
         self.http = http
+        self.tls = tls
     }
 }
 
@@ -174,6 +178,11 @@ public struct TargetGroupConfig: Sendable, Equatable {
     public var slowStart: UInt64
     /// `cross_zone:`.
     public var crossZone: CrossZone
+    /// TLS to the targets; set for https and tls groups (the defaults when the key is absent),
+    /// `nil` for the others.
+    public var tls: GroupTLSConfig?
+    /// How requests go to the targets of an http or https group; `.http1` for the others.
+    public var protocolVersion: ProtocolVersion
 
     /// `healthCheck` defaults to `nil` (off) here, so configs built in code keep the behaviour
     /// they had; the YAML loader fills in `HealthCheckConfig.default(for:)` when the key is absent.
@@ -181,7 +190,8 @@ public struct TargetGroupConfig: Sendable, Equatable {
                 hashKey: HashKey? = nil, stickiness: Stickiness? = nil, healthCheck: HealthCheckConfig? = nil,
                 minHealthy: MinHealthy = .count(1),
                 deregistrationDelay: UInt64 = TargetGroupConfig.defaultDeregistrationDelay,
-                slowStart: UInt64 = 0, crossZone: CrossZone = .enabled) {
+                slowStart: UInt64 = 0, crossZone: CrossZone = .enabled, tls: GroupTLSConfig? = nil,
+                protocolVersion: ProtocolVersion = .http1) {
         self.name = name
         self.protocolKind = protocolKind
         self.algorithm = algorithm
@@ -193,6 +203,8 @@ public struct TargetGroupConfig: Sendable, Equatable {
         self.deregistrationDelay = deregistrationDelay
         self.slowStart = slowStart
         self.crossZone = crossZone
+        self.tls = tls
+        self.protocolVersion = protocolVersion
     }
 
     /// ELB's default deregistration delay: 30 seconds.
@@ -220,14 +232,18 @@ public enum CrossZone: String, Sendable, Equatable, CaseIterable {
 public enum HealthCheckProtocol: String, Sendable, Equatable, CaseIterable {
     /// A TCP connect.
     case tcp
-    /// `GET path` whose status must fit the matcher.
+    /// `GET path` whose status must fit the matcher (a gRPC health check on grpc groups).
     case http
+    /// The same over TLS, verified as the group's `tls` says (`GroupTLSConfig` defaults on
+    /// groups without one: verify against the system's trust store).
+    case https
 }
 
 /// `target_groups[i].health_check` (SPEC §2, §4).
 public struct HealthCheckConfig: Sendable, Equatable {
     public var protocolKind: HealthCheckProtocol
-    /// Request path of http checks (ignored by tcp checks).
+    /// Request path of http and https checks (ignored by tcp checks); for gRPC checks the
+    /// service name (may be empty: the server as a whole).
     public var path: String
     /// Port to check; `nil` = `traffic-port` (the target's own port).
     public var port: Int?
@@ -239,17 +255,24 @@ public struct HealthCheckConfig: Sendable, Equatable {
     public var healthyThreshold: Int
     /// Failures in a row that make a healthy target unhealthy (1 ... 10).
     public var unhealthyThreshold: Int
-    /// Status codes an http check accepts (`"200-399"` is `[200...399]`).
+    /// Status codes an http or https check accepts (`"200-399"` is `[200...399]`); for gRPC
+    /// checks the `grpc-status` codes (0 ... 16) that pass when the reply is also SERVING.
     public var matcher: [ClosedRange<Int>]
+    /// A gRPC health check (`grpc.health.v1.Health/Check` over HTTP/2): set when the group's
+    /// `protocol_version` is grpc and the check's protocol is http or https.
+    public var grpc: Bool
 
     public static let defaultInterval: UInt64 = 5 * Nanoseconds.second
     public static let defaultTimeout: UInt64 = 2 * Nanoseconds.second
     public static let defaultMatcher: [ClosedRange<Int>] = [200...399]
+    /// gRPC checks pass on status 0 (OK) by default.
+    public static let defaultGRPCMatcher: [ClosedRange<Int>] = [0...0]
 
     public init(protocolKind: HealthCheckProtocol, path: String = "/", port: Int? = nil,
                 interval: UInt64 = HealthCheckConfig.defaultInterval,
                 timeout: UInt64 = HealthCheckConfig.defaultTimeout, healthyThreshold: Int = 3,
-                unhealthyThreshold: Int = 2, matcher: [ClosedRange<Int>] = HealthCheckConfig.defaultMatcher) {
+                unhealthyThreshold: Int = 2, matcher: [ClosedRange<Int>] = HealthCheckConfig.defaultMatcher,
+                grpc: Bool = false) {
         self.protocolKind = protocolKind
         self.path = path
         self.port = port
@@ -258,19 +281,27 @@ public struct HealthCheckConfig: Sendable, Equatable {
         self.healthyThreshold = healthyThreshold
         self.unhealthyThreshold = unhealthyThreshold
         self.matcher = matcher
+        self.grpc = grpc
     }
 
     /// The check of a group without a `health_check` key: a tcp connect for tcp, tls, udp and
-    /// tcp_udp groups, `GET /` for http groups. (https groups get `GET /` too until https
-    /// checks arrive with TLS; such groups are refused before that anyway.)
-    public static func `default`(for kind: ProtocolKind) -> HealthCheckConfig {
+    /// tcp_udp groups, `GET /` matching 200-399 for http groups (over TLS for https groups), and
+    /// for grpc groups a gRPC check of the whole server (service "") passing on status 0.
+    public static func `default`(for kind: ProtocolKind, protocolVersion: ProtocolVersion = .http1)
+        -> HealthCheckConfig
+    {
+        let check: HealthCheckConfig
         switch kind {
-        case .http, .https: HealthCheckConfig(protocolKind: .http)
-        case .tcp, .tls, .udp, .tcpUDP: HealthCheckConfig(protocolKind: .tcp)
+        case .http: check = HealthCheckConfig(protocolKind: .http)
+        case .https: check = HealthCheckConfig(protocolKind: .https)
+        case .tcp, .tls, .udp, .tcpUDP: return HealthCheckConfig(protocolKind: .tcp)
         }
+        guard protocolVersion == .grpc else { return check }
+        return HealthCheckConfig(
+            protocolKind: check.protocolKind, path: "", matcher: HealthCheckConfig.defaultGRPCMatcher, grpc: true)
     }
 
-    /// Whether an http check's `status` fits the matcher.
+    /// Whether an http check's `status` (a gRPC check's `grpc-status`) fits the matcher.
     public func matches(status: Int) -> Bool {
         matcher.contains { $0.contains(status) }
     }

@@ -53,7 +53,7 @@ extension ConfigBuilder {
     }
 
     /// One of an enum's raw values.
-    private mutating func choice<T: RawRepresentable & CaseIterable>(_ value: YAMLValue, _: T.Type) -> T?
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ value: YAMLValue, _: T.Type) -> T?
     where T.RawValue == String {
         let names = T.allCases.map(\.rawValue)
         guard let text = reader.string(value, expected: orList(names)) else { return nil }

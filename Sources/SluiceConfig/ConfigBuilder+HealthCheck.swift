@@ -5,15 +5,23 @@ struct HealthCheckSetting {
     var check: HealthCheckConfig?
 }
 
-/// `target_groups[i].health_check:` (SPEC §2, §4).
+/// `target_groups[i].health_check:` (SPEC §2, §3 Connections, §4).
+///
+/// An http or https check of a group with `protocol_version: grpc` is a gRPC health check
+/// (`grpc.health.v1.Health/Check`): `path` is then the service name (any text, default empty)
+/// and `matcher` lists gRPC status codes 0 ... 16 (default `"0"`). https checks speak TLS as the
+/// group's `tls` says (the `GroupTLSConfig` defaults on groups without one).
 extension ConfigBuilder {
     /// The group's checks: the defaults for its protocol when the key is absent, `off`, or a
     /// mapping whose missing keys take the defaults. `nil` after an error.
-    mutating func healthCheck(in group: YAMLMapping, groupProtocol: ProtocolKind?) -> HealthCheckSetting? {
-        let defaultProtocol: HealthCheckProtocol = groupProtocol.map { HealthCheckConfig.default(for: $0).protocolKind }
-            ?? .tcp
+    mutating func healthCheck(in group: YAMLMapping, groupProtocol: ProtocolKind?, protocolVersion: ProtocolVersion)
+        -> HealthCheckSetting?
+    {
+        let defaultCheck =
+            groupProtocol.map { HealthCheckConfig.default(for: $0, protocolVersion: protocolVersion) }
+            ?? HealthCheckConfig(protocolKind: .tcp)
         guard let value = group["health_check"] else {
-            return HealthCheckSetting(check: HealthCheckConfig(protocolKind: defaultProtocol))
+            return HealthCheckSetting(check: defaultCheck)
         }
         let expected = "off or a health_check mapping such as { protocol: http, path: /healthz }"
         switch value.node {
@@ -29,22 +37,31 @@ extension ConfigBuilder {
             return nil
         }
         let before = reader.errors.count
-        var check = HealthCheckConfig(protocolKind: defaultProtocol)
-
+        var protocolKind = defaultCheck.protocolKind
         if let protocolValue = mapping["protocol"] {
-            check.protocolKind =
-                healthCheckProtocol(protocolValue, key: mapping.keyNode("protocol")) ?? check.protocolKind
+            protocolKind = healthCheckProtocol(protocolValue) ?? protocolKind
+        }
+        var check = HealthCheckConfig(protocolKind: protocolKind)
+        if protocolVersion == .grpc, protocolKind != .tcp {
+            check.grpc = true
+            check.path = ""
+            check.matcher = HealthCheckConfig.defaultGRPCMatcher
         }
         if check.protocolKind == .tcp {
             for key in Schema.httpHealthCheckKeys {
                 if let keyValue = mapping.keyNode(key) {
                     reader.error(
-                        "\"\(key)\" is used only by http health checks; this check's protocol is tcp", at: keyValue)
+                        "\"\(key)\" is used only by http and https health checks; this check's protocol is tcp",
+                        at: keyValue)
                 }
             }
         }
-        if let pathValue = mapping["path"], let path = healthCheckPath(pathValue) {
-            check.path = path
+        if let pathValue = mapping["path"] {
+            if check.grpc {
+                check.path = reader.string(pathValue, expected: "a gRPC service name (may be empty)") ?? check.path
+            } else if let path = healthCheckPath(pathValue) {
+                check.path = path
+            }
         }
         if let portValue = mapping["port"] {
             if portValue.node.scalar?.string == "traffic-port" {
@@ -90,24 +107,22 @@ extension ConfigBuilder {
         {
             check.unhealthyThreshold = count
         }
-        if let matcherValue = mapping["matcher"], let ranges = matcher(matcherValue) {
+        if let matcherValue = mapping["matcher"], let ranges = matcher(matcherValue, grpc: check.grpc) {
             check.matcher = ranges
         }
         guard reader.errors.count == before else { return nil }
         return HealthCheckSetting(check: check)
     }
 
-    /// `health_check.protocol: tcp | http` (`https` arrives with TLS).
-    private mutating func healthCheckProtocol(_ value: YAMLValue, key: YAMLValue?) -> HealthCheckProtocol? {
-        guard let text = reader.string(value, expected: "tcp or http") else { return nil }
-        if let kind = HealthCheckProtocol(rawValue: text) { return kind }
-        if text == "https", let key {
-            reader.notSupportedYet(
-                key, key: "protocol", shown: text, reason: LaterFeature.tlsTermination.reason, supported: "tcp, http")
-        } else {
-            reader.error("expected tcp, http or https, got \(reader.quoted(text))", at: value)
+    /// `health_check.protocol: tcp | http | https`.
+    private mutating func healthCheckProtocol(_ value: YAMLValue) -> HealthCheckProtocol? {
+        let expected = orList(HealthCheckProtocol.allCases.map(\.rawValue))
+        guard let text = reader.string(value, expected: expected) else { return nil }
+        guard let kind = HealthCheckProtocol(rawValue: text) else {
+            reader.error("expected \(expected), got \(reader.quoted(text))", at: value)
+            return nil
         }
-        return nil
+        return kind
     }
 
     /// An origin-form path: `/` and then visible ASCII, no `#`.
@@ -124,13 +139,16 @@ extension ConfigBuilder {
         return text
     }
 
-    /// `matcher: "200,204,300-399"` (a bare `200` also reads) → `[200...200, 204...204, 300...399]`.
-    private mutating func matcher(_ value: YAMLValue) -> [ClosedRange<Int>]? {
+    /// `matcher: "200,204,300-399"` (a bare `200` also reads) → `[200...200, 204...204, 300...399]`;
+    /// for a gRPC check, gRPC status codes such as `"0,2-4"`.
+    private mutating func matcher(_ value: YAMLValue, grpc: Bool) -> [ClosedRange<Int>]? {
+        let codes = grpc ? Schema.grpcStatusCodes : Schema.statusCodes
         let expected =
-            "status codes and ranges from \(Schema.statusCodes.lowerBound) to \(Schema.statusCodes.upperBound) "
-            + "such as \"200,204,300-399\""
+            grpc
+            ? "gRPC status codes and ranges from \(codes.lowerBound) to \(codes.upperBound) such as \"0\" or \"0,2-4\""
+            : "status codes and ranges from \(codes.lowerBound) to \(codes.upperBound) such as \"200,204,300-399\""
         guard let text = reader.string(value, expected: expected) else { return nil }
-        guard let ranges = Self.parseMatcher(text) else {
+        guard let ranges = Self.parseMatcher(text, codes: codes) else {
             reader.error("expected \(expected), got \(reader.quoted(text))", at: value)
             return nil
         }
@@ -138,8 +156,8 @@ extension ConfigBuilder {
     }
 
     /// The ranges of a matcher text, or `nil` if any part is not a code or an ascending range
-    /// of codes within `Schema.statusCodes`.
-    static func parseMatcher(_ text: String) -> [ClosedRange<Int>]? {
+    /// of codes within `codes`.
+    static func parseMatcher(_ text: String, codes: ClosedRange<Int> = Schema.statusCodes) -> [ClosedRange<Int>]? {
         var ranges: [ClosedRange<Int>] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
@@ -148,7 +166,7 @@ extension ConfigBuilder {
             for bound in bounds {
                 let digits = bound.trimmingSpaces
                 guard !digits.isEmpty, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let number = Int(digits),
-                    Schema.statusCodes.contains(number)
+                    codes.contains(number)
                 else { return nil }
                 numbers.append(number)
             }

@@ -23,14 +23,14 @@ extension ConfigBuilder {
     }
 
     private mutating func listenerConfig(_ item: YAMLValue, names: inout [String: String]) -> ListenerConfig? {
-        // "Allowed keys" in messages lists the keys of the listener's protocol; the http keys on
-        // another listener are reported by `checkProtocolKeys`, not as unknown.
+        // "Allowed keys" in messages lists the keys of the listener's protocol; the http and tls
+        // keys on another listener are reported by `checkProtocolKeys`, not as unknown.
         let written = Self.writtenProtocol(item).flatMap(ProtocolKind.init(rawValue:))
-        let httpKeysAllowed = written.map(Schema.isHTTP) ?? true
+        let allowed = Schema.listenerKeys(for: written)
+        let otherProtocols = Schema.listenerKeys(for: nil).filter { !allowed.contains($0) }
         guard
             let listener = reader.mapping(
-                item, supported: httpKeysAllowed ? Schema.listenerKeys : Schema.commonListenerKeys,
-                later: Schema.listenerLater.map(\.key) + (httpKeysAllowed ? [] : Schema.httpListenerKeys),
+                item, supported: allowed, later: Schema.listenerLater.map(\.key) + otherProtocols,
                 expected: "a listener mapping with name, protocol, bind and default")
         else { return nil }
         let before = reader.errors.count
@@ -71,17 +71,28 @@ extension ConfigBuilder {
             http = httpSettings(listener)
             if let value = listener["rules"] { rules = ruleConfigs(value, listenerProtocol: kind) }
         }
+        var tls: ListenerTLSConfig?
+        let isTLS = kind.map(Schema.isTLS) ?? false
+        if let kind, isTLS,
+            let value = reader.required(
+                "tls", in: listener,
+                expected: "\(kind == .https ? "an https" : "a tls") listener terminates TLS and needs its "
+                    + "certificates, as in tls: { certificates: [ { cert: PATH, key: PATH } ] }"),
+            let key = listener.keyNode("tls")
+        {
+            tls = listenerTLS(value, key: key, listenerProtocol: kind)
+        }
 
         var action: ListenerAction?
         if let value = reader.required("default", in: listener, expected: "an action like { forward: GROUP }") {
             action = self.action(value, listenerProtocol: kind)
         }
         guard reader.errors.count == before, let name, let kind, let bind, let idleTimeout, let connectTimeout,
-            let action, let rules, !isHTTP || http != nil
+            let action, let rules, !isHTTP || http != nil, !isTLS || tls != nil
         else { return nil }
         return ListenerConfig(
             name: name, protocolKind: kind, bind: bind, idleTimeout: idleTimeout,
-            connectTimeout: connectTimeout, defaultAction: action, rules: rules, http: http)
+            connectTimeout: connectTimeout, defaultAction: action, rules: rules, http: http, tls: tls)
     }
 
     /// The `protocol:` text of a listener mapping, read before the mapping is checked.
@@ -93,14 +104,25 @@ extension ConfigBuilder {
         return nil
     }
 
-    /// Refuses the keys of http listeners on other listeners, at the key.
+    /// Refuses the keys of http listeners and of TLS listeners on other listeners, at the key.
     private mutating func checkProtocolKeys(_ listener: YAMLMapping, kind: ProtocolKind) {
-        guard !Schema.isHTTP(kind) else { return }
-        for key in Schema.httpListenerKeys {
-            if let keyNode = listener.keyNode(key) {
-                reader.error(
-                    "\"\(key)\" is a key of http listeners; this listener's protocol is \(kind.rawValue)",
-                    at: keyNode)
+        if !Schema.isHTTP(kind) {
+            for key in Schema.httpListenerKeys {
+                if let keyNode = listener.keyNode(key) {
+                    reader.error(
+                        "\"\(key)\" is a key of http and https listeners; this listener's protocol is "
+                            + "\(kind.rawValue)",
+                        at: keyNode)
+                }
+            }
+        }
+        if !Schema.isTLS(kind) {
+            for key in Schema.tlsListenerKeys {
+                if let keyNode = listener.keyNode(key) {
+                    reader.error(
+                        "\"\(key)\" is a key of https and tls listeners, which terminate TLS; this listener's "
+                            + "protocol is \(kind.rawValue)", at: keyNode)
+                }
             }
         }
     }

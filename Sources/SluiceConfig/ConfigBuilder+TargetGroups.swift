@@ -52,19 +52,22 @@ extension ConfigBuilder {
         let slowStart = self.slowStart(in: group)
         let deregistrationDelay = self.deregistrationDelay(in: group)
         let minHealthy = self.minHealthy(in: group)
-        let healthCheck = self.healthCheck(in: group, groupProtocol: kind)
+        let tls = groupTLS(in: group, protocolKind: kind)
+        let protocolVersion = self.protocolVersion(in: group, protocolKind: kind)
+        let healthCheck = self.healthCheck(in: group, groupProtocol: kind, protocolVersion: protocolVersion ?? .http1)
 
         var targets: [TargetConfig]? = []
         if let value = group["targets"] {
             targets = targetConfigs(value, nodeZone: nodeZone)
         }
         guard reader.errors.count == before, let name, let kind, let algorithm, let targets, let crossZone,
-            let slowStart, let deregistrationDelay, let minHealthy, let healthCheck
+            let slowStart, let deregistrationDelay, let minHealthy, let healthCheck, let protocolVersion
         else { return nil }
         return TargetGroupConfig(
             name: name, protocolKind: kind, algorithm: algorithm, targets: targets, hashKey: hashKey,
             stickiness: stickiness, healthCheck: healthCheck.check, minHealthy: minHealthy,
-            deregistrationDelay: deregistrationDelay, slowStart: slowStart, crossZone: crossZone)
+            deregistrationDelay: deregistrationDelay, slowStart: slowStart, crossZone: crossZone, tls: tls,
+            protocolVersion: protocolVersion)
     }
 
     /// `algorithm:`, defaulting to `flow_hash` for L4 groups and `round_robin` for HTTP ones.

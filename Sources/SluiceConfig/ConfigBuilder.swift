@@ -22,6 +22,8 @@ struct ConfigBuilder {
     var groups: [String: GroupEntry] = [:]
     var groupOrder: [String] = []
     var binds: [BindEntry] = []
+    /// Where relative file paths in the config point (`ConfigFiles.directory(of:)`).
+    var configDirectory = "."
 
     mutating func config(_ root: YAMLValue) -> Config? {
         guard

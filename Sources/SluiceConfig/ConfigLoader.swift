@@ -23,7 +23,8 @@ public enum ConfigLoader {
         return try parse(yaml: text, file: path)
     }
 
-    /// Same from text; `file` is the name used in messages.
+    /// Same from text; `file` is the name used in messages, and relative file paths in the config
+    /// (certificates, keys, CA bundles) resolve against its directory.
     public static func parse(yaml: String, file: String) throws(ConfigErrors) -> Config {
         let document: YAMLDocument
         switch YAMLDocument.parse(yaml, file: file) {
@@ -39,7 +40,9 @@ public enum ConfigLoader {
                     message: "the file is empty; expected a mapping with at least \"listeners\"")
             ])
         }
-        var builder = ConfigBuilder(reader: YAMLReader(file: file, renamedKeys: document.renamedKeys))
+        var builder = ConfigBuilder(
+            reader: YAMLReader(file: file, renamedKeys: document.renamedKeys),
+            configDirectory: ConfigFiles.directory(of: file))
         let config = builder.config(YAMLValue(node: root, path: ""))
         let errors = structural + builder.reader.errors
         guard errors.isEmpty, let config else {

@@ -1,12 +1,11 @@
 /// A feature of SPEC §2 that a later release brings. Its keys and values are refused with a
 /// message that says so, never silently accepted, and told apart from unknown keys (typos).
 enum LaterFeature {
-    case tlsTermination, udp, proxyProtocol, registry
+    case udp, proxyProtocol, registry
 
     /// Completes "… is not supported yet (REASON)".
     var reason: String {
         switch self {
-        case .tlsTermination: "TLS termination arrives with a later release"
         case .udp: "UDP forwarding arrives with a later release"
         case .proxyProtocol: "PROXY protocol arrives with a later release"
         case .registry: "the shared etcd registry arrives with a later release"
@@ -31,15 +30,36 @@ enum Schema {
         "name", "protocol", "bind", "idle_timeout", "connect_timeout", "default", "proxy_protocol",
         "accept_proxy_protocol",
     ]
-    /// Keys only http (and later https) listeners have.
+    /// Keys only http and https listeners have.
     static let httpListenerKeys = [
         "rules", "header_timeout", "response_timeout", "desync_mitigation", "xff", "access_log",
         "max_request_body", "max_header_bytes", "max_headers", "max_request_line", "retry_idempotent",
     ]
-    static let listenerKeys = commonListenerKeys + httpListenerKeys
-    static let listenerLater: KeyValuePairs<String, LaterFeature> = [
-        "tls": .tlsTermination
-    ]
+    /// Keys only https and tls listeners have.
+    static let tlsListenerKeys = ["tls"]
+    static let listenerLater: KeyValuePairs<String, LaterFeature> = [:]
+
+    /// The keys a listener of `kind` has, in the order messages list them; every listener key
+    /// when the protocol is missing or unknown.
+    static func listenerKeys(for kind: ProtocolKind?) -> [String] {
+        var keys = commonListenerKeys
+        if kind.map(isHTTP) ?? true { keys += httpListenerKeys }
+        if kind.map(isTLS) ?? true { keys += tlsListenerKeys }
+        return keys
+    }
+
+    /// Keys of a listener's `tls:` mapping.
+    static let listenerTLSKeys = ["certificates", "min_version", "alpn", "client_auth", "handshake_timeout", "ktls"]
+    /// Keys of `tls:` only https listeners have.
+    static let httpsListenerTLSKeys = ["client_auth"]
+    /// Keys of `tls:` only tls listeners have.
+    static let tlsListenerTLSKeys = ["ktls"]
+    static let certificateKeys = ["cert", "key"]
+    static let clientAuthKeys = ["mode", "ca_file"]
+    /// Keys of a group's `tls:` mapping.
+    static let groupTLSKeys = ["verify", "ca_file", "server_name"]
+    /// Longest `server_name` (a DNS name).
+    static let maxServerNameBytes = 253
 
     static let ruleKeys = ["priority", "when", "then"]
     static let conditionKeys = ["host", "path", "method", "header", "query", "source"]
@@ -53,13 +73,13 @@ enum Schema {
 
     static let groupKeys = [
         "name", "protocol", "algorithm", "targets", "cross_zone", "slow_start", "health_check", "hash_key",
-        "stickiness", "deregistration_delay", "min_healthy",
+        "stickiness", "deregistration_delay", "min_healthy", "tls", "protocol_version",
     ]
     static let groupLater: KeyValuePairs<String, LaterFeature> = [:]
     static let healthCheckKeys = [
         "protocol", "path", "port", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "matcher",
     ]
-    /// Keys of `health_check` that only http checks use.
+    /// Keys of `health_check` that only http and https checks use.
     static let httpHealthCheckKeys = ["path", "matcher"]
     /// `deregistration_delay:` as ELB: 0s to 1 hour.
     static let deregistrationDelays = 0...(3_600 * Nanoseconds.second)
@@ -70,6 +90,8 @@ enum Schema {
     static let healthThresholds = 1...10
     /// Status codes a health check matcher may name.
     static let statusCodes = 100...599
+    /// gRPC status codes a gRPC health check matcher may name (OK ... UNAUTHENTICATED).
+    static let grpcStatusCodes = 0...16
     /// `min_healthy` as a count (an upper bound only to keep arithmetic sane).
     static let minHealthyCounts = 1...1_000_000
     static let minHealthyPercents = 1...100
@@ -81,13 +103,12 @@ enum Schema {
     static let targetKeys = ["address", "zone", "weight"]
 
     /// Protocols listeners and groups accept now.
-    static let supportedProtocols: [ProtocolKind] = [.tcp, .http]
+    static let supportedProtocols: [ProtocolKind] = [.tcp, .http, .https, .tls]
 
     /// Why a protocol is not accepted yet.
     static func laterFeature(of kind: ProtocolKind) -> LaterFeature? {
         switch kind {
-        case .tcp, .http: nil
-        case .https, .tls: .tlsTermination
+        case .tcp, .http, .https, .tls: nil
         case .udp, .tcpUDP: .udp
         }
     }
@@ -95,6 +116,11 @@ enum Schema {
     /// Whether listeners and groups of `kind` work per HTTP request (L7).
     static func isHTTP(_ kind: ProtocolKind) -> Bool {
         kind == .http || kind == .https
+    }
+
+    /// Whether listeners of `kind` terminate TLS and groups of `kind` speak TLS to targets.
+    static func isTLS(_ kind: ProtocolKind) -> Bool {
+        kind == .https || kind == .tls
     }
 
     /// Algorithms a group of `kind` accepts now, in the order messages list them.
@@ -107,11 +133,11 @@ enum Schema {
     }
 
     /// Group protocols a listener of `kind` may forward to (SPEC §2: "a group whose protocol
-    /// fits the listener").
+    /// fits the listener"). Plain listeners may forward to TLS groups (re-encryption, as ALB's
+    /// http listeners to https groups); TLS listeners to plain groups (termination).
     static func groupProtocols(fitting kind: ProtocolKind) -> [ProtocolKind] {
         switch kind {
-        case .tcp: [.tcp]
-        case .tls: [.tcp, .tls]
+        case .tcp, .tls: [.tcp, .tls]
         case .http, .https: [.http, .https]
         case .udp: [.udp]
         case .tcpUDP: [.tcpUDP]

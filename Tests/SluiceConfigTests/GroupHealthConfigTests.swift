@@ -126,7 +126,7 @@ import Testing
         ("health_check: { protocol: http, path: healthz }", "6:43 target_groups[0].health_check.path",
          "expected a path starting with /, such as /healthz, got \"healthz\""),
         ("health_check: { path: /healthz }", "6:21 target_groups[0].health_check.path",
-         "\"path\" is used only by http health checks; this check's protocol is tcp"),
+         "\"path\" is used only by http and https health checks; this check's protocol is tcp"),
         ("health_check: { port: 0 }", "6:27 target_groups[0].health_check.port",
          "expected traffic-port or a port from 1 to 65535, got 0"),
         ("health_check: { protocol: icmp }", "6:31 target_groups[0].health_check.protocol",

@@ -4,10 +4,7 @@ import Testing
 
 /// Keys and values of later releases are refused at the key, saying so, and told apart from typos.
 @Suite struct LaterFeatureTests {
-    @Test(arguments: [
-        ("https", "TLS termination"), ("tls", "TLS termination"), ("udp", "UDP forwarding"),
-        ("tcp_udp", "UDP forwarding"),
-    ])
+    @Test(arguments: [("udp", "UDP forwarding"), ("tcp_udp", "UDP forwarding")])
     func laterListenerProtocols(protocolName: String, feature: String) {
         let yaml = listenerDocument("").replacingOccurrences(of: "protocol: tcp\n", with: "protocol: \(protocolName)\n")
         #expect(
@@ -16,7 +13,7 @@ import Testing
                     file: testFile, line: 3, column: 5, path: "listeners[0].protocol",
                     message:
                         "\"protocol: \(protocolName)\" is not supported yet (\(feature) arrives with a later release); "
-                        + "supported now: tcp, http")
+                        + "supported now: tcp, http, https, tls")
             ])
     }
 
@@ -29,9 +26,10 @@ import Testing
             """
         #expect(
             loadErrors(yaml).map(\.message) == [
-                "target group \"db\" has protocol udp, which does not fit a tcp listener (it needs a tcp group)",
+                "target group \"db\" has protocol udp, which does not fit a tcp listener (it needs a tcp or tls "
+                    + "group)",
                 "\"protocol: udp\" is not supported yet (UDP forwarding arrives with a later release); "
-                    + "supported now: tcp, http",
+                    + "supported now: tcp, http, https, tls",
             ])
     }
 
@@ -46,16 +44,16 @@ import Testing
             loadErrors(listenerDocument(line)) == [
                 ConfigError(
                     file: testFile, line: 6, column: 5, path: "listeners[0].\(key)",
-                    message: "\"\(key)\" is a key of http listeners; this listener's protocol is tcp")
+                    message: "\"\(key)\" is a key of http and https listeners; this listener's protocol is tcp")
             ])
     }
 
-    @Test func tlsIsStillLater() {
+    @Test func tlsIsAKeyOfTLSListenersOnly() {
         let errors = loadErrors(listenerDocument("tls: { certificates: [] }"))
         #expect(errors.map { "\($0.line):\($0.column) \($0.path)" } == ["6:5 listeners[0].tls"])
         #expect(
             errors.first?.message
-                == "\"tls\" is not supported yet (TLS termination arrives with a later release)")
+                == "\"tls\" is a key of https and tls listeners, which terminate TLS; this listener's protocol is tcp")
     }
 
     @Test func acceptedValuesOfLaterKeysLoad() throws {
@@ -92,18 +90,16 @@ import Testing
             ])
     }
 
-    @Test func laterGroupValues() {
+    @Test func formerlyLaterGroupValuesLoad() throws {
         let yaml = groupDocument(
             """
             algorithm: random_two
             health_check: { protocol: https }
             """)
-        let errors = loadErrors(yaml)
-        // random_two balances tcp groups by connections in flight now; https checks come later.
-        #expect(errors.map { "\($0.line):\($0.column) \($0.path)" } == ["7:21 target_groups[0].health_check.protocol"])
-        #expect(
-            errors.first?.message == "\"protocol: https\" is not supported yet (TLS termination arrives with a later "
-                + "release); supported now: tcp, http")
+        // random_two balances tcp groups by connections in flight; https checks arrived with TLS.
+        let group = try #require(load(yaml)).targetGroups[0]
+        #expect(group.algorithm == .randomTwo)
+        #expect(group.healthCheck?.protocolKind == .https)
     }
 
     @Test func registryAndLaterActions() {

@@ -131,3 +131,17 @@ func load(_ yaml: String) -> Config? {
         return nil
     }
 }
+
+/// A new directory in the temporary directory holding an empty file for each of `names`
+/// (subdirectories made as needed): the loader checks only that certificate, key and CA files
+/// are readable, not what is in them. Returns its path; the caller removes it.
+func temporaryDirectory(files names: [String]) throws -> String {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-config-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    for name in names {
+        let url = root.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data().write(to: url)
+    }
+    return root.path
+}
