@@ -321,15 +321,29 @@ extension ControlPlane {
 
     /// Check targets for the health checker: (group, address, host, port, check) of every
     /// live target in a group that is checked.
-    public func checkTargets() -> [(group: String, address: String, host: String, port: UInt16, check: HealthCheckConfig)] {
+    /// What the health checker checks: every listed, non-draining target with its group's
+    /// check and TLS settings (used by `https` checks).
+    public func checkTargets() -> [CheckTarget] {
         state.withLock { s in
-            s.groups.flatMap { g -> [(group: String, address: String, host: String, port: UInt16, check: HealthCheckConfig)] in
+            s.groups.flatMap { g -> [CheckTarget] in
                 guard let hc = g.config.healthCheck else { return [] }
                 return g.targets.filter { $0.drainDeadline == nil }.map {
-                    (g.config.name, $0.address, $0.host, hc.port.map(UInt16.init) ?? $0.port, hc)
+                    CheckTarget(group: g.config.name, address: $0.address, host: $0.host,
+                                port: hc.port.map(UInt16.init) ?? $0.port, check: hc, tls: g.config.tls)
                 }
             }
         }
+    }
+
+    public struct CheckTarget: Sendable {
+        public var group: String
+        public var address: String
+        public var host: String
+        public var port: UInt16
+        public var check: HealthCheckConfig
+        /// The group's `tls` settings (https/tls groups); an `https` check of another group
+        /// does not verify the target's certificate, as ALB's checks do not.
+        public var tls: GroupTLSConfig?
     }
 
     public var config: Config { state.withLock { $0.config } }

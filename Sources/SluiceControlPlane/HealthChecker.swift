@@ -61,9 +61,14 @@ struct CheckLoop {
         var deadline: UInt64 = 0
         var phase = Phase.idle
         var response = HealthCheckResponse()
+        /// `https` checks: the client context (built when the config is read) and the
+        /// connection's TLS stream while a check runs.
+        var tlsContext: TLSClientContext?
+        var serverName: String?
+        var transport = Transport.plain
     }
 
-    enum Phase { case idle, connecting, reading }
+    enum Phase { case idle, connecting, handshaking, reading }
 
     /// Bytes asked for per read of a check's answer.
     static let readSize = 4096
@@ -134,16 +139,20 @@ struct CheckLoop {
             let key = TargetKey(group: t.group, address: t.address)
             wanted.insert(key)
             if let slot = slotByTarget[key] {
-                if checks[slot]?.config != t.check {
+                if checks[slot]?.config != t.check || checks[slot]?.serverName != t.tls?.serverName {
                     checks[slot]?.config = t.check
                     checks[slot]?.request = Self.request(path: t.check.path, host: t.address)
+                    checks[slot]?.tlsContext = Self.tlsContext(t)
+                    checks[slot]?.serverName = t.tls?.serverName
                 }
                 continue
             }
             guard let sa = SocketAddress(host: t.host, port: t.port) else { continue }
             let offset = UInt64.random(in: 0..<max(1, t.check.interval / 2), using: &rng)
-            let check = Check(key: key, socketAddress: sa, config: t.check,
+            var check = Check(key: key, socketAddress: sa, config: t.check,
                               request: Self.request(path: t.check.path, host: t.address), nextDue: now &+ offset)
+            check.tlsContext = Self.tlsContext(t)
+            check.serverName = t.tls?.serverName
             let slot: Int
             if let free = freeSlots.popLast() {
                 slot = free
@@ -160,6 +169,13 @@ struct CheckLoop {
             slotByTarget[key] = nil
             freeSlots.append(slot)
         }
+    }
+
+    /// The TLS context of an `https` check: the group's verification settings, or none.
+    static func tlsContext(_ t: ControlPlane.CheckTarget) -> TLSClientContext? {
+        guard t.check.protocolKind == .https else { return nil }
+        let verify = t.tls?.verify ?? false
+        return try? TLSClientContext(verify: verify, caFile: t.tls?.caFile, alpn: ["http/1.1"])
     }
 
     static func request(path: String, host: String) -> [UInt8] {
@@ -208,6 +224,12 @@ struct CheckLoop {
             } else if events.contains(.writable) {
                 connected(slot)
             }
+        case .handshaking:
+            if !events.isDisjoint(with: [.error, .hangup]) {
+                finish(slot, success: false, reason: .connectionRefused)
+            } else {
+                handshake(slot)
+            }
         case .reading:
             readResponse(slot)
         }
@@ -219,36 +241,68 @@ struct CheckLoop {
             finish(slot, success: true, reason: nil)
             return
         }
-        // The request is far smaller than a fresh socket's send buffer: anything but one whole
-        // write means the connection is unusable.
-        let written = c.request.withUnsafeBytes { raw -> IOResult<Int>? in
-            guard let base = raw.baseAddress else { return nil }
-            return try? Posix.write(c.fd, from: base, count: raw.count)
+        if let context = c.tlsContext {
+            guard let stream = context.makeStream(fd: c.fd, serverName: c.serverName) else {
+                finish(slot, success: false, reason: .connectionRefused)
+                return
+            }
+            checks[slot]?.transport = .tls(stream)
+            checks[slot]?.phase = .handshaking
+            handshake(slot)
+            return
         }
-        guard case .processed(let n)? = written, n == c.request.count else {
+        sendRequest(slot)
+    }
+
+    /// An `https` check's TLS handshake (bounded by the check's timeout like the rest).
+    mutating func handshake(_ slot: Int) {
+        guard let c = checks[slot], case .tls(let stream) = c.transport else { return }
+        switch stream.handshake() {
+        case .done: sendRequest(slot)
+        case .wantsRead, .wantsWrite: return  // registered for both directions
+        case .failed: finish(slot, success: false, reason: .connectionRefused)
+        }
+    }
+
+    mutating func sendRequest(_ slot: Int) {
+        guard let c = checks[slot] else { return }
+        // The request is far smaller than a fresh socket's send buffer (or one TLS record):
+        // anything but one whole write means the connection is unusable.
+        let written = c.request.withUnsafeBytes { raw -> TransportResult? in
+            guard let base = raw.baseAddress else { return nil }
+            return c.transport.write(c.fd, from: base, count: raw.count)
+        }
+        switch written {
+        case .bytes(let n)? where n == c.request.count: break
+        case .drained(let n)? where n == c.request.count: break
+        default:
             finish(slot, success: false, reason: .connectionRefused)
             return
         }
         checks[slot]?.phase = .reading
         try? epoll.modify(c.fd, events: [.readable], data: c.token)
+        if case .tls = c.transport { readResponse(slot) }  // OpenSSL may hold bytes already
     }
 
     /// Reads what the target sent (until the socket would block) and judges the head once whole.
     mutating func readResponse(_ slot: Int) {
-        guard let fd = checks[slot]?.fd else { return }
+        guard let fd = checks[slot]?.fd, let transport = checks[slot]?.transport else { return }
         while true {
-            let result = scratch.withUnsafeMutableBytes { raw -> IOResult<Int>? in
-                try? Posix.read(fd, into: raw.baseAddress!, count: raw.count)
+            let result = scratch.withUnsafeMutableBytes { raw -> TransportResult? in
+                guard let base = raw.baseAddress else { return nil }
+                return transport.read(fd, into: base, count: raw.count, hangupSeen: true)
             }
             let verdict: HealthCheckResponse.Verdict
             switch result {
-            case .wouldBlock?:
+            case .wouldBlock?, .wantsRead?, .wantsWrite?:
                 return
-            case .processed(let n)? where n > 0:
+            case .bytes(let n)? where n > 0, .drained(let n)? where n > 0:
                 verdict = scratch.withUnsafeBytes { raw in
                     checks[slot]!.response.append(UnsafeRawBufferPointer(rebasing: raw[..<n]))
                 }
-            case .processed?, nil:
+            case .drained?:
+                return
+            case .bytes?, .closed?, .failed?, nil:
                 verdict = .garbled  // closed (or failed) before a whole head arrived
             }
             switch verdict {
@@ -272,6 +326,8 @@ struct CheckLoop {
 
     mutating func closeSocket(_ slot: Int) {
         guard var c = checks[slot] else { return }
+        if case .tls(let stream) = c.transport { stream.shutdown() }
+        c.transport = .plain
         if c.fd >= 0 {
             fds.unregister(c.fd)
             epoll.remove(c.fd)
