@@ -21,21 +21,30 @@ public enum TransportResult: Equatable, Sendable {
     case failed(Errno)
 }
 
-/// How a connection's bytes move: one type for every data-path byte. Plain TCP today; TLS
-/// (with its handshake) and a preamble phase (PROXY protocol) are cases of the same seam.
+/// How a connection's bytes move: one type for every data-path byte. Plain TCP or TLS (a
+/// `TLSStream` whose handshake the caller has finished); a preamble phase (PROXY protocol) is
+/// another case of the same seam later.
 ///
 /// The "a short read drained the socket" rule lives here, in the plain transport only: with
 /// edge-triggered epoll a read that returns less than asked means the socket is empty and a
-/// new event will come; under TLS that is false (OpenSSL buffers whole records), so a TLS
-/// transport answers `.bytes` and the caller reads on until `.wouldBlock`.
+/// new event will come; under TLS that is false (OpenSSL buffers whole records), so the TLS
+/// transport answers `.bytes` and the caller reads on until `.wouldBlock`. Likewise a short
+/// TLS write (partial writes are on) is `.bytes`: write on until `.wouldBlock`.
+///
+/// A TLS read may answer `.wantsWrite` and a TLS write `.wantsRead` (see `Readiness`). The
+/// `fd` argument is the plain transport's; the TLS stream already holds its socket.
 public enum Transport {
     case plain
+    /// TLS over the socket; the stream owns the `SSL`, not the descriptor.
+    case tls(TLSStream)
 
-    /// Whether bytes may move with `splice(2)` (plain sockets; kTLS later).
+    /// Whether bytes may move with `splice(2)`: plain sockets only (TLS bytes pass through
+    /// OpenSSL in user space; kTLS later).
     @inline(__always)
     public var canSplice: Bool {
         switch self {
         case .plain: true
+        case .tls: false
         }
     }
 
@@ -55,6 +64,8 @@ public enum Transport {
             } catch {
                 return .failed(error)
             }
+        case .tls(let stream):
+            return stream.read(into: buffer, count: count)
         }
     }
 
@@ -71,6 +82,8 @@ public enum Transport {
             } catch {
                 return .failed(error)
             }
+        case .tls(let stream):
+            return stream.write(from: buffer, count: count)
         }
     }
 }
