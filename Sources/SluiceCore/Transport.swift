@@ -37,6 +37,9 @@ public enum Transport {
     case plain
     /// TLS over the socket; the stream owns the `SSL`, not the descriptor.
     case tls(TLSStream)
+    /// An HTTP/2 stream seen as an HTTP/1.1 byte stream (`StreamPipe`); no socket (`fd` is
+    /// ignored).
+    case stream(StreamPipe)
 
     /// Whether bytes may move with `splice(2)`: plain sockets only (TLS bytes pass through
     /// OpenSSL in user space; kTLS later).
@@ -44,7 +47,19 @@ public enum Transport {
     public var canSplice: Bool {
         switch self {
         case .plain: true
-        case .tls: false
+        case .tls, .stream: false
+        }
+    }
+
+    /// Ends the sending side: a TCP half-close, TLS close_notify, or the pipe's end.
+    public func shutdownWrite(_ fd: Int32) {
+        switch self {
+        case .plain: Posix.shutdown(fd, how: Posix.shutdownWrite)
+        case .tls(let stream):
+            // close_notify, then the TCP half-close; reading from the peer goes on.
+            stream.shutdown()
+            Posix.shutdown(fd, how: Posix.shutdownWrite)
+        case .stream(let pipe): pipe.shutdownWrite()
         }
     }
 
@@ -66,6 +81,8 @@ public enum Transport {
             }
         case .tls(let stream):
             return stream.read(into: buffer, count: count)
+        case .stream(let pipe):
+            return pipe.read(into: buffer, count: count)
         }
     }
 
@@ -84,6 +101,8 @@ public enum Transport {
             }
         case .tls(let stream):
             return stream.write(from: buffer, count: count)
+        case .stream(let pipe):
+            return pipe.write(from: buffer, count: count)
         }
     }
 }

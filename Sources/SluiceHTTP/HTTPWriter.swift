@@ -46,7 +46,7 @@ public enum HTTPWriter {
     }
 
     /// Per-request forwarding parameters.
-    public struct ForwardOptions: Sendable {
+    public struct ForwardOptions {
         /// X-Forwarded-For handling.
         public var xff: XFFMode
         /// The client's address as text, for X-Forwarded-For.

@@ -1,4 +1,5 @@
 internal import CSluice
+import SluiceCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -16,6 +16,10 @@ extension Worker {
             case .http:
                 let c = httpConns[Int(token.slot)]
                 if c.generation == token.generation, c.state != .free { httpTimerFired(c) }
+            case .h2:
+                h2TimerFired(slot: token.slot, generation: token.generation)
+            case .h2Upstream:
+                h2UpstreamTimerFired(slot: token.slot, generation: token.generation)
             }
         }
         fired.removeAll(keepingCapacity: true)

@@ -203,6 +203,10 @@ final class Worker {
             upstreamEvent(upstreams[Int(entry.index)], events)
         case .wakeup:
             Posix.drainEventfd(fd)
+        case .h2Client:
+            h2ClientEvent(slot: entry.index, events)
+        case .h2Upstream:
+            h2UpstreamEvent(slot: entry.index, events)
         case .none, .healthCheck:  // health-check sockets live on the checker's own table
             break
         }

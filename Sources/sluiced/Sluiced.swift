@@ -69,6 +69,13 @@ struct Sluiced: ParsableCommand {
             throw ExitCode(1)
         }
         if check {
+            // Certificates and keys are loaded into OpenSSL only when a Plan is compiled.
+            do {
+                _ = try Plan(config: cfg, generation: 0)
+            } catch {
+                printError(error.description)
+                throw ExitCode(1)
+            }
             print("\(config): ok (\(cfg.listeners.count) listeners, \(cfg.targetGroups.count) target groups)")
             return
         }
