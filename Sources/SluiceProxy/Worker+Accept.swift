@@ -93,5 +93,6 @@ extension Worker {
             listenerPending[i] = false
         }
         stopDeadline = now &+ process.shutdownGrace
+        goawayAll()
     }
 }

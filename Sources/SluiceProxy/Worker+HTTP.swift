@@ -98,7 +98,7 @@ extension Worker {
         }
     }
 
-    private func takeHTTPConnection(limits: HTTPLimits) -> HTTPConnection {
+    func takeHTTPConnection(limits: HTTPLimits) -> HTTPConnection {
         if let slot = freeHTTPSlots.popLast() { return httpConns[Int(slot)] }
         let c = HTTPConnection(slot: Int32(httpConns.count), limits: limits)
         httpConns.append(c)
@@ -306,6 +306,7 @@ extension Worker {
         counters.ownResponses &+= 1
         c.exchange.logStatus = status
         c.exchange.ownAnswer = true
+        c.streamPipe?.ownAnswer = true  // an HTTP/2 stream: gRPC clients get a grpc-status
         c.input.start = c.input.end
         queueToClient(c, CannedResponse.bytes(status: status, close: true))
     }

@@ -87,6 +87,12 @@ final class Worker {
     var freeHTTPSlots: [Int32] = []
     var upstreams: [UpstreamConnection] = []
     var freeUpstreamSlots: [Int32] = []
+    // HTTP/2 to clients
+    var h2Conns: [H2Connection] = []
+    var freeH2Slots: [Int32] = []
+    var h2StreamPool: [H2Stream] = []
+    /// Stream pipes whose stream session wrote or read since the last loop turn.
+    let pipeQueue = StreamPipeQueue()
     /// Idle target connections by group and target (upstream slots).
     var idlePool: [[[Int32]]] = []
     /// Per listener, per action: chooses among the weighted groups of a split forward.
@@ -149,6 +155,7 @@ final class Worker {
             }
             wheel.advance(to: now, into: &fired)
             if !fired.isEmpty { fireTimers() }
+            if !pipeQueue.isEmpty { flushStreamPipes() }
             if listenerPending.contains(true) { acceptPending() }
             if now >= nextTrim { trimPools() }
             if stopDeadline == nil, process.stopping.load(ordering: .relaxed) { beginStop() }
@@ -215,6 +222,7 @@ final class Worker {
     /// End of the grace period: cuts every connection still open.
     func closeAll() {
         for c in conns where c.state != .free { close(c) }
+        for h in h2Conns where h.state != .free { closeH2(h) }
         for c in httpConns where c.state != .free { closeHTTP(c) }
     }
 }
