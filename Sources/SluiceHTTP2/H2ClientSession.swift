@@ -31,7 +31,7 @@ public final class H2ClientSession {
     /// request or open another connection) or nghttp2 refused. With `endStream: false` the body
     /// follows with `sendData`/`sendTrailers`.
     public func submitRequest(_ head: H2RequestHead, endStream: Bool) -> Int32? {
-        guard let session = core.session, !core.dead, core.closeReason == nil,
+        guard let session = core.session, !core.dead, core.closeReason == nil, !core.goawayReceived,
             core.activeStreams < remoteMaxConcurrentStreams
         else { return nil }
         let pseudo: [(StaticString, ArraySlice<UInt8>)] = [

@@ -102,7 +102,10 @@ final class H2Core {
     private var callNumber: UInt64 = 0
     private var callStart = 0
     private var inReceive = false
-    private var libError = false
+    /// A DATA frame was serialised (stops the eager flush after `receive`).
+    private var sentData = false
+    /// The caller submitted a GOAWAY itself.
+    private var localGoaway = false
     private(set) var closeReason: H2CloseReason?
     /// nghttp2 returned a fatal error: the session may not be used any more.
     private(set) var dead = false
@@ -110,6 +113,8 @@ final class H2Core {
     private var pendingHead = 0
     /// Client streams open (submitted, not closed).
     private(set) var activeStreams = 0
+    /// The peer sent GOAWAY: open no new stream.
+    private(set) var goawayReceived = false
 
     init(role: Role, bounds: H2AbuseBounds, maxHeaderListSize: Int, maxHeaders: Int,
          settings: [(id: Int32, value: UInt32)], connectionWindow: Int, maxContinuations: Int) {
@@ -282,10 +287,10 @@ final class H2Core {
             _ = nghttp2_session_terminate_session(session, code)
             return .close(trip)
         }
-        if libError {
-            closeReason = .protocolError
-            return .close(.protocolError)
-        }
+        // nghttp2 reports a connection error only by queueing a GOAWAY: serialise the control
+        // frames now (they are produced first, before any DATA) to see it.
+        flushControlFrames()
+        if let r = closeReason { return .close(r) }
         return .ok
     }
 
@@ -336,16 +341,25 @@ final class H2Core {
             core.streamClosed(stream, code)
             return 0
         }
-        nghttp2_session_callbacks_set_error_callback2(cbs) { _, code, _, _, ud in
-            guard let core = H2Core.core(ud) else { return 0 }
-            core.libraryError(code)
+        nghttp2_session_callbacks_set_on_frame_send_callback(cbs) { _, frame, ud in
+            guard let core = H2Core.core(ud), let frame else { return 0 }
+            core.frameSent(frame)
             return 0
         }
     }
 
-    private func libraryError(_ code: Int32) {
-        // nghttp2 reports connection-level failures here (it has queued a GOAWAY already).
-        libError = true
+    /// nghttp2 found a connection error when it sends a GOAWAY with an error code we did not ask for.
+    private func frameSent(_ frame: UnsafePointer<nghttp2_frame>) {
+        switch UInt32(frame.pointee.hd.type) {
+        case NGHTTP2_GOAWAY.rawValue:
+            if frame.pointee.goaway.error_code != H2ErrorCode.noError && closeReason == nil && !localGoaway {
+                closeReason = .protocolError
+            }
+        case NGHTTP2_DATA.rawValue:
+            sentData = true
+        default:
+            break
+        }
     }
 
     private func beginHeaders(_ stream: Int32) {
@@ -407,6 +421,7 @@ final class H2Core {
         case NGHTTP2_RST_STREAM.rawValue:
             streams[stream]?.peerReset = true
         case NGHTTP2_GOAWAY.rawValue:
+            goawayReceived = true
             emit(.goaway(last: frame.pointee.goaway.last_stream_id, code: frame.pointee.goaway.error_code))
         default:
             break
@@ -624,6 +639,7 @@ final class H2Core {
 
     func goaway(code: UInt32, lastStreamID: Int32?) {
         guard let session, !dead else { return }
+        localGoaway = true
         let last = lastStreamID ?? nghttp2_session_get_last_proc_stream_id(session)
         _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, code, nil, 0)
     }
@@ -678,6 +694,24 @@ final class H2Core {
             }
         }
         return written
+    }
+
+    /// Serialises what nghttp2 queued during `receive` into `pendingOut`, stopping after the first
+    /// DATA frame or 64 KiB; `produceOutput` hands it out first.
+    private func flushControlFrames() {
+        guard let session, !dead else { return }
+        sentData = false
+        while nghttp2_session_want_write(session) != 0 && pendingOut.count &- pendingHead < 65536 && !sentData {
+            var ptr: UnsafePointer<UInt8>?
+            let n = nghttp2_session_mem_send(session, &ptr)
+            if n < 0 {
+                dead = true
+                if closeReason == nil { closeReason = .internalError }
+                return
+            }
+            guard n > 0, let ptr else { return }
+            pendingOut.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n))
+        }
     }
 
     var wantsWrite: Bool {
