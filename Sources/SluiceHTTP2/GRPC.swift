@@ -71,7 +71,8 @@ public enum GRPC {
     public static func parseHealthCheckResponse<C: Collection>(_ bytes: C) -> ServingStatus? where C.Element == UInt8 {
         let b = Array(bytes)
         guard b.count >= 5, b[0] == 0 else { return nil }
-        let len = Int(b[1]) << 24 | Int(b[2]) << 16 | Int(b[3]) << 8 | Int(b[4])
+        let len = Int(truncatingIfNeeded: UInt32(truncatingIfNeeded: b[1]) << 24 | UInt32(truncatingIfNeeded: b[2]) << 16
+            | UInt32(truncatingIfNeeded: b[3]) << 8 | UInt32(truncatingIfNeeded: b[4]))
         guard len <= b.count &- 5 else { return nil }
         var i = 5
         let end = 5 &+ len
@@ -117,7 +118,7 @@ public enum GRPC {
             let byte = b[i]
             i &+= 1
             if shift >= 64 { return nil }
-            v |= UInt64(byte & 0x7F) << shift
+            v |= UInt64(truncatingIfNeeded: byte & 0x7F) << shift
             if byte & 0x80 == 0 { return v }
             shift &+= 7
         }

@@ -282,9 +282,7 @@ final class H2Core {
         if let trip {
             dropNewRequests()
             closeReason = trip
-            let code = trip == .headerListTooLarge || trip == .continuationFlood
-                ? H2ErrorCode.enhanceYourCalm : H2ErrorCode.enhanceYourCalm
-            _ = nghttp2_session_terminate_session(session, code)
+            _ = nghttp2_session_terminate_session(session, H2ErrorCode.enhanceYourCalm)
             return .close(trip)
         }
         // nghttp2 reports a connection error only by queueing a GOAWAY: serialise the control
@@ -350,7 +348,7 @@ final class H2Core {
 
     /// nghttp2 found a connection error when it sends a GOAWAY with an error code we did not ask for.
     private func frameSent(_ frame: UnsafePointer<nghttp2_frame>) {
-        switch UInt32(frame.pointee.hd.type) {
+        switch UInt32(truncatingIfNeeded: frame.pointee.hd.type) {
         case NGHTTP2_GOAWAY.rawValue:
             if frame.pointee.goaway.error_code != H2ErrorCode.noError && closeReason == nil && !localGoaway {
                 closeReason = .protocolError
@@ -393,7 +391,7 @@ final class H2Core {
                 if value.count == 3 {
                     for b in value {
                         guard b >= 0x30 && b <= 0x39 else { st = 0; break }
-                        st = st &* 10 &+ Int(b &- 0x30)
+                        st = st &* 10 &+ Int(truncatingIfNeeded: b &- 0x30)
                     }
                 }
                 block.status = st
@@ -413,7 +411,7 @@ final class H2Core {
         let hd = frame.pointee.hd
         let stream = hd.stream_id
         let endStream = hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-        switch UInt32(hd.type) {
+        switch UInt32(truncatingIfNeeded: hd.type) {
         case NGHTTP2_HEADERS.rawValue:
             headersReceived(stream, endStream: endStream)
         case NGHTTP2_DATA.rawValue:
@@ -545,17 +543,15 @@ final class H2Core {
         }
         if buf.isEmpty { buf.append(0) }
         return buf.withUnsafeMutableBufferPointer { bp in
+            var empty = nghttp2_nv()
             // A non-empty buffer always has a base address.
-            let base = bp.baseAddress ?? UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+            guard let base = bp.baseAddress else { return body(&empty, 0) }
             var nva = spans.map { s in
                 nghttp2_nv(name: base + s.0, value: base + s.2, namelen: s.1, valuelen: s.3,
                            flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
             }
             return nva.withUnsafeMutableBufferPointer { nv in
-                guard let p = nv.baseAddress else {
-                    var empty = nghttp2_nv()
-                    return body(&empty, 0)
-                }
+                guard let p = nv.baseAddress else { return body(&empty, 0) }
                 return body(p, nv.count)
             }
         }

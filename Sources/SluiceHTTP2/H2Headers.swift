@@ -42,9 +42,10 @@ public struct H2Headers: Sendable, RandomAccessCollection {
     /// The field at `i`: slices of `storage`.
     public subscript(i: Int) -> (name: ArraySlice<UInt8>, value: ArraySlice<UInt8>) {
         let f = fields[i]
-        let ns = Int(f.nameStart)
-        let vs = Int(f.valueStart)
-        return (storage[ns..<(ns &+ Int(f.nameCount))], storage[vs..<(vs &+ Int(f.valueCount))])
+        let ns = Int(truncatingIfNeeded: f.nameStart)
+        let vs = Int(truncatingIfNeeded: f.valueStart)
+        return (storage[ns..<(ns &+ Int(truncatingIfNeeded: f.nameCount))],
+                storage[vs..<(vs &+ Int(truncatingIfNeeded: f.valueCount))])
     }
 
     /// Appends a field (copies the bytes). False when the storage would pass `Int32.max`.
@@ -163,7 +164,7 @@ enum H2Bytes {
         var started = false
         digits.withUTF8Buffer { d in
             while shift >= 0 {
-                let nib = Int((n.magnitude >> UInt(shift)) & 0xF)
+                let nib = Int(truncatingIfNeeded: (n.magnitude >> shift) & 0xF)
                 if nib != 0 || started || shift == 0 {
                     out.append(d[nib])
                     started = true
@@ -179,7 +180,7 @@ enum H2Bytes {
         var n: UInt64 = 0
         for b in v {
             guard b >= 0x30 && b <= 0x39 else { return nil }
-            n = n &* 10 &+ UInt64(b &- 0x30)
+            n = n &* 10 &+ UInt64(truncatingIfNeeded: b &- 0x30)
         }
         return n
     }

@@ -68,12 +68,12 @@ public final class H2ServerSession {
     /// How many events wait to be taken.
     public var pendingEvents: Int { core.pendingEventCount }
 
-    /// Sends the response head. `headers` should be lower case (names are lower-cased anyway;
+    /// Sends the final response head (status 200...999; interim 1xx are not sent). `headers` should be lower case (names are lower-cased anyway;
     /// connection-specific fields and pseudo-headers are dropped). With `endStream: false` the
     /// body follows with `sendData`/`sendTrailers`. False if the stream is gone or nghttp2 refused.
     @discardableResult
     public func respond(stream: Int32, status: Int, headers: H2Headers = H2Headers(), endStream: Bool) -> Bool {
-        guard let session = core.session, !core.dead, core.streams[stream] != nil, status >= 100, status <= 999 else {
+        guard let session = core.session, !core.dead, core.streams[stream] != nil, status >= 200, status <= 999 else {
             return false
         }
         var st: [UInt8] = []
@@ -84,7 +84,7 @@ public final class H2ServerSession {
             return nghttp2_submit_response(session, stream, nv, n, &p)
         }
         if rv != 0 { return false }
-        if status >= 200 { core.noteResponded(stream, hasProvider: !endStream) }
+        core.noteResponded(stream, hasProvider: !endStream)
         return true
     }
 

@@ -123,7 +123,7 @@ struct HTTP1BodyDecoder: Sendable {
             if let d = Self.hexValue(b) {
                 digits &+= 1
                 if digits > 15 { return false }
-                remaining = remaining << 4 | UInt64(d)
+                remaining = remaining << 4 | UInt64(truncatingIfNeeded: d)
                 lineBytes &+= 1
                 return true
             }

@@ -88,7 +88,7 @@ public struct HTTP1ToH2Request: Sendable {
         }
         guard let host = h.host else { return false }
         func slice(_ r: ByteRange) -> ArraySlice<UInt8>? {
-            let s = Int(r.start)
+            let s = Int(truncatingIfNeeded: r.start)
             guard s >= 0, r.end <= headBuf.count, s <= r.end else { return nil }
             return headBuf[s..<r.end]
         }

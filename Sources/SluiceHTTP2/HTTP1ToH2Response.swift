@@ -135,8 +135,8 @@ public struct HTTP1ToH2Response: Sendable {
         }
         headBuf.withUnsafeBufferPointer { p in
             for f in h.headers {
-                let ns = Int(f.name.start)
-                let vs = Int(f.value.start)
+                let ns = Int(truncatingIfNeeded: f.name.start)
+                let vs = Int(truncatingIfNeeded: f.value.start)
                 guard ns >= 0, vs >= 0, f.name.end <= p.count, f.value.end <= p.count else { continue }
                 let name = p[ns..<f.name.end]
                 switch f.kind {

@@ -227,3 +227,49 @@ import Testing
         _ = id
     }
 }
+
+@Suite struct SplitInputTests {
+    /// The server reads the client's bytes one at a time and the caller drains events after every
+    /// read: header blocks and frames span reads, the arena is recycled in the middle of a block.
+    @Test func oneByteReads() throws {
+        let client = H2ClientSession()
+        let server = H2ServerSession()
+        let head = H2RequestHead(method: "POST", authority: "example.org", path: "/a/b",
+                                 headers: (0..<30).map { ("x-field-\($0)", String(repeating: "v", count: $0)) })
+        let id = try #require(client.submitRequest(head, endStream: false))
+        #expect(bytes("body bytes").withUnsafeBytes { client.sendData(stream: id, $0, endStream: false) })
+        #expect(client.sendTrailers(stream: id, H2Headers([("x-t", "1")])))
+        var wire: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { client.produceOutput(into: $0.baseAddress!, capacity: 7) }
+            if n == 0 { break }
+            wire += buf[0..<n]
+        }
+        var events: [H2ServerEvent] = []
+        for b in wire {
+            let r = [b].withUnsafeBytes { server.receive($0, now: 1) }
+            #expect(r == .ok)
+            while let e = server.nextEvent() { events.append(e) }
+        }
+        var got: H2RequestHead?
+        var body: [UInt8] = []
+        var trailer: String?
+        var ended = false
+        for e in events {
+            switch e {
+            case .request(_, let h, _): got = h
+            case .data(_, let d): body += d
+            case .trailers(_, let t): trailer = t.first("x-t")
+            case .endStream: ended = true
+            default: break
+            }
+        }
+        let h = try #require(got)
+        #expect(h.pathString == "/a/b" && h.authorityString == "example.org")
+        #expect(h.headers.count == 30)
+        for i in 0..<30 { #expect(h.headers.first("x-field-\(i)") == String(repeating: "v", count: i)) }
+        #expect(body == bytes("body bytes"))
+        #expect(trailer == "1" && ended)
+    }
+}
