@@ -68,6 +68,10 @@ final class H2Core {
         var trailers: H2Headers?
         var deferred = false
         var hasProvider = false
+        /// A response (server) was submitted.
+        var responded = false
+        /// The caller asked for RST_STREAM.
+        var localReset = false
     }
 
     /// The header block being received.
@@ -104,6 +108,9 @@ final class H2Core {
     private var inReceive = false
     /// A DATA frame was serialised (stops the eager flush after `receive`).
     private var sentData = false
+    /// Streams nghttp2 reset on the peer's behalf crossed the reset bound during this receive.
+    private var provokedResetTrip = false
+    private var receiveNow: UInt64 = 0
     /// The caller submitted a GOAWAY itself.
     private var localGoaway = false
     private(set) var closeReason: H2CloseReason?
@@ -259,7 +266,8 @@ final class H2Core {
         callStart = events.count
         inReceive = true
         defer { inReceive = false }
-        let (safe, trip) = frameGuard.scan(bytes, now: now)
+        receiveNow = now
+        var (safe, trip) = frameGuard.scan(bytes, now: now)
         if safe > 0, let base = bytes.baseAddress {
             let rv = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), safe)
             if rv < 0 {
@@ -279,15 +287,17 @@ final class H2Core {
                 return .close(reason)
             }
         }
+        // nghttp2 queues RST_STREAM for a malformed request and closes the stream when it is sent.
+        flushControlFrames()
+        if trip == nil && provokedResetTrip { trip = .rapidReset }
         if let trip {
             dropNewRequests()
             closeReason = trip
             _ = nghttp2_session_terminate_session(session, H2ErrorCode.enhanceYourCalm)
             return .close(trip)
         }
-        // nghttp2 reports a connection error only by queueing a GOAWAY: serialise the control
-        // frames now (they are produced first, before any DATA) to see it.
-        flushControlFrames()
+        // nghttp2 reports a connection error only by queueing a GOAWAY: the flush above
+        // serialised the control frames (they come before any DATA) to see it.
         if let r = closeReason { return .close(r) }
         return .ok
     }
@@ -505,6 +515,11 @@ final class H2Core {
         if s.unconsumed > 0, let session {
             _ = nghttp2_session_consume(session, stream, s.unconsumed)
         }
+        if role == .server && inReceive && !s.peerReset && !s.localReset && !s.responded && code != H2ErrorCode.noError
+            && frameGuard.noteProvokedReset(now: receiveNow)
+        {
+            provokedResetTrip = true
+        }
         guard s.known else { return }
         let wasReset = s.peerReset || code != H2ErrorCode.noError
         if role == .server && wasReset && inReceive && s.deliveredCall == callNumber {
@@ -630,6 +645,7 @@ final class H2Core {
 
     func reset(stream: Int32, code: UInt32) {
         guard let session, !dead else { return }
+        streams[stream]?.localReset = true
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, code)
     }
 
@@ -655,6 +671,7 @@ final class H2Core {
 
     func noteResponded(_ stream: Int32, hasProvider: Bool) {
         streams[stream]?.hasProvider = hasProvider
+        streams[stream]?.responded = true
     }
 
     /// Serialises pending frames into `out` (leftover bytes of a frame are kept for the next call).

@@ -114,6 +114,14 @@ struct H2FrameGuard: Sendable {
         return (n, nil)
     }
 
+    /// Counts a stream the peer got reset without sending RST_STREAM itself (a malformed request
+    /// nghttp2 refused: the "MadeYouReset" variant of rapid reset). True when over the bound.
+    mutating func noteProvokedReset(now: UInt64) -> Bool {
+        if now &- windowStart >= 1_000_000_000 || now < windowStart { return false }
+        resets &+= 1
+        return resets > bounds.maxResetsPerSecond
+    }
+
     private static let endStream: UInt8 = 0x1
     private static let ack: UInt8 = 0x1
     private static let endHeaders: UInt8 = 0x4

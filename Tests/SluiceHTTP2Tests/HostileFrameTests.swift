@@ -135,4 +135,16 @@ import Testing
             _ = feed(server, input, chunk: Int.random(in: 1...64, using: &rng))
         }
     }
+
+    /// "MadeYouReset": malformed requests make the server reset streams itself; they count
+    /// towards the reset bound like RST_STREAM from the client.
+    @Test func provokedResetsCountAsRapidReset() {
+        let server = H2ServerSession()
+        let bad = Frame.getBlock + Frame.literal("X-Upper", "1")
+        var input = Frame.start
+        for k in 0..<1000 { input += Frame.headers(UInt32(2 * k + 1), block: bad) }
+        let r = feed(server, input)
+        #expect(r.close == .rapidReset)
+        #expect(r.events.compactMap(\.requestStream).isEmpty)
+    }
 }
