@@ -5,6 +5,7 @@ struct H2ByteQueue: Sendable {
     private var head = 0
 
     var count: Int { bytes.count &- head }
+    var capacity: Int { bytes.capacity }
     var isEmpty: Bool { head == bytes.count }
 
     mutating func append(_ p: UnsafeRawBufferPointer) {

@@ -120,6 +120,10 @@ final class H2Core {
     private var pendingHead = 0
     /// Client streams open (submitted, not closed).
     private(set) var activeStreams = 0
+    /// Emptied outbound queues of closed streams, reused by new ones (their storage stays allocated).
+    private var queuePool: [H2ByteQueue] = []
+    static let maxPooledQueues = 32
+    static let maxPooledQueueCapacity = 1 << 20
     /// The peer sent GOAWAY: open no new stream.
     private(set) var goawayReceived = false
 
@@ -510,7 +514,11 @@ final class H2Core {
     }
 
     private func streamClosed(_ stream: Int32, _ code: UInt32) {
-        guard let s = streams.removeValue(forKey: stream) else { return }
+        guard var s = streams.removeValue(forKey: stream) else { return }
+        if s.out.capacity > 0 && s.out.capacity <= Self.maxPooledQueueCapacity && queuePool.count < Self.maxPooledQueues {
+            s.out.removeAll()
+            queuePool.append(s.out)
+        }
         if role == .client { activeStreams = max(0, activeStreams &- 1) }
         if s.unconsumed > 0, let session {
             _ = nghttp2_session_consume(session, stream, s.unconsumed)
@@ -585,38 +593,60 @@ final class H2Core {
         return p
     }
 
+    /// Mutates the state of `stream` in place (no copy of its queue). `body` must not call
+    /// nghttp2: its callbacks reach `streams` too (exclusive access).
+    @inline(__always)
+    private func withStream<R>(_ id: Int32, _ body: (inout Stream) -> R) -> R? {
+        guard let i = streams.index(forKey: id) else { return nil }
+        return body(&streams.values[i])
+    }
+
+    private enum ReadOutcome { case data(Int, H2Headers?), deferred, gone }
+
     private func readData(_ stream: Int32, _ buf: UnsafeMutablePointer<UInt8>, _ length: Int,
                           _ flags: UnsafeMutablePointer<UInt32>) -> Int {
-        guard var s = streams[stream] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-        let n = s.out.pop(into: buf, max: length)
-        var trailers: H2Headers?
-        if s.out.isEmpty && s.outEnded {
-            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            if let t = s.trailers {
-                flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                trailers = t
-                s.trailers = nil
+        let outcome = withStream(stream) { s -> ReadOutcome in
+            let n = s.out.pop(into: buf, max: length)
+            if s.out.isEmpty && s.outEnded {
+                flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                if let t = s.trailers {
+                    flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                    s.trailers = nil
+                    return .data(n, t)
+                }
+                return .data(n, nil)
             }
-        } else if n == 0 {
-            s.deferred = true
-            streams[stream] = s
+            if n == 0 {
+                s.deferred = true
+                return .deferred
+            }
+            return .data(n, nil)
+        } ?? .gone
+        switch outcome {
+        case .gone:
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        case .deferred:
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        case .data(let n, let trailers):
+            if let trailers, let session {
+                let rv = withNV(pseudo: [], headers: trailers) { nv, c in nghttp2_submit_trailer(session, stream, nv, c) }
+                if rv != 0 { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+            }
+            return n
         }
-        streams[stream] = s
-        if let trailers, let session {
-            let rv = withNV(pseudo: [], headers: trailers) { nv, c in nghttp2_submit_trailer(session, stream, nv, c) }
-            if rv != 0 { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-        }
-        return n
     }
 
     func sendData(stream: Int32, _ bytes: UnsafeRawBufferPointer, endStream: Bool) -> Bool {
-        guard let session, !dead, var s = streams[stream], s.hasProvider, !s.outEnded else { return false }
-        s.out.append(bytes)
-        if endStream { s.outEnded = true }
-        let resume = s.deferred
-        s.deferred = false
-        streams[stream] = s
+        guard let session, !dead else { return false }
+        let resume = withStream(stream) { s -> Bool? in
+            guard s.hasProvider, !s.outEnded else { return nil }
+            s.out.append(bytes)
+            if endStream { s.outEnded = true }
+            let r = s.deferred
+            s.deferred = false
+            return r
+        } ?? nil
+        guard let resume else { return false }
         if resume { _ = nghttp2_session_resume_data(session, stream) }
         return true
     }
@@ -665,13 +695,17 @@ final class H2Core {
         var s = Stream()
         s.known = true
         s.hasProvider = hasProvider
+        if hasProvider, let q = queuePool.popLast() { s.out = q }
         streams[stream] = s
         activeStreams &+= 1
     }
 
     func noteResponded(_ stream: Int32, hasProvider: Bool) {
-        streams[stream]?.hasProvider = hasProvider
-        streams[stream]?.responded = true
+        guard var s = streams[stream] else { return }
+        s.hasProvider = hasProvider
+        s.responded = true
+        if hasProvider && s.out.capacity == 0, let q = queuePool.popLast() { s.out = q }
+        streams[stream] = s
     }
 
     /// Serialises pending frames into `out` (leftover bytes of a frame are kept for the next call).
