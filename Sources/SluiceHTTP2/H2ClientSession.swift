@@ -19,9 +19,11 @@ public final class H2ClientSession {
                       connectionWindow: settings.connectionWindowSize, maxContinuations: settings.maxContinuations)
     }
 
-    /// The target's SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 assumes 100 until SETTINGS arrive).
+    /// The target's SETTINGS_MAX_CONCURRENT_STREAMS; 100 until its SETTINGS arrive (RFC 9113
+    /// §6.5.2 recommends no less, and a first burst above it would be refused).
     public var remoteMaxConcurrentStreams: Int {
-        Int(clamping: core.remoteSetting(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
+        let v = Int(clamping: core.remoteSetting(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
+        return core.remoteSettingsReceived ? v : min(v, 100)
     }
 
     /// Streams submitted and not yet closed.

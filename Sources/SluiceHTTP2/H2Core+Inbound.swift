@@ -62,7 +62,9 @@ extension H2Core {
         guard block.active, block.stream == stream else { return }
         block.listSize = block.listSize &+ name.count &+ value.count &+ 32
         block.count &+= 1
-        if block.listSize > maxHeaderListSize || block.count > maxHeaders { block.tooLarge = true }
+        // Like HTTP/1's 100-header limit, the count is of regular fields; the size covers all.
+        if name.first != 0x3A { block.regular &+= 1 }
+        if block.listSize > maxHeaderListSize || block.regular > maxHeaders { block.tooLarge = true }
         if block.tooLarge { return }
         if arena.count > Int(Int32.max) / 2 {
             block.tooLarge = true
@@ -107,6 +109,8 @@ extension H2Core {
             if endStream, let s = streams[stream], s.known, !s.tooLarge { emit(.endStream(stream: stream)) }
         case NGHTTP2_RST_STREAM.rawValue:
             streams[stream]?.peerReset = true
+        case NGHTTP2_SETTINGS.rawValue:
+            if hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { remoteSettingsReceived = true }
         case NGHTTP2_GOAWAY.rawValue:
             goawayReceived = true
             emit(.goaway(last: frame.pointee.goaway.last_stream_id, code: frame.pointee.goaway.error_code))

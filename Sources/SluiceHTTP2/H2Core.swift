@@ -82,6 +82,7 @@ final class H2Core {
         var fieldStart = 0
         var listSize = 0
         var count = 0
+        var regular = 0
         var tooLarge = false
         var method = H2Span(start: 0, count: 0)
         var scheme = H2Span(start: 0, count: 0)
@@ -124,6 +125,8 @@ final class H2Core {
     var queuePool: [H2ByteQueue] = []
     static let maxPooledQueues = 32
     static let maxPooledQueueCapacity = 1 << 20
+    /// The peer's first SETTINGS arrived.
+    var remoteSettingsReceived = false
     /// The peer sent GOAWAY: open no new stream.
     var goawayReceived = false
 

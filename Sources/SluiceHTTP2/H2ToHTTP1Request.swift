@@ -93,7 +93,11 @@ public struct H2ToHTTP1Request: Sendable {
             }
             H2Translate.appendField(f.name, f.value, to: &out)
         }
-        if let contentLength {
+        let bodiless = H2Bytes.equalsExactly(method, "GET") || H2Bytes.equalsExactly(method, "HEAD")
+        if contentLength == 0 && endStream && bodiless {
+            // A GET/HEAD with Content-Length: 0 is classed GetHeadZeroContentLength by the HTTP/1 path.
+            encoder = HTTP1ChunkEncoder(chunked: false)
+        } else if let contentLength {
             H2Translate.appendLiteral("content-length: ", to: &out)
             H2Bytes.appendDecimal(Int(truncatingIfNeeded: contentLength), to: &out)
             out.append(0x0D)

@@ -47,7 +47,8 @@ public struct H2ServerSettings: Sendable {
     /// A request whose header list (RFC 9113 §6.5.2: name + value + 32 per field) is larger gets
     /// `.headersTooLarge` (answer 431, keep the connection). Announced as SETTINGS_MAX_HEADER_LIST_SIZE.
     public var maxHeaderListSize: Int = 65536
-    /// A request with more header fields (pseudo-headers included) gets `.headersTooLarge`.
+    /// A request with more regular header fields (pseudo-headers not counted, as HTTP/1 does not
+    /// count the request line) gets `.headersTooLarge`.
     public var maxHeaders: Int = 100
     /// RST_STREAM frames received per second before GOAWAY(ENHANCE_YOUR_CALM).
     public var maxResetsPerSecond: Int = 100

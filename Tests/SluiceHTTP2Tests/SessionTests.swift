@@ -192,6 +192,31 @@ import Testing
         #expect(p.server.isFinished)
     }
 
+    @Test func shutdownNoticeThenFinalGoaway() throws {
+        let p = H2Pair()
+        let id = try #require(p.client.submitRequest(H2RequestHead(method: "GET", authority: "a", path: "/"), endStream: true))
+        p.shuttle()
+        p.server.shutdownNotice()
+        p.shuttle()
+        #expect(p.clientEvents.contains { if case .goaway(Int32.max, 0) = $0 { return true }; return false })
+        p.server.goaway()
+        p.shuttle()
+        #expect(p.clientEvents.contains { if case .goaway(id, 0) = $0 { return true }; return false })
+        let sid = try #require(p.serverEvents.compactMap(\.requestStream).first)
+        p.server.respond(stream: sid, status: 200, headers: [], endStream: true)
+        p.shuttle()
+        #expect(p.server.isFinished)
+        #expect(p.clientEvents.contains { if case .responseHead(id, 200, _, true) = $0 { return true }; return false })
+    }
+
+    @Test func clientAssumes100StreamsBeforeSettings() {
+        let c = H2ClientSession()
+        #expect(c.remoteMaxConcurrentStreams == 100)
+        var n = 0
+        while c.submitRequest(H2RequestHead(method: "GET", authority: "a", path: "/"), endStream: true) != nil { n += 1 }
+        #expect(n == 100)
+    }
+
     @Test func tooManyHeadersAnswers431AndKeepsTheConnection() throws {
         var ss = H2ServerSettings()
         ss.maxHeaders = 10

@@ -173,6 +173,8 @@ func translateResponse(_ input: [UInt8], chunk: Int, method: HTTPMethod = .get, 
         #expect(!del.0.contains("content-length") && !del.0.contains("transfer-encoding"))
         let cl = try #require(encode(H2RequestHead(method: "PUT", authority: "a", path: "/", headers: [("content-length", "5")]), endStream: false))
         #expect(cl.0.hasSuffix("content-length: 5\r\n\r\n") && !cl.1.encoder.chunked)
+        let getZero = try #require(encode(H2RequestHead(method: "GET", authority: "a", path: "/", headers: [("content-length", "0")]), endStream: true))
+        #expect(getZero.0 == "GET / HTTP/1.1\r\nhost: a\r\n\r\n")
         let streamed = try #require(encode(H2RequestHead(method: "POST", authority: "a", path: "/up"), endStream: false))
         #expect(streamed.0.hasSuffix("transfer-encoding: chunked\r\n\r\n"))
         var out: [UInt8] = []
