@@ -357,19 +357,18 @@ extension Worker {
         var tookBytes = false
         while !s.responseEnded && h.session.bufferedData(stream: s.id) < Worker.h2StreamBacklog {
             let bytes = s.pipe.outboundBytes
-            let (step, used): (HTTP1Step, Int)
-            if bytes.isEmpty {
-                guard sessionClosed || s.pipe.outboundEnded else { break }
+            var (step, used) = s.response.step(bytes)
+            if step == .needMore && used == bytes.count && (sessionClosed || s.pipe.outboundEnded) {
+                // The stream session is done writing: an until-close body ends here.
+                s.pipe.consumeOutbound(used)
+                tookBytes = tookBytes || used > 0
                 (step, used) = (s.response.endOfInput(), 0)
-            } else {
-                (step, used) = s.response.step(bytes)
             }
             switch step {
             case .needMore:
                 s.pipe.consumeOutbound(used)
                 tookBytes = tookBytes || used > 0
-                if used == 0 { return finishTranslation(h, s, tookBytes) }
-                continue
+                return finishTranslation(h, s, tookBytes)
             case .head:
                 s.responseStarted = true
                 if s.grpc && s.pipe.ownAnswer && s.response.status >= 400 {
