@@ -35,6 +35,12 @@ public final class StreamPipe {
     public var generation: UInt32 = 0
     /// Free for the owner: marks answers Sluice made itself (gRPC Trailers-Only errors).
     public var ownAnswer = false
+    /// Which kind of owner holds the remote side: `clientSide` (an HTTP/2 client connection,
+    /// the local side is a stream session) or `targetSide` (an HTTP/2 target connection, the
+    /// local side is an exchange's target connection). Fixed for the pipe's life.
+    public var side: UInt8 = StreamPipe.clientSide
+    public static let clientSide: UInt8 = 0
+    public static let targetSide: UInt8 = 1
     /// Set when the local side moved bytes or ended; the owner's `StreamPipeQueue` lists it.
     public private(set) var isQueued = false
     private let queue: StreamPipeQueue

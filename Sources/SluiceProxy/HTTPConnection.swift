@@ -88,8 +88,9 @@ final class UpstreamConnection {
     /// has a socket from `socket()` until `Worker.discard`).
     @inline(__always)
     var fd: Int32 {
-        guard let raw = socket?.raw else { preconditionFailure("target socket used after discard") }
-        return raw
+        if let raw = socket?.raw { return raw }
+        if case .stream = transport { return -1 }  // an HTTP/2 stream: no socket of its own
+        preconditionFailure("target socket used after discard")
     }
 }
 

@@ -314,7 +314,12 @@ extension Worker {
     func flushStreamPipes() {
         guard !pipeQueue.isEmpty else { return }
         var touched: [H2Connection] = []
+        var targets: [H2Upstream] = []
         pipeQueue.drain { pipe in
+            if pipe.side == StreamPipe.targetSide {
+                flushTargetPipe(pipe, touched: &targets)
+                return
+            }
             guard pipe.owner >= 0, Int(pipe.owner) < h2Conns.count else { return }
             let h = h2Conns[Int(pipe.owner)]
             guard h.state != .free, h.generation == pipe.generation, let s = h.stream(pipe.stream) else { return }
@@ -323,6 +328,7 @@ extension Worker {
             if !touched.contains(where: { $0 === h }) { touched.append(h) }
         }
         for h in touched where h.state != .free { flushH2(h) }
+        for h in targets where h.state != .free { flushH2Upstream(h) }
     }
 
     /// Gives the client flow-control credit for request bytes the stream session took, and
@@ -526,7 +532,4 @@ extension Worker {
         activeLocal -= 1
         _ = process.activeConnections.subtract(1, ordering: .relaxed)
     }
-
-    func h2UpstreamEvent(slot: Int32, _ events: EpollEvents) {}
-    func h2UpstreamTimerFired(slot: Int32, generation: UInt32) {}
 }

@@ -29,6 +29,26 @@ extension Worker {
         attempts: while c.exchange.machine.mayAttempt {
             guard let t = pickTarget(group: group, tried: &c.exchange.tried, choice: choice) else { break }
             c.exchange.machine.targetPicked()
+            if plan.groups[group].protocolVersion != .http1 {
+                // HTTP/2 to the target: a stream on a shared connection.
+                switch attachH2Stream(c, group: group, target: t) {
+                case .ready:
+                    c.exchange.machine.targetConnected()
+                    return
+                case .pending:
+                    c.exchange.machine.connectPending(now: now, policy: policy(of: c))
+                    armHTTPTimer(c)
+                    return
+                case .failed:
+                    plan.groups[group].targets[t].runtime.failed()
+                    let next = c.exchange.machine.connectFailed(timedOut: false)
+                    if next == .connect { continue }
+                    perform(c, next)
+                    return
+                case .noSocket:
+                    break attempts
+                }
+            }
             if let u = takePooled(group: group, target: t) {
                 attach(c, u)
                 c.exchange.machine.targetConnected()
@@ -149,7 +169,7 @@ extension Worker {
         return true
     }
 
-    private func attach(_ c: HTTPConnection, _ u: UpstreamConnection) {
+    func attach(_ c: HTTPConnection, _ u: UpstreamConnection) {
         u.owner = c.slot
         u.runtime = plan(of: c).groups[c.exchange.group].targets[u.target].runtime
         u.runtime?.started()
@@ -159,7 +179,7 @@ extension Worker {
         pickers[c.exchange.group].opened(u.target)
     }
 
-    private func takeUpstream() -> UpstreamConnection {
+    func takeUpstream() -> UpstreamConnection {
         let u: UpstreamConnection
         if let slot = freeUpstreamSlots.popLast() {
             u = upstreams[Int(slot)]
@@ -186,6 +206,7 @@ extension Worker {
 
     /// Closes a target connection and frees its slot.
     func discard(_ u: UpstreamConnection) {
+        if case .stream = u.transport { releaseH2Stream(u) }
         if case .tls(let s) = u.transport { s.shutdown() }  // close_notify, best effort
         u.transport = .plain
         if let fd = u.socket?.raw {
@@ -203,7 +224,7 @@ extension Worker {
         c.exchange.upstream = nil
         u.runtime?.finished()
         if u.planGeneration == plan.generation { pickers[u.group].closed(u.target) }
-        if reusable && !u.connecting && u.planGeneration == plan.generation
+        if reusable && !u.connecting && u.socket != nil && u.planGeneration == plan.generation
             && idlePool[u.group][u.target].count < Worker.poolLimitPerTarget {
             u.owner = -1
             u.idleSince = now

@@ -91,6 +91,10 @@ final class Worker {
     var h2Conns: [H2Connection] = []
     var freeH2Slots: [Int32] = []
     var h2StreamPool: [H2Stream] = []
+    // HTTP/2 to targets
+    var h2Upstreams: [H2Upstream] = []
+    var freeH2UpstreamSlots: [Int32] = []
+    var h2UpstreamStreamPool: [H2UpstreamStream] = []
     /// Stream pipes whose stream session wrote or read since the last loop turn.
     let pipeQueue = StreamPipeQueue()
     /// Idle target connections by group and target (upstream slots).
@@ -223,6 +227,7 @@ final class Worker {
     func closeAll() {
         for c in conns where c.state != .free { close(c) }
         for h in h2Conns where h.state != .free { closeH2(h) }
+        for h in h2Upstreams where h.state != .free { closeH2Upstream(h) }
         for c in httpConns where c.state != .free { closeHTTP(c) }
     }
 }
