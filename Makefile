@@ -5,7 +5,7 @@
 #   make fuzz   build and run every libFuzzer target in Fuzz/ (FUZZ=Name for one, FUZZ_SECONDS each)
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iperf3 nghttp2-client nginx gcc
+APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iperf3 nghttp2-client nginx gcc openssl python3-grpcio
 PREFIX ?= /usr/local
 CONFIG ?= etc/sluice/sluice.yaml
 
@@ -48,7 +48,7 @@ test: build lint alloc-budget
 # Benchmarks (Benchmarks/README.md): HAProxy and NGINX beside sluiced on loopback, one report.
 #   make bench                                     every scenario (~15 min, needs a quiet machine)
 #   make bench SCENARIOS="ka_small rss"            some of them (Benchmarks/run.sh --list)
-BENCH_PACKAGES := haproxy nginx wrk iperf3 curl gcc nghttp2-client
+BENCH_PACKAGES := haproxy nginx wrk iperf3 curl gcc nghttp2-client openssl
 bench-deps:
 	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
