@@ -26,6 +26,7 @@ import socket
 import ssl
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_backend  # noqa: E402  (the handler, not its command line)
 
