@@ -15,8 +15,9 @@ paths (/__stats, /status/<code>, /slow, /chunked, /big, /close). The JSON also h
 so a test can check the `server_name` and `verify` of an https target group.
 
 --client-ca CA asks for a client certificate (optional) and verifies it against CA.
---h2 offers ALPN "h2, http/1.1" and serves HTTP/2 (h2_server.py, stdlib) to clients that pick
-h2; the JSON then says "http_version": "2" and "tls.alpn": "h2". Without --h2 only http/1.1
+--h2 offers ALPN "h2, http/1.1" and serves HTTP/2 (h2_server.py: stdlib, HPACK decoding by
+libnghttp2 through ctypes) to clients that pick h2; the JSON then says "http_version": "2" and
+"tls.alpn": "h2". Without --h2 only http/1.1
 is offered (ALPN "http/1.1"; a client without ALPN is served HTTP/1.1 as well).
 """
 import argparse
@@ -73,14 +74,10 @@ class TLSHandler(http_backend.Handler):
     def handle(self):
         if self.h2:
             import h2_server
-            h2_server.serve_connection(self.connection, self.answer_h2)
+            h2_server.serve_connection(self.connection, lambda m, p, h, b: h2_server.run_h1_handler(
+                type(self), m, p, h, b, connection=self.connection, sni=self.sni))
             return
         super().handle()
-
-    def answer_h2(self, method, path, headers, body):
-        """One HTTP/2 request -> (status, headers, body) via the HTTP/1.1 handler's logic."""
-        import h2_server
-        return h2_server.answer_with_handler(type(self), self, method, path, headers, body)
 
     def extra_info(self):
         return {"tls": tls_facts(self.connection, self.sni),
