@@ -64,6 +64,15 @@ bench: release bench-deps
 alloc-budget: release
 	RUN_NAME=alloc-budget Benchmarks/run.sh alloc
 
+# test certificates (CA, RSA and ECDSA leaves, client, strangers) from Tests/Fixtures/make_certs.sh
+# into CERTS_DIR, for trying TLS listeners and the fixtures by hand
+CERTS_DIR ?= .build/certs
+.PHONY: certs
+certs:
+	@command -v openssl >/dev/null || { echo "openssl missing (make deps)"; exit 1; }
+	bash Tests/Fixtures/make_certs.sh $(CERTS_DIR)
+	@echo "certificates in $(CERTS_DIR)"
+
 # kept for habit: `make test` already includes the allocation budget
 test-all: test
 
