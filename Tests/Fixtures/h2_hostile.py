@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A hostile HTTP/2 client for Sluice's abuse tests (pure stdlib, frames written by hand).
 
-  h2_hostile.py --port P [--host H] [--tls] [--sni NAME] [--wait S] [--authority A] MODE [N]
+  h2_hostile.py --port P [--host H] [--tls] [--sni NAME] [--wait S] [--authority A] [--path /P] MODE [N]
 
 Connects (h2c with prior knowledge, or TLS with ALPN h2 and no certificate verification), sends
 the client preface and an empty SETTINGS, then MODE:
@@ -76,7 +76,8 @@ def literal(name, value):
     return b"\x00" + hpack_int(len(name), 7) + name + hpack_int(len(value), 7) + value
 
 
-def request_block(method, authority, path="/"):
+def request_block(method, authority, path=None):
+    path = path or ARGS.path
     return (literal(":method", method) + literal(":scheme", "https" if ARGS.tls else "http")
             + literal(":authority", authority) + literal(":path", path)
             + literal("user-agent", "h2_hostile"))
@@ -107,8 +108,8 @@ def huff_digits(data):
         if cur in codes:
             out += codes[cur]
             cur = ""
-        elif len(cur) > 6:
-            return None
+        elif len(cur) > 7 or (len(cur) > 6 and "0" in cur):
+            return None  # not a digit (or padding longer than 7 bits)
     return out if set(cur) <= {"1"} else None  # padding: the EOS prefix, all ones
 
 
@@ -300,6 +301,7 @@ def main():
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--sni", default="localhost")
     ap.add_argument("--authority", help="default: HOST:PORT")
+    ap.add_argument("--path", default="/", help="the requests' :path (default /)")
     ap.add_argument("--wait", type=float, default=5.0, help="seconds to read after the last frame")
     ap.add_argument("mode", choices=["rapid-reset", "settings-flood", "empty-data", "continuation-flood", "ping-flood", "get"])
     ap.add_argument("n", type=int, nargs="?", default=1000)
