@@ -270,7 +270,8 @@ make_tls_cert() {
 }
 sluice_tls_yaml() {  # the tls: block of a generated https listener
   echo "    tls:"
-  echo "      certificates: [{ cert: $TLS_CERT, key: $TLS_KEY }]"
+  echo "      certificates:"
+  echo "        - { cert: $TLS_CERT, key: $TLS_KEY }"
   echo "      min_version: \"$TLS_MIN\""
   echo "      alpn: [h2, \"http/1.1\"]"
 }

@@ -10,11 +10,12 @@ X-Forwarded-Proto, X-Sluice-Client-Cert-*, ...), body length and hash, and the s
 paths (/__stats, /status/<code>, /slow, /chunked, /big, /close). The JSON also has "tls":
   {"version": "TLSv1.3", "cipher": ..., "alpn": "http/1.1" | "h2" | null,
    "sni": the server name the client sent (null without SNI),
-   "peer_subject": subject of the client's certificate, RFC 4514 ("O=Sluice Tests,CN=client"),
+   "peer_subject": subject of the client's certificate, RFC 4514 ("CN=client-1,O=Sluice Tests"),
    "peer_serial": its serial in upper-case hex (both only with --client-ca, else null)}
 so a test can check the `server_name` and `verify` of an https target group.
 
---client-ca CA asks for a client certificate (optional) and verifies it against CA.
+--client-ca CA asks for a client certificate (optional) and verifies it against CA: none is
+fine, one that does not chain to CA fails the handshake.
 --h2 offers ALPN "h2, http/1.1" and serves HTTP/2 (h2_server.py: stdlib, HPACK decoding by
 libnghttp2 through ctypes) to clients that pick h2; the JSON then says "http_version": "2" and
 "tls.alpn": "h2". Without --h2 only http/1.1
