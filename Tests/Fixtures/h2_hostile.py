@@ -126,7 +126,15 @@ def status_of(block):
             idx, i = read_hpack_int(block, 0, 4)
         else:
             return "?"
-        if idx not in STATIC_STATUS:
+        if idx == 0:  # new name: ":status" spelled out (a Huffman-coded name is not read)
+            if block[i] & 0x80:
+                return "?"
+            n, i = read_hpack_int(block, i, 7)
+            name = block[i:i + n]
+            i += n
+            if name != b":status":
+                return "?"
+        elif idx not in STATIC_STATUS:
             return "?"
         huff = block[i] & 0x80
         n, i = read_hpack_int(block, i, 7)
