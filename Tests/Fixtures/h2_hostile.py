@@ -152,6 +152,8 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.out = bytearray()
+        self.ctrl = bytearray()  # our ACKs: held back while a header block of ours is open
+        self.in_block = False
         self.t0 = None
         self.frames = {}
         self.goaway = None
@@ -167,7 +169,16 @@ class Conn:
         self.inbuf = b""
 
     def send(self, data):
-        self.out += data
+        self.ctrl += data
+
+    def queue(self, f):
+        """One attack frame into the output; ACKs go in only between header blocks (a frame
+        inside HEADERS..END_HEADERS would be a protocol error of ours, not the test's)."""
+        self.out += f
+        if f[3] == HEADERS:
+            self.in_block = not f[4] & END_HEADERS
+        elif f[3] == CONTINUATION and f[4] & END_HEADERS:
+            self.in_block = False
 
     def _read(self):
         """Read what is there; False once the peer closed (or the connection failed)."""
@@ -220,7 +231,10 @@ class Conn:
                 if f is None:
                     more = False
                 else:
-                    self.out += f
+                    self.queue(f)
+            if self.ctrl and not self.in_block:
+                self.out += self.ctrl
+                self.ctrl.clear()
             if not more and not self.out and deadline is None:
                 deadline = time.monotonic() + wait
             if self.send_error is not None and deadline is None:
@@ -336,7 +350,7 @@ def main():
             sys.exit(2)
         alpn = sock.selected_alpn_protocol()
     c = Conn(sock)
-    c.send(PREFACE + frame(SETTINGS, 0, 0))
+    c.out += PREFACE + frame(SETTINGS, 0, 0)
     counted = []
 
     def counting():
