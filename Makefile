@@ -5,7 +5,7 @@
 #   make fuzz   build and run every libFuzzer target in Fuzz/ (FUZZ=Name for one, FUZZ_SECONDS each)
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iperf3 nghttp2-client nginx gcc
+APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iperf3 nghttp2-client nginx gcc openssl python3-grpcio
 PREFIX ?= /usr/local
 CONFIG ?= etc/sluice/sluice.yaml
 
@@ -48,7 +48,7 @@ test: build lint alloc-budget
 # Benchmarks (Benchmarks/README.md): HAProxy and NGINX beside sluiced on loopback, one report.
 #   make bench                                     every scenario (~15 min, needs a quiet machine)
 #   make bench SCENARIOS="ka_small rss"            some of them (Benchmarks/run.sh --list)
-BENCH_PACKAGES := haproxy nginx wrk iperf3 curl gcc nghttp2-client
+BENCH_PACKAGES := haproxy nginx wrk iperf3 curl gcc nghttp2-client openssl libssl-dev
 bench-deps:
 	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -63,6 +63,15 @@ bench: release bench-deps
 # exit 1 over budget; ~50 s after the release build, cheap enough for CI
 alloc-budget: release
 	RUN_NAME=alloc-budget Benchmarks/run.sh alloc
+
+# test certificates (CA, RSA and ECDSA leaves, client, strangers) from Tests/Fixtures/make_certs.sh
+# into CERTS_DIR, for trying TLS listeners and the fixtures by hand
+CERTS_DIR ?= .build/certs
+.PHONY: certs
+certs:
+	@command -v openssl >/dev/null || { echo "openssl missing (make deps)"; exit 1; }
+	bash Tests/Fixtures/make_certs.sh $(CERTS_DIR)
+	@echo "certificates in $(CERTS_DIR)"
 
 # kept for habit: `make test` already includes the allocation budget
 test-all: test

@@ -8,8 +8,10 @@
                                  CPU seconds of each --group NAME=PGID,..., per-core busy %,
                                  and the CPU used meanwhile by processes NOT started by the
                                  harness (--root PID and its descendants are "ours")
-  parse iperf|wrk FILE           key=value from iperf3 -J / wrk output (wrk: rps, mibps,
-                                 p50_ms, p99_ms, requests, errors)
+  parse iperf|wrk|h2load|tlsload FILE
+                                 key=value from iperf3 -J / wrk / h2load / lib/tlsload.c output
+                                 (rps, [mibps,] p50_ms, p99_ms, requests, errors; h2load: proto;
+                                 tlsload: resumed)
   free-ports N                   N distinct free TCP ports on 127.0.0.1 (bound together, released)
   cpu PGID                       utime+stime (s) summed over a process group (/proc/PID/stat)
   mem PGID                       VmRSS/VmHWM (KiB) and open fds summed over a process group
@@ -238,6 +240,10 @@ def cmd_parse(args):
             r["errors"] = 1
     elif kind == "wrk":
         r = parse_wrk(txt)
+    elif kind == "h2load":
+        r = parse_h2load(txt)
+    elif kind == "tlsload":
+        r = parse_tlsload(txt)
     print(fmt_kv(r))
 
 
@@ -437,6 +443,40 @@ def parse_wrk(txt):
     if m:
         err += int(m.group(1))
     r["errors"] = err
+    return r
+
+
+def parse_h2load(txt):
+    """h2load's summary: rps, requests (done), errors (failed + errored + timeout + 4xx/5xx),
+    proto (the negotiated application protocol); h2load prints no percentiles."""
+    r = {"rps": float("nan"), "requests": 0, "errors": 0, "p50_ms": float("nan"), "p99_ms": float("nan")}
+    m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", txt)
+    if m:
+        r["rps"] = float(m.group(1))
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", txt)
+    if m:
+        g = [int(x) for x in m.groups()]
+        r["requests"] = g[3]
+        r["errors"] = g[4] + g[5] + g[6]
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", txt)
+    if m:
+        r["errors"] += int(m.group(3)) + int(m.group(4))
+    m = re.search(r"Application protocol: (\S+)", txt)
+    r["proto"] = m.group(1) if m else "none"
+    return r
+
+
+def parse_tlsload(txt):
+    """lib/tlsload.c's key=value line: rps, requests (= completed connections), errors,
+    resumed, p50_ms, p99_ms."""
+    r = {"rps": float("nan"), "requests": 0, "errors": 0, "resumed": 0,
+         "p50_ms": float("nan"), "p99_ms": float("nan")}
+    m = re.search(r"^conns=.*$", txt, re.M)
+    if m:
+        kv = dict(x.split("=", 1) for x in m.group(0).split())
+        r.update(rps=float(kv["rps"]), requests=int(kv["conns"]), errors=int(kv["errors"]),
+                 resumed=int(kv["resumed"]), p50_ms=float(kv["p50_ms"]), p99_ms=float(kv["p99_ms"]))
     return r
 
 

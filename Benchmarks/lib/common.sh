@@ -250,6 +250,40 @@ MAXCONN=${MAXCONN:-20000}
 SLUICE_GROUP_EXTRA=${SLUICE_GROUP_EXTRA:-}   # extra lines for every generated Sluice target group
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 
+# ------------------------------------------------------------------ TLS (tls_* and h2_tls scenarios)
+# MODE https in the three config writers: TLS (ALPN h2, http/1.1; TLS $TLS_MIN and up) terminated
+# by the proxy, plain HTTP/1.1 with keep-alive to the backends. Every proxy gets the same
+# certificate from make_tls_cert; session tickets are each proxy's default (on in all three).
+TLS_MIN=${TLS_MIN:-1.3}
+_group_proto() { case $1 in https) echo http ;; *) echo "$1" ;; esac; }   # listener mode -> backend side
+
+# make_tls_cert: a fresh ECDSA P-256 self-signed certificate (SAN localhost, 127.0.0.1) in $T/tls
+# -> TLS_CERT, TLS_KEY, TLS_PEM (certificate + key in one file, HAProxy's crt)
+make_tls_cert() {
+  need openssl
+  mkdir -p "$T/tls"
+  TLS_CERT=$T/tls/cert.pem TLS_KEY=$T/tls/key.pem TLS_PEM=$T/tls/haproxy.pem
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$TLS_KEY" -out "$TLS_CERT" >"$T/tls/openssl.log" 2>&1 ||
+    { cat "$T/tls/openssl.log" >&2; die "openssl req (ECDSA P-256 certificate)"; }
+  cat "$TLS_CERT" "$TLS_KEY" >"$TLS_PEM"
+}
+sluice_tls_yaml() {  # the tls: block of a generated https listener
+  echo "    tls:"
+  echo "      certificates:"
+  echo "        - { cert: $TLS_CERT, key: $TLS_KEY }"
+  echo "      min_version: \"$TLS_MIN\""
+  echo "      alpn: [h2, \"http/1.1\"]"
+}
+nginx_tls_lines() {  # inside an nginx https server block
+  cat <<EOF
+    ssl_certificate $TLS_CERT;
+    ssl_certificate_key $TLS_KEY;
+    ssl_protocols TLSv$TLS_MIN;
+    ssl_session_tickets on;
+EOF
+}
+
 _targets_yaml() { local a x; IFS=, read -ra a <<<"$1"; for x in "${a[@]}"; do echo "      - { address: $x }"; done; }
 
 write_sluice_yaml() {  # FILE DIR SPEC... (ports from PORTS)
@@ -265,7 +299,8 @@ write_sluice_yaml() {  # FILE DIR SPEC... (ports from PORTS)
       echo "  - name: l$i"
       echo "    protocol: ${s%%=*}"
       echo "    bind: 127.0.0.1:${PORTS[i]}"
-      [[ ${s%%=*} == http ]] && echo "    access_log: off"
+      [[ ${s%%=*} == http* ]] && echo "    access_log: off"
+      [[ ${s%%=*} == https ]] && sluice_tls_yaml
       echo "    default: { forward: g$i }"
       i=$((i + 1))
     done
@@ -273,7 +308,7 @@ write_sluice_yaml() {  # FILE DIR SPEC... (ports from PORTS)
     i=0
     for s in "$@"; do
       echo "  - name: g$i"
-      echo "    protocol: ${s%%=*}"
+      echo "    protocol: $(_group_proto "${s%%=*}")"
       echo "    algorithm: round_robin"
       echo "    health_check: off"
       [[ -n $SLUICE_GROUP_EXTRA ]] && echo "$SLUICE_GROUP_EXTRA" | sed 's/^/    /'
@@ -301,10 +336,14 @@ defaults
 EOF
     for s in "$@"; do
       echo "listen l$i"
-      echo "    mode ${s%%=*}"
-      echo "    bind 127.0.0.1:${PORTS[i]}"
+      echo "    mode $(_group_proto "${s%%=*}")"
+      if [[ ${s%%=*} == https ]]; then
+        echo "    bind 127.0.0.1:${PORTS[i]} ssl crt $TLS_PEM alpn h2,http/1.1 ssl-min-ver TLSv$TLS_MIN"
+      else
+        echo "    bind 127.0.0.1:${PORTS[i]}"
+      fi
       echo "    balance roundrobin"
-      [[ ${s%%=*} == http ]] && echo "    http-reuse always"
+      [[ ${s%%=*} == http* ]] && echo "    http-reuse always"
       IFS=, read -ra a <<<"${s#*=}"
       for x in "${a[@]}"; do echo "    server s${x##*:} $x"; done
       i=$((i + 1))
@@ -322,6 +361,10 @@ write_nginx_conf() {  # FILE DIR SPEC...
     if [[ ${s%%=*} == http ]]; then
       ups+="    keepalive 128;"$'\n'"    keepalive_requests 100000000;"$'\n'"    keepalive_timeout 60s;"$'\n'"  }"$'\n'
       http+="$ups  server { listen 127.0.0.1:${PORTS[i]} backlog=4096 reuseport; location / { proxy_pass http://u$i; } }"$'\n'
+    elif [[ ${s%%=*} == https ]]; then
+      ups+="    keepalive 128;"$'\n'"    keepalive_requests 100000000;"$'\n'"    keepalive_timeout 60s;"$'\n'"  }"$'\n'
+      http+="$ups  server {"$'\n'"    listen 127.0.0.1:${PORTS[i]} ssl http2 backlog=4096 reuseport;"$'\n'"$(nginx_tls_lines)"$'\n'
+      http+="    location / { proxy_pass http://u$i; }"$'\n'"  }"$'\n'
     else
       stream+="$ups  }"$'\n'"  server { listen 127.0.0.1:${PORTS[i]} backlog=4096 reuseport; proxy_pass u$i; }"$'\n'
     fi
@@ -457,7 +500,7 @@ measure() {
   M="$r $parsed rss_before_kib=${rb:-nan} rss_after_kib=${ra:-nan}"
   if [[ $(kv rc "$M") == 124 ]]; then st=timeout
   elif [[ -n $pg ]] && ! kill -0 "$pg" 2>/dev/null; then st=proxy_died
-  elif [[ $kind == wrk ]] && { [[ $(kv requests "$M") == 0 ]] || (($(kv errors "$M") * 100 > $(kv requests "$M") + 1)); }; then
+  elif [[ $kind =~ ^(wrk|h2load|tlsload)$ ]] && { [[ $(kv requests "$M") == 0 ]] || (($(kv errors "$M") * 100 > $(kv requests "$M") + 1)); }; then
     st="errors($(kv errors "$M")/$(kv requests "$M"))"
   elif [[ $kind == iperf && ($(kv errors "$M") != 0 || $(kv gbps "$M") == nan) ]]; then st=fail
   elif calc "exit !($(kv foreign_cpu "$M") > $FOREIGN_MAX)"; then st=disturbed
@@ -502,6 +545,88 @@ run_side_by_side() {
     for c in $(rotated "$rep" direct "${CANDS[@]}"); do
       if [[ $c == direct ]]; then port=${BE[0]}; else port=${PROXY_PORTS[$c]}; fi
       wrk_cell "$c" "$rep" "$port" "$path" "$unit" "$@"
+      sleep 0.2
+    done
+  done
+  for c in "${CANDS[@]}"; do stop_proxy "$c"; done
+}
+
+# ------------------------------------------------------------------ TLS scenarios (tls_handshake,
+# tls_resumed, tls_ka, h2_tls): one https listener per proxy (MODE https above) over the two nginx
+# backends; the load generator's command comes from the scenario's load_cmd PORT (-> CMD array).
+TLS_CONNS=${TLS_CONNS:-32}     # tlsload threads (connections in flight) of tls_handshake / tls_resumed
+H2_CONNS=${H2_CONNS:-8}        # h2_tls: h2load connections ...
+H2_STREAMS=${H2_STREAMS:-8}    # ... and concurrent streams on each
+
+build_tlsload() {  # lib/tlsload.c -> TLSLOAD (compiled into the temp dir)
+  need gcc
+  TLSLOAD=$T/tlsload
+  gcc -O2 -o "$TLSLOAD" "$BENCH_DIR/lib/tlsload.c" -lssl -lcrypto -lpthread >"$T/tlsload-build.log" 2>&1 ||
+    { cat "$T/tlsload-build.log" >&2; die "cannot build lib/tlsload.c (needs gcc and libssl-dev: make bench-deps)"; }
+}
+
+tls_probe() {  # PORT N: X-Backend of N requests, one TLS connection each, then the ALPN h2 check
+  local i seen=()
+  for ((i = 0; i < $2; i++)); do
+    seen+=("$(curl -sk --http1.1 --max-time 5 -o /dev/null -D - "https://127.0.0.1:$1/small" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-backend"{print $2}')")
+  done
+  local IFS=,
+  echo "${seen[*]}; curl --http2: HTTP/$(curl -sk --http2 --max-time 5 -o /dev/null -w '%{http_version}' "https://127.0.0.1:$1/small")"
+}
+
+# load_cell CAND REP KIND UNIT OP CMD...: measure + record one run of CMD (KIND wrk|h2load|tlsload,
+# the command complete with its URL), one retry if disturbed. Checks beyond measure's: h2load must
+# have negotiated $H2LOAD_PROTO (when set); tlsload's resumptions must match TLS_RESUMED
+# (all: at least 95 % of the connections resumed; none: not one).
+load_cell() {
+  local cand=$1 rep=$2 kind=$3 unit=$4 op=$5 att=1 pg value st note res n
+  shift 5
+  pg=${PROXY_PID[$cand]:-}
+  if ! kill -0 "${pg:-0}" 2>/dev/null; then
+    record candidate="$cand" rep="$rep" attempt=1 status=not_running unit="$unit"; return
+  fi
+  while :; do
+    measure "$cand" "$rep" "$kind" "$pg" -- "$@"
+    value=$(kv rps "$M") st=$(kv status "$M") note=""
+    if [[ $kind == h2load ]]; then
+      note="ALPN_$(kv proto "$M")"
+      [[ -n ${H2LOAD_PROTO:-} && $st =~ ^(ok|disturbed)$ && $(kv proto "$M") != "$H2LOAD_PROTO" ]] && st="alpn($(kv proto "$M"))"
+    elif [[ $kind == tlsload ]]; then
+      res=$(kv resumed "$M") n=$(kv requests "$M")
+      note="resumed_$res/$n"
+      if [[ $st =~ ^(ok|disturbed)$ ]]; then
+        case ${TLS_RESUMED:-} in
+          all) ((res * 100 < n * 95)) && st="not_resumed($res/$n)" ;;
+          none) ((res > 0)) && st="resumed($res/$n)" ;;
+        esac
+      fi
+    fi
+    record candidate="$cand" rep="$rep" attempt="$att" unit="$unit" value="$value" ops="$(kv requests "$M")" op_unit="$op" \
+      status="$st" note="$note" \
+      $(for k in cpu_s p50_ms p99_ms rss_before_kib rss_after_kib errors foreign_cpu client_cpu; do echo "$k=$(kv $k "$M")"; done)
+    log "$(printf '%-9s r%s/a%s %-10s %s=%s cpu_s=%s p99=%sms foreign=%.0f%% %s' "$cand" "$rep" "$att" "$st" \
+      "$unit" "$value" "$(kv cpu_s "$M")" "$(kv p99_ms "$M")" "$(kv foreign_cpu "$M")" "$note")"
+    [[ $st == disturbed ]] && ((att <= MAX_RETRIES)) || break
+    att=$((att + 1))
+  done
+}
+
+# run_tls_side_by_side KIND UNIT OP: a certificate (make_tls_cert), the two nginx backends, PROXIES
+# on one https listener each (no direct cell: the backends speak plain HTTP), a round-robin and
+# ALPN check, then REPS x (candidates, order rotated) load_cell runs of the scenario's load_cmd.
+run_tls_side_by_side() {
+  local kind=$1 unit=$2 op=$3 rep c
+  need nginx curl openssl
+  [[ " $PROXIES " == *" haproxy "* ]] && need haproxy
+  [[ " $PROXIES " == *" sluice "* ]] && ensure_sluiced
+  make_tls_cert
+  start_web_backends 2
+  start_candidates "https=$BE_CSV"
+  for c in "${CANDS[@]}"; do log "$c over TLS, X-Backend of 4 connections: $(tls_probe "${PROXY_PORTS[$c]}" 4)"; done
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for c in $(rotated "$rep" "${CANDS[@]}"); do
+      load_cmd "${PROXY_PORTS[$c]}"
+      load_cell "$c" "$rep" "$kind" "$unit" "$op" "${CMD[@]}"
       sleep 0.2
     done
   done

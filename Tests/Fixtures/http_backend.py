@@ -24,9 +24,10 @@ import threading
 import time
 import urllib.parse
 
-name = sys.argv[2] if len(sys.argv) > 2 else "a"
-failing = len(sys.argv) > 3 and sys.argv[3] == "failing"
-port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+# Command line: PORT NAME [failing]. Imported as a module (tls_backend.py), the importer sets
+# `name` and `failing` itself and serves with `Server`/`Handler`.
+name = "a"
+failing = False
 lock = threading.Lock()
 seen = []
 connections = [0]
@@ -45,6 +46,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             connections[0] += 1
         super().setup()
+
+    def extra_info(self):
+        """More keys for the JSON answer (tls_backend.py adds the TLS facts)."""
+        return {}
 
     def read_body(self):
         te = self.headers.get("Transfer-Encoding", "")
@@ -92,6 +97,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body_len": len(body), "body_sha": hashlib.sha256(body).hexdigest(),
         }
+        info.update(self.extra_info())
         if url.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
             self.send_response(101)
             self.send_header("Upgrade", "websocket")
@@ -134,6 +140,10 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-srv = Server(("127.0.0.1", port), Handler)
-print("READY %d" % srv.server_address[1], flush=True)
-srv.serve_forever()
+if __name__ == "__main__":
+    name = sys.argv[2] if len(sys.argv) > 2 else "a"
+    failing = len(sys.argv) > 3 and sys.argv[3] == "failing"
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    srv = Server(("127.0.0.1", port), Handler)
+    print("READY %d" % srv.server_address[1], flush=True)
+    srv.serve_forever()
