@@ -40,7 +40,7 @@ let package = Package(
         // data plane only through `DataPlane` (SluiceProxy/DataPlane.swift).
         .target(
             name: "SluiceControlPlane",
-            dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP"]
+            dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "SluiceHTTP2"]
         ),
         .executableTarget(
             name: "sluiced",

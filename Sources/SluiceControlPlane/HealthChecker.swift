@@ -66,6 +66,8 @@ struct CheckLoop {
         var tlsContext: TLSClientContext?
         var serverName: String?
         var transport = Transport.plain
+        /// gRPC checks (`protocol_version: grpc` groups): the call while a check runs.
+        var grpc: GRPCHealthCheck?
     }
 
     enum Phase { case idle, connecting, handshaking, reading }
@@ -175,7 +177,7 @@ struct CheckLoop {
     static func tlsContext(_ t: ControlPlane.CheckTarget) -> TLSClientContext? {
         guard t.check.protocolKind == .https else { return nil }
         let verify = t.tls?.verify ?? false
-        return try? TLSClientContext(verify: verify, caFile: t.tls?.caFile, alpn: ["http/1.1"])
+        return try? TLSClientContext(verify: verify, caFile: t.tls?.caFile, alpn: [t.check.grpc ? "h2" : "http/1.1"])
     }
 
     static func request(path: String, host: String) -> [UInt8] {
@@ -266,6 +268,30 @@ struct CheckLoop {
 
     mutating func sendRequest(_ slot: Int) {
         guard let c = checks[slot] else { return }
+        if c.config.grpc {
+            let call = GRPCHealthCheck(authority: c.key.address, service: c.config.path, matcher: c.config.matcher,
+                                       tls: c.tlsContext != nil)
+            checks[slot]?.grpc = call
+            let n = scratch.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return call.output(into: base, capacity: raw.count)
+            }
+            // A few hundred bytes (preface, SETTINGS, one call): one whole write or nothing.
+            let written = scratch.withUnsafeBytes { raw -> TransportResult? in
+                guard let base = raw.baseAddress, n > 0 else { return nil }
+                return c.transport.write(c.fd, from: base, count: n)
+            }
+            switch written {
+            case .bytes(let w)? where w == n, .drained(let w)? where w == n: break
+            default:
+                finish(slot, success: false, reason: .connectionRefused)
+                return
+            }
+            checks[slot]?.phase = .reading
+            try? epoll.modify(c.fd, events: [.readable], data: c.token)
+            if case .tls = c.transport { readResponse(slot) }
+            return
+        }
         // The request is far smaller than a fresh socket's send buffer (or one TLS record):
         // anything but one whole write means the connection is unusable.
         let written = c.request.withUnsafeBytes { raw -> TransportResult? in
@@ -297,6 +323,26 @@ struct CheckLoop {
             case .wouldBlock?, .wantsRead?, .wantsWrite?:
                 return
             case .bytes(let n)? where n > 0, .drained(let n)? where n > 0:
+                if let call = checks[slot]?.grpc {
+                    let v = scratch.withUnsafeBytes { raw in call.receive(UnsafeRawBufferPointer(rebasing: raw[..<n])) }
+                    // SETTINGS and PING acknowledgements the session owes go out at once.
+                    if call.wantsWrite, let c = checks[slot] {
+                        let m = scratch.withUnsafeMutableBytes { raw -> Int in
+                            guard let base = raw.baseAddress else { return 0 }
+                            return call.output(into: base, capacity: raw.count)
+                        }
+                        _ = scratch.withUnsafeBytes { raw -> TransportResult? in
+                            guard let base = raw.baseAddress, m > 0 else { return nil }
+                            return c.transport.write(c.fd, from: base, count: m)
+                        }
+                    }
+                    switch v {
+                    case .needMore: continue
+                    case .pass: finish(slot, success: true, reason: nil)
+                    case .fail: finish(slot, success: false, reason: .responseCodeMismatch)
+                    }
+                    return
+                }
                 verdict = scratch.withUnsafeBytes { raw in
                     checks[slot]!.response.append(UnsafeRawBufferPointer(rebasing: raw[..<n]))
                 }
@@ -328,6 +374,7 @@ struct CheckLoop {
         guard var c = checks[slot] else { return }
         if case .tls(let stream) = c.transport { stream.shutdown() }
         c.transport = .plain
+        c.grpc = nil
         if c.fd >= 0 {
             fds.unregister(c.fd)
             epoll.remove(c.fd)
