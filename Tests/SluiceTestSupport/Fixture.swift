@@ -14,10 +14,15 @@ public final class FixtureProcess: @unchecked Sendable {
     public let port: UInt16
     private let process: Process
 
+    /// The system's Python (where Debian's `python3-grpcio` is installed) when there is one,
+    /// else whatever `python3` is on the PATH.
+    public static let python: String =
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+
     public init(script: String, arguments: [String]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", fixturesDirectory.appendingPathComponent(script).path] + arguments
+        process.arguments = [FixtureProcess.python, fixturesDirectory.appendingPathComponent(script).path] + arguments
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
