@@ -45,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "sluiced",
             dependencies: [
-                "SluiceProxy", "SluiceControlPlane", "SluiceConfig", "SluiceCore", "SluiceControl", "CSluice",
+                "SluiceProxy", "SluiceControlPlane", "SluiceConfig", "SluiceCore", "SluiceControl", "SluiceHTTP2", "CSluice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

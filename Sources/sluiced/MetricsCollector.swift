@@ -1,6 +1,7 @@
 import SluiceControl
 import SluiceControlPlane
 import SluiceProxy
+import SluiceHTTP2
 
 /// Prometheus text (SPEC §9): per-worker counters summed at scrape time, plus the control
 /// plane's view of targets.
@@ -103,8 +104,18 @@ enum MetricsCollector {
             for (i, status) in StatsBlock.errorStatuses.enumerated() {
                 let v = sum { $0.ownErrors(listener: l, index: i) }
                 if v > 0 {
-                    w.counter("sluice_errors_total", help: "Responses Sluice made itself, by status.",
+                    w.counter("sluice_errors_total", help: "Errors by kind: Sluice's own answers by status, HTTP/2 connections closed for abuse (h2_*).",
                               labels: [("listener", name), ("kind", "\(status)")], value: v)
+                }
+            }
+        }
+        // HTTP/2 connections ended by an abuse bound or a protocol error (SPEC §3), by reason.
+        for (name, l) in listeners {
+            for (i, reason) in H2CloseReason.allCases.enumerated() where i < StatsBlock.h2CloseSlots {
+                let v = sum { $0.h2Closes(listener: l, reason: i) }
+                if v > 0 {
+                    w.counter("sluice_errors_total", help: "Errors by kind: Sluice's own answers by status, HTTP/2 connections closed for abuse (h2_*).",
+                              labels: [("listener", name), ("kind", "h2_" + reason.rawValue)], value: v)
                 }
             }
         }
