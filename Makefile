@@ -27,12 +27,15 @@ release: deps
 # The example config with its control socket and state file moved under .build/run, so a
 # newcomer without root can run it.
 run: release
-	@mkdir -p .build/run
+	@mkdir -p .build/run/certs
+	@[ -f .build/run/certs/demo.pem ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+		-subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout .build/run/certs/demo.key -out .build/run/certs/demo.pem 2>/dev/null
 	@sed -e 's#/run/sluice/control.sock#$(CURDIR)/.build/run/control.sock#' \
 	     -e 's#/var/lib/sluice/state.json#$(CURDIR)/.build/run/state.json#' $(CONFIG) > .build/run/sluice.yaml
 	@set -m; python3 etc/sluice/demo-targets.py 9001 9002 & demo=$$!; \
 	trap "kill $$demo 2>/dev/null" EXIT; \
-	echo "try: curl http://127.0.0.1:8080/ (tcp) or curl http://127.0.0.1:8081/ (http);"; \
+	echo "try: curl http://127.0.0.1:8080/ (tcp), curl http://127.0.0.1:8081/ (http), curl -k https://127.0.0.1:8443/ (https, h2);"; \
 	echo "     .build/release/sluicectl targets list --socket .build/run/control.sock   (Ctrl-C stops)"; \
 	.build/release/sluiced --config .build/run/sluice.yaml
 

@@ -1,3 +1,4 @@
+import Foundation
 import SluiceConfig
 import Testing
 
@@ -205,6 +206,16 @@ import Testing
         // etc/sluice/sluice.yaml is maintained by the lead; it must load whatever it enables.
         let path = #filePath.replacingOccurrences(of: "Tests/SluiceConfigTests/HTTPListenerConfigTests.swift",
             with: "etc/sluice/sluice.yaml")
-        #expect(loadErrors(path: path) == [])
+        // Its certificate paths are relative to the file (`make run` makes them beside its copy):
+        // load a copy in a directory with such files.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("example-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("certs"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["demo.pem", "demo.key"] {
+            try Data("placeholder".utf8).write(to: dir.appendingPathComponent("certs/" + name))
+        }
+        let copy = dir.appendingPathComponent("sluice.yaml").path
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        #expect(loadErrors(path: copy) == [])
     }
 }
