@@ -29,6 +29,9 @@ final class H2Upstream {
     var transport = Transport.plain
     var io = Readiness()
     var tlsPending = false
+    /// `https` groups: the context and name to connect with, fixed when the connection opens.
+    var tls: TLSClientContext?
+    var serverName: String?
     var session = H2ClientSession()
     var input = ByteQueue()
     var output = ByteQueue()

@@ -71,6 +71,8 @@ extension Worker {
         h.session = H2ClientSession()
         h.transport = .plain
         h.tlsPending = false
+        h.tls = plan.groups[group].tls
+        h.serverName = plan.groups[group].serverName
         h.io = Readiness()
         h.input = ByteQueue()
         h.output = ByteQueue()
@@ -109,9 +111,9 @@ extension Worker {
     /// TCP connected: TLS for https groups, then the connection is open. False while waiting
     /// (or when it failed: then it is closed).
     private func h2UpstreamConnected(_ h: H2Upstream) -> Bool {
-        if let context = plan(forH2: h)?.groups[h.group].tls {
+        if let context = h.tls {
             if !h.tlsPending {
-                guard let s = context.makeStream(fd: h.fd, serverName: plan(forH2: h)?.groups[h.group].serverName) else {
+                guard let s = context.makeStream(fd: h.fd, serverName: h.serverName) else {
                     failH2Upstream(h)
                     return false
                 }
@@ -150,8 +152,6 @@ extension Worker {
         flushH2Upstream(h)
         return h.state == .open
     }
-
-    private func plan(forH2 h: H2Upstream) -> Plan? { h.planGeneration == plan.generation ? plan : nil }
 
     func h2UpstreamEvent(slot: Int32, _ events: EpollEvents) {
         let h = h2Upstreams[Int(slot)]
@@ -440,6 +440,7 @@ extension Worker {
         h.streams.removeAll(keepingCapacity: true)
         if case .tls(let s) = h.transport { s.shutdown() }
         h.transport = .plain
+        h.tls = nil
         if let fd = h.socket?.raw {
             fds.unregister(fd)
             h.socket = nil  // closes

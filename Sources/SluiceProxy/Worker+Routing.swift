@@ -60,6 +60,10 @@ extension Worker {
             }
         }
         rebuildBalancers(from: oldPlan)
+        // A reload (the configuration changed, not only registrations): HTTP/2 clients get
+        // GOAWAY and reconnect, so they meet new certificates and listener settings; their
+        // streams in flight finish.
+        if oldPlan.config != plan.config { goawayAll() }
     }
 
     /// Closes connections to targets whose deregistration delay ran out.
@@ -117,5 +121,25 @@ extension Worker {
             }
         }
         idlePool = pool
+        if let old { rebaseH2Upstreams(from: old) }
+    }
+
+    /// HTTP/2 target connections move to the new Plan's indices like pooled ones; those to
+    /// targets the new Plan no longer has (or a group that stopped speaking HTTP/2) drain.
+    private func rebaseH2Upstreams(from old: Plan) {
+        for h in h2Upstreams where h.state != .free && h.planGeneration == old.generation {
+            guard h.group < old.groups.count, h.target < old.groups[h.group].targets.count,
+                  let g = plan.groups.firstIndex(where: { $0.name == old.groups[h.group].name }),
+                  plan.groups[g].protocolVersion == old.groups[h.group].protocolVersion,
+                  let t = plan.groups[g].targets.firstIndex(where: { $0.key == old.groups[h.group].targets[h.target].key })
+            else {
+                if h.state == .open { h.state = .draining }
+                if h.streams.isEmpty { closeH2Upstream(h) }
+                continue
+            }
+            h.group = g
+            h.target = t
+            h.planGeneration = plan.generation
+        }
     }
 }
