@@ -3,6 +3,7 @@
 generated code).
 
   grpc_server.py [--port P] [--name N] [--tls CERT KEY] [--health SERVING|NOT_SERVING]
+                 [--health-service NAME=STATUS]...
 
 h2c (prior knowledge) by default, h2 over TLS with --tls. Prints "READY <port>" once listening
 (P = 0 or absent picks a free loopback port); exits 0 on SIGTERM. SIGUSR1 flips the health
@@ -19,9 +20,10 @@ Methods (messages are raw bytes):
   /test.Echo/Fail          aborts with NOT_FOUND, details "nope" (trailing x-served-by: N):
                            the grpc-status trailers must pass end to end
   /grpc.health.v1.Health/Check
-                           hand-encoded protobuf: the request's field 1 is the service name
-                           (any name is answered), the reply's field 1 a varint: 1 SERVING,
-                           2 NOT_SERVING (--health, default SERVING)
+                           hand-encoded protobuf: the request's field 1 is the service name,
+                           the reply's field 1 a varint: 1 SERVING, 2 NOT_SERVING (--health,
+                           default SERVING, for every name not given by --health-service;
+                           --health-service NAME=NOT_FOUND fails the RPC with NOT_FOUND)
 """
 import argparse
 import os
@@ -41,6 +43,7 @@ except ImportError:
 
 NAME = "a"
 HEALTH = {"status": "SERVING"}
+SERVICES = {}  # --health-service NAME=STATUS
 HEALTH_CODES = {"UNKNOWN": 0, "SERVING": 1, "NOT_SERVING": 2, "SERVICE_UNKNOWN": 3}
 
 
@@ -115,8 +118,11 @@ def fail(request, context):
 
 
 def health_check(request, context):
-    proto_fields(request)  # field 1: service name; every name gets the same answer
-    return b"\x08" + varint(HEALTH_CODES[HEALTH["status"]])
+    service = proto_fields(request).get(1, b"").decode()
+    status = SERVICES.get(service, HEALTH["status"])
+    if status == "NOT_FOUND":
+        context.abort(grpc.StatusCode.NOT_FOUND, "unknown service " + service)
+    return b"\x08" + varint(HEALTH_CODES[status])
 
 
 HANDLERS = {
@@ -140,7 +146,15 @@ def main():
     ap.add_argument("--name", default="a")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("--health", choices=["SERVING", "NOT_SERVING"], default="SERVING")
+    ap.add_argument("--health-service", action="append", default=[], metavar="NAME=STATUS",
+                    help="STATUS (SERVING, NOT_SERVING, SERVICE_UNKNOWN or NOT_FOUND: the RPC fails "
+                         "with NOT_FOUND) for service NAME; other names get --health")
     a = ap.parse_args()
+    for kv in a.health_service:
+        k, _, v = kv.partition("=")
+        if v not in ("SERVING", "NOT_SERVING", "SERVICE_UNKNOWN", "NOT_FOUND"):
+            ap.error("--health-service %s: unknown status" % kv)
+        SERVICES[k] = v
     NAME = a.name
     HEALTH["status"] = a.health
 
