@@ -424,6 +424,33 @@ extension Worker {
     /// Writes the session's pending frames (batched into one buffer) to the client; closes
     /// the connection once it is finished.
     func flushH2(_ h: H2Connection) {
+        // Writing frees session backlog, which lets waiting responses move on, which queues
+        // more frames: a few rounds while the socket takes them.
+        var rounds = 0
+        while rounds < 8 && h.state != .free {
+            rounds += 1
+            writeH2(h)
+            guard h.state != .free else { return }
+            var moved = false
+            // (Also with an empty pipe: the response's end may not have been stepped to yet.)
+            for s in h.streams where !s.responseEnded && (s.responseStarted || !s.pipe.outboundBytes.isEmpty)
+                && h.session.bufferedData(stream: s.id) < Worker.h2StreamBacklog {
+                translateResponse(h, s, sessionClosed: false)
+                moved = true
+            }
+            if !moved || !h.session.wantsWrite || !h.io.writable { break }
+        }
+        guard h.state != .free else { return }
+        let finished = h.session.isFinished || (h.clientGone && h.streams.allSatisfy { $0.responseEnded })
+            || (h.state == .closing && h.output.isEmpty && !h.session.wantsWrite)
+        if finished && h.output.isEmpty {
+            closeH2(h)
+            return
+        }
+        armH2Timer(h)
+    }
+
+    private func writeH2(_ h: H2Connection) {
         while h.state != .free {
             if h.output.isEmpty {
                 guard h.session.wantsWrite else { break }
@@ -449,18 +476,6 @@ extension Worker {
             httpBuffers.release(b)
             h.output = ByteQueue()
         }
-        // Streams that waited for the session's backlog to drain.
-        for s in h.streams where !s.responseEnded && !s.pipe.outboundBytes.isEmpty
-            && h.session.bufferedData(stream: s.id) < Worker.h2StreamBacklog {
-            translateResponse(h, s, sessionClosed: false)
-        }
-        let finished = h.session.isFinished || (h.clientGone && h.streams.allSatisfy { $0.responseEnded })
-            || (h.state == .closing && h.output.isEmpty && !h.session.wantsWrite)
-        if finished && h.output.isEmpty {
-            closeH2(h)
-            return
-        }
-        armH2Timer(h)
     }
 
     func armH2Timer(_ h: H2Connection) {

@@ -376,7 +376,26 @@ extension Worker {
     }
 
     func flushH2Upstream(_ h: H2Upstream) {
-        guard h.state == .open || h.state == .draining else { return }
+        // Writing frees session backlog, which lets waiting requests move on, which queues
+        // more frames: a few rounds while the socket takes them.
+        var rounds = 0
+        while rounds < 8 && (h.state == .open || h.state == .draining) {
+            rounds += 1
+            writeH2Upstream(h)
+            guard h.state == .open || h.state == .draining, h.io.writable else { return }
+            // Requests that waited for the session's backlog to drain.
+            var moved = false
+            // (Also with an empty pipe: the request's end may not have been stepped to yet.)
+            for st in h.streams where !st.requestEnded
+                && (st.id == 0 || h.session.bufferedData(stream: st.id) < Worker.h2StreamBacklog) {
+                translateRequest(h, st)
+                moved = true
+            }
+            if !moved || !h.session.wantsWrite { return }
+        }
+    }
+
+    private func writeH2Upstream(_ h: H2Upstream) {
         while true {
             if h.output.isEmpty {
                 guard h.session.wantsWrite else { break }
@@ -398,10 +417,6 @@ extension Worker {
         if h.output.isEmpty, let b = h.output.base {
             httpBuffers.release(b)
             h.output = ByteQueue()
-        }
-        // Requests that waited for the session's backlog to drain.
-        for st in h.streams where !st.requestEnded && !st.pipe.outboundBytes.isEmpty {
-            translateRequest(h, st)
         }
     }
 

@@ -103,7 +103,15 @@ struct LifecycleTests {
         var dir = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { dir.deleteLastPathComponent() }
         let path = dir.appendingPathComponent("etc/sluice/sluice.yaml").path
-        let r = try SluicedProcess.run(["--check", "--config", path])
+        // Its https listener names certs/demo.pem beside the file (`make run` makes them):
+        // check a copy with a real certificate there (--check loads it into OpenSSL).
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("example-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: copy.appendingPathComponent("certs"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.copyItem(atPath: try TestCerts.path("b.pem"), toPath: copy.appendingPathComponent("certs/demo.pem").path)
+        try FileManager.default.copyItem(atPath: try TestCerts.path("b.key"), toPath: copy.appendingPathComponent("certs/demo.key").path)
+        try FileManager.default.copyItem(atPath: path, toPath: copy.appendingPathComponent("sluice.yaml").path)
+        let r = try SluicedProcess.run(["--check", "--config", copy.appendingPathComponent("sluice.yaml").path])
         #expect(r.status == 0, "\(r.output)")
     }
 }
