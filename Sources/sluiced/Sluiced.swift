@@ -196,7 +196,7 @@ struct Sluiced: ParsableCommand {
                                      "control": "\(cfg.control.socket)", "restored": "\(saved.count)"])
         _ = SystemdNotify.send("READY=1\nSTATUS=\(Sluiced.summary(cfg, workers: workers))\nMAINPID=\(getpid())")
 
-        controlLoop(signalFd: signalFd, runtime: runtime, log: log, reload: reload)
+        controlLoop(signalFd: signalFd, runtime: runtime, control: control, log: log, reload: reload)
         _ = SystemdNotify.send("STOPPING=1")
         server.stop()
         metricsServer?.stop()
@@ -251,7 +251,8 @@ struct Sluiced: ParsableCommand {
 
     /// Waits for signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads. Sends the systemd
     /// watchdog keep-alive when asked for one.
-    private func controlLoop(signalFd: Int32, runtime: Runtime, log: Logger, reload: @Sendable () -> ReloadResult) {
+    private func controlLoop(signalFd: Int32, runtime: Runtime, control: ControlPlane, log: Logger,
+                             reload: @Sendable () -> ReloadResult) {
         guard let epoll = try? Epoll(capacity: 8), (try? epoll.add(signalFd, events: [.readable], data: 0)) != nil else {
             log.critical("control loop could not start")
             runtime.requestStop()
@@ -261,9 +262,13 @@ struct Sluiced: ParsableCommand {
         // neither the product nor the Int32 timeout below can overflow.
         let watchdog = SystemdNotify.watchdogInterval.map { min($0, 86_400_000_000) * 1000 / 2 }
         var lastPing = Posix.monotonicNanos()
+        var tlsFailures = TLSFailureLog()
         while true {
-            let timeout: Int32 = watchdog.map { Int32(min(max(1, $0 / 1_000_000), 60_000)) } ?? -1  // ≤ 60 000
+            // ≤ 60 000 ms; at least every TLSFailureLog.interval for the handshake-failure log.
+            let tlsMillis = Int32(TLSFailureLog.interval / 1_000_000)
+            let timeout: Int32 = watchdog.map { min(Int32(min(max(1, $0 / 1_000_000), 60_000)), tlsMillis) } ?? tlsMillis
             _ = epoll.wait(timeoutMillis: timeout)
+            tlsFailures.check(runtime: runtime, control: control, log: log, now: Posix.monotonicNanos())
             if let w = watchdog, Posix.monotonicNanos() &- lastPing >= w {
                 _ = SystemdNotify.send("WATCHDOG=1")
                 lastPing = Posix.monotonicNanos()
