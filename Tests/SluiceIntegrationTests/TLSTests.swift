@@ -171,6 +171,9 @@ struct TLSListenerTests {
             return metricValue(m, "sluice_tls_handshakes_total{listener=\"web\",result=\"timeout\"}") == 1
                 && metricValue(m, "sluice_tls_handshakes_total{listener=\"web\",result=\"not_tls\"}") == 1
         }
+        // Logged once per cause and interval (every 10 s), not per connection.
+        try waitUntil("the failures logged") { d.log.contains("tls handshakes failed") && d.log.contains("not_tls") }
+        #expect(d.log.components(separatedBy: "not_tls").count - 1 == 1, "\(d.log)")
     }
 
     @Test func reloadRereadsCertificatesAndRefusesABadOne() throws {
