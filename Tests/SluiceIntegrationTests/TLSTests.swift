@@ -300,4 +300,34 @@ struct TLSForwardingTests {
         #expect(try get(front, "/wrong").status == 502)
         #expect(try get(front, "/lax").status == 200)
     }
+
+    /// Connections to https targets are pooled and reused like plain ones.
+    @Test func pooledTLSConnectionsToTargetsAreReused() throws {
+        let t = try FixtureProcess(script: "tls_backend.py", arguments: ["--cert", try TestCerts.path("a.pem"),
+                                                                       "--key", try TestCerts.path("a.key"), "--name", "tls1"])
+        let port = try TestSocket.freePort()
+        let yaml = """
+        node: { workers: 1, shutdown_grace: 2s }
+        listeners:
+          - { name: web, protocol: http, bind: "127.0.0.1:\(port)", access_log: off, default: { forward: secure } }
+        target_groups:
+          - name: secure
+            protocol: https
+            health_check: off
+            tls: { ca_file: \(try TestCerts.path("ca.pem")), server_name: a.example }
+            targets: [{ address: "127.0.0.1:\(t.port)" }]
+
+        """
+        let d = try SluicedProcess(yaml: yaml)
+        defer { d.terminate() }
+        // Five requests one after the other on one client connection.
+        let raw = (0..<5).map { "GET /r\($0) HTTP/1.1\r\nHost: x\r\n\r\n" }.joined() + "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        let responses = HTTPClient.parse(try HTTPClient.exchange(port: port, raw))
+        #expect(responses.count == 6 && responses.allSatisfy { $0.status == 200 }, "\(responses.map(\.status))")
+        #expect(responses.last?.json["tls"] as? [String: Any] != nil)
+        let stats = try runTool("curl", ["-sk", "https://127.0.0.1:\(t.port)/__stats"]).output
+        let json = (try? JSONSerialization.jsonObject(with: Data(stats.utf8))) as? [String: Any] ?? [:]
+        // One pooled TLS connection served all six (the stats request itself is the second).
+        #expect(json["connections"] as? Int == 2, "\(stats)")
+    }
 }
