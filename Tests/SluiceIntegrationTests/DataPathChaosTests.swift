@@ -69,7 +69,8 @@ struct DataPathChaosTests {
             "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw bytes",
             "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody",
         ]
-        var bytes = Array(templates[Int(rng.next() % UInt64(templates.count))].utf8)
+        let pick = Int(rng.next() % UInt64(templates.count + 3))
+        var bytes = pick < templates.count ? Array(templates[pick].utf8) : Self.h2Template(pick - templates.count)
         let mutations = Int(rng.next() % 6)
         let specials: [UInt8] = [0, 9, 10, 13, 32, 58, 0x7F, 0xFF, UInt8(ascii: "-"), UInt8(ascii: "9")]
         for _ in 0..<mutations where !bytes.isEmpty {
@@ -93,6 +94,31 @@ struct DataPathChaosTests {
         }
         var buf = [UInt8](repeating: 0, count: 16384)
         for _ in 0..<3 where recv(fd, &buf, buf.count, 0) > 0 {}
+    }
+
+    /// An h2c prior-knowledge exchange (the http listener serves HTTP/2 too): preface,
+    /// SETTINGS, then requests, body, resets, pings, window updates — for the mutations.
+    static func h2Template(_ variant: Int) -> [UInt8] {
+        func frame(_ type: UInt8, _ flags: UInt8, _ stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
+            let n = payload.count
+            return [UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n),
+                    type, flags, UInt8(truncatingIfNeeded: stream >> 24), UInt8(truncatingIfNeeded: stream >> 16),
+                    UInt8(truncatingIfNeeded: stream >> 8), UInt8(truncatingIfNeeded: stream)] + payload
+        }
+        // HPACK: :method GET / POST (static 2 / 3), :scheme http (6), :path / (4), :authority "a".
+        let get: [UInt8] = [0x82, 0x86, 0x84, 0x41, 0x01, 0x61]
+        let post: [UInt8] = [0x83, 0x86, 0x84, 0x41, 0x01, 0x61]
+        var out = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + frame(4, 0, 0, [])
+        switch variant {
+        case 0:
+            out += frame(1, 0x05, 1, get) + frame(1, 0x05, 3, get) + frame(6, 0, 0, Array(repeating: 7, count: 8))
+        case 1:
+            out += frame(1, 0x04, 1, post) + frame(0, 0, 1, Array("hello".utf8)) + frame(0, 0x01, 1, Array("!".utf8))
+                + frame(8, 0, 1, [0, 0, 0x40, 0]) + frame(8, 0, 0, [0, 1, 0, 0])
+        default:
+            for i in 0..<20 { out += frame(1, 0x05, UInt32(2 * i + 1), get) + frame(3, 0, UInt32(2 * i + 1), [0, 0, 0, 8]) }
+        }
+        return out
     }
 
     @Test func hostileClientsAndTargetsDuringReloadsAndDrains() throws {
