@@ -273,14 +273,14 @@ extension Worker {
             c.exchange.logStatus = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
             queueToClient(c, bytes)
         case .redirect(let template):
-            sendRedirect(c, template, head, port: l.port, close: c.exchange.machine.answerFromRule())
+            sendRedirect(c, template, head, proto: l.proto, port: l.port, close: c.exchange.machine.answerFromRule())
         }
     }
 
     /// Writes a redirect for the request in `head` straight into `toClient`; a Location
     /// longer than `RedirectTemplate.maxLocation` answers 414 instead.
-    private func sendRedirect(_ c: HTTPConnection, _ template: RedirectTemplate, _ head: HTTPRequestHead, port: UInt16,
-                              close: Bool) {
+    private func sendRedirect(_ c: HTTPConnection, _ template: RedirectTemplate, _ head: HTTPRequestHead,
+                              proto: StaticString, port: UInt16, close: Bool) {
         if c.toClient.base == nil { c.toClient.base = httpBuffers.acquire() }
         if c.toClient.isEmpty {
             c.toClient.start = 0
@@ -289,7 +289,7 @@ extension Worker {
         let out = UnsafeMutableRawBufferPointer(start: c.toClient.base! + c.toClient.end,
                                                 count: httpBuffers.bufferSize - c.toClient.end)
         let connection = ConnectionHeader.forAnswer(close: close, versionMinor: head.versionMinor)
-        guard let n = template.write(for: head, source: c.input.bytes, listenerPort: port, connection: connection,
+        guard let n = template.write(for: head, source: c.input.bytes, proto: proto, listenerPort: port, connection: connection,
                                      into: out) else {
             perform(c, c.exchange.machine.fail(status: RedirectTemplate.tooLongStatus))
             return

@@ -75,6 +75,16 @@ struct TLSListenerTests {
         #expect(metricValue(m, "sluice_tls_handshakes_total{listener=\"web\",result=\"success\"}") >= 4, "\(m)")
     }
 
+    @Test func redirectsOnHTTPSListenersSayHTTPS() throws {
+        let a = try HTTPBackend(name: "a")
+        let port = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: httpsConfig(port: port, targets: [a.port], tls: try twoCertificates(), listener: [
+            "rules:", "  - { priority: 1, when: { path: [\"/old/*\"] }, then: { redirect: { status: 301, path: \"/new/#{path}\" } } }"]))
+        defer { d.terminate() }
+        let r = try curlTLS(port, path: "/old/x?q=1", ["--http1.1", "-o", "/dev/null", "-w", "%{redirect_url}"])
+        #expect(r.output == "https://a.example:\(port)/new/old/x?q=1", "\(r.output)")
+    }
+
     @Test func alpnAndVersions() throws {
         let a = try HTTPBackend(name: "a")
         let port = try TestSocket.freePort()
