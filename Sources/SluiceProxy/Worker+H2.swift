@@ -470,7 +470,8 @@ extension Worker {
                 closeH2(h)
                 return
             }
-            if !h.output.isEmpty { break }
+            // A TLS write may be partial (one record) with room left: write on while writable.
+            if !h.output.isEmpty && !h.io.writable { break }
         }
         if h.output.isEmpty, let b = h.output.base {
             httpBuffers.release(b)

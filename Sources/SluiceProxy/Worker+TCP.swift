@@ -363,7 +363,17 @@ extension Worker {
             var moved = false
             if flow.end > flow.start && destinationReady.writable, let b = flow.buffer {
                 switch destinationTransport.write(destination, from: b + flow.start, count: flow.end - flow.start) {
-                case .bytes(let n), .drained(let n):
+                case .bytes(let n):
+                    // All written, or a partial TLS write (one record) with room left: the loop
+                    // writes on.
+                    flow.start += n
+                    flow.bytes &+= UInt64(n)
+                    if flow.start == flow.end {
+                        flow.start = 0
+                        flow.end = 0
+                    }
+                    moved = n > 0
+                case .drained(let n):
                     flow.start += n
                     flow.bytes &+= UInt64(n)
                     if flow.start == flow.end {

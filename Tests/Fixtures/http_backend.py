@@ -138,6 +138,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of connections (20 HTTP/2 streams, each
+    # served on its own target connection) would wait a SYN retransmit (1 s) for the rest.
+    request_queue_size = 256
 
 
 if __name__ == "__main__":
