@@ -36,6 +36,11 @@ extension ConfigBuilder {
             let expected = "a number of headers from \(range.lowerBound) to \(range.upperBound)"
             settings.maxHeaders = reader.int(value, in: range, expected: expected) ?? settings.maxHeaders
         }
+        if let value = listener["max_concurrent_streams"] {
+            let range = HTTPListenerSettings.maxConcurrentStreamsRange
+            let expected = "a number of HTTP/2 streams from \(range.lowerBound) to \(range.upperBound)"
+            settings.maxConcurrentStreams = reader.int(value, in: range, expected: expected) ?? settings.maxConcurrentStreams
+        }
         if let value = listener["max_request_line"],
             let bytes = byteSize(value, in: HTTPListenerSettings.maxRequestLineRange, expected: "a size")
         {

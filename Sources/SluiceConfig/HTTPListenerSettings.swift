@@ -18,12 +18,16 @@ public struct HTTPListenerSettings: Sendable, Equatable {
     public var maxRequestLine: Int
     /// Replay an idempotent request that reached a target when nothing of the response came.
     public var retryIdempotent: Bool
+    /// HTTP/2 clients: streams open at once per connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    public var maxConcurrentStreams: Int = HTTPListenerSettings.defaultMaxConcurrentStreams
 
     public static let defaultHeaderTimeout: UInt64 = 10 * Nanoseconds.second
     public static let defaultResponseTimeout: UInt64 = 60 * Nanoseconds.second
     public static let defaultMaxHeaderBytes = 65_536
     public static let defaultMaxHeaders = 100
     public static let defaultMaxRequestLine = 16_384
+    public static let defaultMaxConcurrentStreams = 128
+    public static let maxConcurrentStreamsRange = 1...1000
 
     /// Accepted ranges of the size limits.
     public static let maxHeaderBytesRange = 1024...1_048_576

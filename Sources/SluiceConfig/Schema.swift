@@ -34,6 +34,7 @@ enum Schema {
     static let httpListenerKeys = [
         "rules", "header_timeout", "response_timeout", "desync_mitigation", "xff", "access_log",
         "max_request_body", "max_header_bytes", "max_headers", "max_request_line", "retry_idempotent",
+        "max_concurrent_streams",
     ]
     /// Keys only https and tls listeners have.
     static let tlsListenerKeys = ["tls"]

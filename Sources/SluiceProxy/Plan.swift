@@ -59,6 +59,8 @@ public final class Plan: Sendable {
         var responseTimeout: UInt64 = 0
         var maxRequestBody: UInt64 = 0
         var retryIdempotent = false
+        /// HTTP/2 clients: SETTINGS_MAX_CONCURRENT_STREAMS.
+        var maxConcurrentStreams = 128
         var accessLog = AccessLogDestination.off
         var rules: RuleTable?
         /// Rule actions by rule index, then the default action.
@@ -189,6 +191,7 @@ public final class Plan: Sendable {
                 lp.responseTimeout = h.responseTimeout
                 lp.maxRequestBody = h.maxRequestBody
                 lp.retryIdempotent = h.retryIdempotent
+                lp.maxConcurrentStreams = h.maxConcurrentStreams
                 lp.accessLog = h.accessLog
                 (lp.rules, lp.actions, lp.defaultAction) = Plan.compileRules(l)
                 lp.rulePriorities = l.rules.map(\.priority) + [0]

@@ -63,6 +63,7 @@ extension Worker {
         var s = H2ServerSettings()
         s.maxHeaderListSize = l.limits.maxHeadBytes
         s.maxHeaders = l.limits.maxHeaders
+        s.maxConcurrentStreams = l.maxConcurrentStreams
         return s
     }
 

@@ -460,3 +460,32 @@ private let oneCertificate = "certificates: [ { cert: $DIR/a.pem, key: $DIR/a.ke
 private func isHTTPName(_ name: String) -> Bool {
     name == "http" || name == "https"
 }
+
+@Suite struct HTTP2ListenerKeyTests {
+    @Test func maxConcurrentStreamsDefaultsAndBounds() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("h2keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func load(_ extra: String) throws -> (Config?, [String]) {
+            let yaml = """
+            listeners:
+              - { name: web, protocol: http, bind: "127.0.0.1:8080", default: { forward: app }\(extra) }
+            target_groups:
+              - { name: app, protocol: http, targets: [] }
+
+            """
+            let path = dir.appendingPathComponent("c\(UUID().uuidString).yaml").path
+            try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+            do {
+                return (try ConfigLoader.load(path: path), [])
+            } catch {
+                return (nil, error.errors.map(\.description))
+            }
+        }
+        #expect(try load("").0?.listeners[0].http?.maxConcurrentStreams == 128)
+        #expect(try load(", max_concurrent_streams: 16").0?.listeners[0].http?.maxConcurrentStreams == 16)
+        let bad = try load(", max_concurrent_streams: 0").1
+        #expect(bad.count == 1 && bad[0].contains("max_concurrent_streams"), "\(bad)")
+        #expect(bad.first?.contains("from 1 to 1000") == true, "\(bad)")
+    }
+}
