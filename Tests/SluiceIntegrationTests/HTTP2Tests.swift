@@ -209,12 +209,19 @@ struct HTTP2Tests {
         let d = try SluicedProcess(yaml: httpsConfig(port: tlsPort, targets: [a.port], tls: try twoCertificates(),
             extraListeners: plainListener(port)))
         defer { d.terminate() }
-        // nghttp over h2c: stdout is the body; stats go after it (-s).
-        let start = Date()
-        let n = try runBounded(15, "bash", ["-c", "nghttp http://127.0.0.1:\(port)/big?n=5000000 | wc -c"])
-        let took = Date().timeIntervalSince(start)
-        #expect(n.output.trimmingCharacters(in: .whitespacesAndNewlines) == "5000000", "nghttp h2c size: \(n.output)")
-        #expect(n.status == 0 && took < 10, "nghttp h2c: the stream must end, status \(n.status) after \(took) s")
+        // nghttp (h2c, then TLS): stdout is exactly the body. `-t 8` gives up on a stream that
+        // has not ended after 8 s ("[ERROR] Timeout", "Some requests were not processed") and
+        // still writes out what had arrived.
+        for url in ["http://127.0.0.1:\(port)/big?n=5000000", "https://127.0.0.1:\(tlsPort)/big?n=5000000"] {
+            let start = Date()
+            let n = try runBounded(20, "nghttp", ["-t", "8", url])
+            let took = Date().timeIntervalSince(start)
+            let size = n.output.utf8.filter { $0 == UInt8(ascii: "x") }.count
+            let ended = !n.output.contains("[ERROR]") && !n.output.contains("not processed")
+            let messages = n.output.split(separator: "\n").filter { !$0.hasPrefix("xxxx") }.joined(separator: " | ")
+            #expect(size == 5_000_000 && ended && took < 8,
+                    "nghttp \(url): \(size) bytes of 5000000, stream ended: \(ended), after \(took) s: \(messages.suffix(300))")
+        }
         // curl over TLS.
         let c = try curlTLS(tlsPort, path: "/big?n=5000000", ["--http2", "--max-time", "15", "-o", "/dev/null",
                                                               "-w", "%{http_version} %{http_code} %{size_download} %{exitcode} %{errormsg}"])
@@ -314,7 +321,7 @@ struct HTTP2Tests {
             var runs = 0
             while !stop.load(ordering: .relaxed) {
                 let r = (try? H2Hostile.run(port: port, mode: "rapid-reset", 2000, wait: 2)) ?? [:]
-                let line = "goaway=\(r["goaway"] ?? "nil") \(r["goaway_error"] ?? "nil") closed_after_ms=\(r["closed_after_ms"] ?? "nil")"
+                let line = "goaway=\(r["goaway"] as? Bool ?? false) \(r["goaway_error"] ?? "nil") closed_after_ms=\(r["closed_after_ms"] ?? "nil")"
                 reports.withLock { $0.append(line) }
                 runs += 1
             }
@@ -343,12 +350,16 @@ struct HTTP2Tests {
         let port = try TestSocket.freePort()
         let d = try SluicedProcess(yaml: httpConfig(port: port, groups: [("app", [a.port])]))
         defer { d.terminate() }
-        let r = try H2Hostile.run(port: port, mode: "get", 20, wait: 1)
+        // The script reads until --wait passes (the daemon rightly keeps the connection): 4 s
+        // leaves room for a SYN retransmit (1 s) when the 20 parallel target connections
+        // overflow the Python target's listen backlog of 5.
+        let r = try H2Hostile.run(port: port, mode: "get", 20, wait: 4)
         #expect(r["headers_responses"] as? Int == 20, "\(brief(r))")
         #expect((r["statuses"] as? [String: Int]) == ["200": 20], "\(brief(r))")
         #expect(r["goaway"] as? Bool == false, "\(brief(r))")
         #expect(r["closed"] as? Bool == false, "\(brief(r))")
-        #expect(try a.stats().count == 20)
+        let seen = try a.stats().count
+        #expect(seen == 20, "the target saw \(seen)")
     }
 
     // MARK: lifecycle
