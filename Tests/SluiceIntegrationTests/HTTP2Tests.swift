@@ -290,6 +290,9 @@ struct HTTP2Tests {
         print("rapid reset (tls \(tls)): the target saw \(seen) requests; \(brief(r))")
         #expect(seen <= 5, "reset streams must not pile up on the target: \(seen)")
         #expect(d.isRunning)
+        // Counted by reason.
+        let m = try metricsText(d)
+        #expect(metricValue(m, "sluice_errors_total{listener=\"web\",kind=\"h2_rapid_reset\"}") == 1, "\(m)")
     }
 
     /// Other floods each end the connection with GOAWAY within a second.
