@@ -93,10 +93,17 @@ public struct HTTP1ToH2Request: Sendable {
             return headBuf[s..<r.end]
         }
         guard let m = slice(h.method), let a = slice(host), let target = slice(h.target) else { return false }
+        // RFC 9113 §8.3.1: :authority is host[:port] (no userinfo). The HTTP/1 parser does not
+        // check Host's bytes, and a strict h2 target resets a stream whose :authority has SP,
+        // CTLs or delimiters: refuse the bytes H2ToHTTP1Request refuses in one it receives.
+        for b in a where b <= 0x20 || b == 0x7F || b == 0x2F || b == 0x3F || b == 0x23 || b == 0x40 { return false }
         var path = target
         if target.first != 0x2F && !(target.count == 1 && target.first == 0x2A) {
             // absolute-form: keep what follows the authority.
             guard let p = slice(h.path), let q = slice(h.query) else { return false }
+            // The path of "http://host#frag" is "#frag" (the parser ends the authority at '#'):
+            // :path must start with "/" (RFC 9113 §8.3.1), and a fragment is not sent.
+            guard p.isEmpty || p.first == 0x2F else { return false }
             var built: [UInt8] = p.isEmpty ? [0x2F] : Array(p)
             if !q.isEmpty {
                 built.append(0x3F)
