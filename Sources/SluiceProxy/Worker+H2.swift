@@ -208,7 +208,7 @@ extension Worker {
         s.responseStarted = false
         s.responseEnded = false
         s.requestEnded = endStream
-        s.grpc = head.headers.first("content-type")?.hasPrefix("application/grpc") ?? false
+        s.grpc = head.headers.firstValue("content-type", hasPrefix: "application/grpc")
         s.scratch.removeAll(keepingCapacity: true)
         switch s.request.encodeHead(head, endStream: endStream, into: &s.scratch) {
         case .success:
@@ -313,7 +313,8 @@ extension Worker {
     /// and after a connection's events.
     func flushStreamPipes() {
         guard !pipeQueue.isEmpty else { return }
-        var touched: [H2Connection] = []
+        // The connections touched form an intrusive list (`nextTouched`): no array per call.
+        var touched: H2Connection? = nil
         var targets: [H2Upstream] = []
         pipeQueue.drain { pipe in
             if pipe.side == StreamPipe.targetSide {
@@ -325,9 +326,18 @@ extension Worker {
             guard h.state != .free, h.generation == pipe.generation, let s = h.stream(pipe.stream) else { return }
             creditConsumed(h, s)
             translateResponse(h, s, sessionClosed: false)
-            if !touched.contains(where: { $0 === h }) { touched.append(h) }
+            if !h.isTouched {
+                h.isTouched = true
+                h.nextTouched = touched
+                touched = h
+            }
         }
-        for h in touched where h.state != .free { flushH2(h) }
+        while let h = touched {
+            touched = h.nextTouched
+            h.nextTouched = nil
+            h.isTouched = false
+            if h.state != .free { flushH2(h) }
+        }
         for h in targets where h.state != .free { flushH2Upstream(h) }
     }
 
