@@ -48,6 +48,8 @@ final class H2Connection {
     var clientGone = false
     /// Links of the list of connections whose streams moved bytes (`flushStreamPipes`).
     var isTouched = false
+    /// Listed in the pipe queue for the end-of-turn flush.
+    var flushDeferred = false
     var nextTouched: H2Connection? = nil
 
     init(slot: Int32) { self.slot = slot }
