@@ -180,12 +180,34 @@ public final class StreamPipeQueue {
     /// The batch being handed out; swapped with `pipes` so draining allocates nothing.
     private var batch: [StreamPipe] = []
 
+    /// Owners (connection slots) whose output waits for the owner's end-of-turn flush, so a
+    /// loop turn writes each connection once however many events it served.
+    public private(set) var deferredOwners: [Int32] = []
+    private var ownerBatch: [Int32] = []
+
     public init() {
         pipes.reserveCapacity(64)
         batch.reserveCapacity(64)
+        deferredOwners.reserveCapacity(64)
+        ownerBatch.reserveCapacity(64)
     }
 
-    public var isEmpty: Bool { pipes.isEmpty }
+    /// No pipe and no owner waits.
+    public var isEmpty: Bool { pipes.isEmpty && deferredOwners.isEmpty }
+
+    /// Lists an owner for the next drain (the caller keeps it from being listed twice).
+    public func deferFlush(owner: Int32) {
+        deferredOwners.append(owner)
+    }
+
+    /// Takes every deferred owner (in order) and empties the list.
+    public func drainOwners(_ body: (Int32) -> Void) {
+        while !deferredOwners.isEmpty {
+            swap(&deferredOwners, &ownerBatch)
+            for o in ownerBatch { body(o) }
+            ownerBatch.removeAll(keepingCapacity: true)
+        }
+    }
 
     /// Takes every queued pipe (in the order they were queued) and empties the queue; pipes
     /// queued while `body` runs are handed out in a further round.

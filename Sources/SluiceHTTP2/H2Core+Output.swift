@@ -3,43 +3,96 @@ internal import CNGHTTP2
 /// The outbound side of `H2Core`: header lists for nghttp2, per-stream data providers, flow
 /// control reports and the serialisation of frames into the caller's buffer.
 extension H2Core {
-    /// Builds nghttp2_nv entries for `pseudo` then `headers` (names lower-cased, connection-specific
-    /// fields left out) and calls `body` with them; nghttp2 copies them on submit.
-    func withNV<R>(pseudo: [(StaticString, ArraySlice<UInt8>)], headers: H2Headers,
+    /// Builds nghttp2_nv entries for `pseudo`, then `:status` (when `status` >= 0), then `headers`
+    /// (names lower-cased, connection-specific fields left out) and calls `body` with them;
+    /// nghttp2 copies them on submit. The entries and their bytes live in buffers the core keeps
+    /// (grown when a list needs more), so a response head allocates nothing here.
+    func withNV<R>(pseudo: [(StaticString, ArraySlice<UInt8>)] = [], status: Int = -1, headers: H2Headers,
                    _ body: (UnsafeMutablePointer<nghttp2_nv>, Int) -> R) -> R {
-        var buf: [UInt8] = []
-        var spans: [(Int, Int, Int, Int)] = []
-        spans.reserveCapacity(pseudo.count &+ headers.count)
-        for (n, v) in pseudo {
-            let ns = buf.count
-            n.withUTF8Buffer { buf.append(contentsOf: $0) }
-            let vs = buf.count
-            buf.append(contentsOf: v)
-            spans.append((ns, vs &- ns, vs, v.count))
+        var need = 4
+        for (n, v) in pseudo { need &+= n.utf8CodeUnitCount &+ v.count }
+        if status >= 0 { need &+= 7 &+ 20 }
+        for f in headers.fields {
+            need &+= Int(truncatingIfNeeded: f.nameCount) &+ Int(truncatingIfNeeded: f.valueCount)
         }
-        for i in headers.indices {
-            let f = headers[i]
-            if f.name.isEmpty || f.name.first == 0x3A || H2Translate.isConnectionSpecific(f.name) { continue }
-            let ns = buf.count
-            for b in f.name { buf.append(H2Bytes.lower(b)) }
-            let vs = buf.count
-            buf.append(contentsOf: f.value)
-            spans.append((ns, vs &- ns, vs, f.value.count))
+        let entries = pseudo.count &+ 1 &+ headers.fields.count
+        if need > nvBytesCap {
+            nvBytes.deallocate()
+            nvBytesCap = max(need, nvBytesCap &* 2)
+            nvBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: nvBytesCap)
         }
-        if buf.isEmpty { buf.append(0) }
-        return buf.withUnsafeMutableBufferPointer { bp in
-            var empty = nghttp2_nv()
-            // A non-empty buffer always has a base address.
-            guard let base = bp.baseAddress else { return body(&empty, 0) }
-            var nva = spans.map { s in
-                nghttp2_nv(name: base + s.0, value: base + s.2, namelen: s.1, valuelen: s.3,
-                           flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        if entries > nvCap {
+            nvEntries.deallocate()
+            nvCap = max(entries, nvCap &* 2)
+            nvEntries = UnsafeMutablePointer<nghttp2_nv>.allocate(capacity: nvCap)
+        }
+        let buf = nvBytes
+        let nva = nvEntries
+        var used = 0
+        var n = 0
+        let flags = UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)
+        for (name, v) in pseudo {
+            let ns = used
+            name.withUTF8Buffer { src in
+                if let b = src.baseAddress { (buf + used).update(from: b, count: src.count) }
+                used &+= src.count
             }
-            return nva.withUnsafeMutableBufferPointer { nv in
-                guard let p = nv.baseAddress else { return body(&empty, 0) }
-                return body(p, nv.count)
+            let vs = used
+            v.withUnsafeBufferPointer { src in
+                if let b = src.baseAddress { (buf + used).update(from: b, count: src.count) }
+                used &+= src.count
+            }
+            nva[n] = nghttp2_nv(name: buf + ns, value: buf + vs, namelen: vs &- ns, valuelen: used &- vs, flags: flags)
+            n &+= 1
+        }
+        if status >= 0 {
+            let ns = used
+            for b in ":status".utf8 {
+                buf[used] = b
+                used &+= 1
+            }
+            let vs = used
+            var digits = 0
+            var v = status
+            repeat {
+                digits &+= 1
+                v /= 10
+            } while v > 0 && digits < 20
+            v = status
+            var i = digits
+            while i > 0 {
+                i &-= 1
+                buf[vs &+ i] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+                v /= 10
+            }
+            used &+= digits
+            nva[n] = nghttp2_nv(name: buf + ns, value: buf + vs, namelen: vs &- ns, valuelen: digits, flags: flags)
+            n &+= 1
+        }
+        headers.storage.withUnsafeBufferPointer { st in
+            guard let sb = st.baseAddress else { return }
+            for f in headers.fields {
+                let nStart = Int(truncatingIfNeeded: f.nameStart)
+                let nCount = Int(truncatingIfNeeded: f.nameCount)
+                let vStart = Int(truncatingIfNeeded: f.valueStart)
+                let vCount = Int(truncatingIfNeeded: f.valueCount)
+                guard nCount > 0, nStart >= 0, vStart >= 0, nStart &+ nCount <= st.count, vStart &+ vCount <= st.count
+                else { continue }
+                let name = UnsafeBufferPointer(start: sb + nStart, count: nCount)
+                if name[0] == 0x3A || H2Translate.isConnectionSpecific(name) { continue }
+                let ns = used
+                for b in name {
+                    buf[used] = H2Bytes.lower(b)
+                    used &+= 1
+                }
+                let vs = used
+                if vCount > 0 { (buf + used).update(from: sb + vStart, count: vCount) }
+                used &+= vCount
+                nva[n] = nghttp2_nv(name: buf + ns, value: buf + vs, namelen: nCount, valuelen: vCount, flags: flags)
+                n &+= 1
             }
         }
+        return body(nva, n)
     }
 
     /// A data provider pulling from the stream's queue.

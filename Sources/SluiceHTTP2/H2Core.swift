@@ -129,6 +129,11 @@ final class H2Core {
     var remoteSettingsReceived = false
     /// The peer sent GOAWAY: open no new stream.
     var goawayReceived = false
+    /// Scratch for `withNV`: the bytes and entries of a header list being submitted (kept, grown).
+    var nvBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096)
+    var nvBytesCap = 4096
+    var nvEntries = UnsafeMutablePointer<nghttp2_nv>.allocate(capacity: 64)
+    var nvCap = 64
 
     init(role: Role, bounds: H2AbuseBounds, maxHeaderListSize: Int, maxHeaders: Int,
          settings: [(id: Int32, value: UInt32)], connectionWindow: Int, maxContinuations: Int) {
@@ -182,6 +187,8 @@ final class H2Core {
 
     deinit {
         if let session { nghttp2_session_del(session) }
+        nvBytes.deallocate()
+        nvEntries.deallocate()
     }
 
     @inline(__always) static func core(_ ud: UnsafeMutableRawPointer?) -> H2Core? {

@@ -63,6 +63,66 @@ public struct H2Headers: Sendable, RandomAccessCollection {
         return true
     }
 
+    /// Empties the list, keeping its storage: a list reused per stream allocates nothing once grown.
+    public mutating func removeAll() {
+        storage.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: true)
+    }
+
+    /// Appends a response field from HTTP/1 bytes: the name lower-cased, CR and LF in the value
+    /// turned into SP. False when the storage would pass `Int32.max`.
+    @discardableResult
+    mutating func appendTranslated(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard storage.count &+ name.count &+ value.count < Int(Int32.max) else { return false }
+        let ns = storage.count
+        let vs = ns &+ name.count
+        let total = name.count &+ value.count
+        storage.append(contentsOf: repeatElement(0, count: total))
+        storage.withUnsafeMutableBufferPointer { dst in
+            guard let d = dst.baseAddress else { return }
+            var i = ns
+            for b in name {
+                d[i] = H2Bytes.lower(b)
+                i &+= 1
+            }
+            for b in value {
+                d[i] = b == 0x0D || b == 0x0A ? 0x20 : b
+                i &+= 1
+            }
+        }
+        fields.append(H2Field(
+            nameStart: Int32(truncatingIfNeeded: ns), nameCount: Int32(truncatingIfNeeded: name.count),
+            valueStart: Int32(truncatingIfNeeded: vs), valueCount: Int32(truncatingIfNeeded: value.count)))
+        return true
+    }
+
+    /// Whether the first field named `name` (lower-case ASCII; compared case-insensitively) has a
+    /// value beginning with `prefix` (compared exactly). Allocates nothing.
+    public func firstValue(_ name: StaticString, hasPrefix prefix: StaticString) -> Bool {
+        storage.withUnsafeBufferPointer { st -> Bool in
+            guard let sb = st.baseAddress else { return false }
+            for f in fields {
+                let nStart = Int(truncatingIfNeeded: f.nameStart)
+                let nCount = Int(truncatingIfNeeded: f.nameCount)
+                guard nStart >= 0, nStart &+ nCount <= st.count,
+                    H2Bytes.equalsLowercase(UnsafeBufferPointer(start: sb + nStart, count: nCount), name)
+                else { continue }
+                let vStart = Int(truncatingIfNeeded: f.valueStart)
+                let vCount = Int(truncatingIfNeeded: f.valueCount)
+                guard vStart >= 0, vStart &+ vCount <= st.count, vCount >= prefix.utf8CodeUnitCount else { return false }
+                return prefix.withUTF8Buffer { p in
+                    var i = 0
+                    while i < p.count {
+                        if sb[vStart &+ i] != p[i] { return false }
+                        i &+= 1
+                    }
+                    return true
+                }
+            }
+            return false
+        }
+    }
+
     /// Appends a field given as strings.
     @discardableResult
     public mutating func append(name: String, value: String) -> Bool {

@@ -76,9 +76,7 @@ public final class H2ServerSession {
         guard let session = core.session, !core.dead, core.streams[stream] != nil, status >= 200, status <= 999 else {
             return false
         }
-        var st: [UInt8] = []
-        H2Bytes.appendDecimal(status, to: &st)
-        let rv = core.withNV(pseudo: [(":status", st[...])], headers: headers) { nv, n -> Int32 in
+        let rv = core.withNV(status: status, headers: headers) { nv, n -> Int32 in
             if endStream { return nghttp2_submit_response(session, stream, nv, n, nil) }
             var p = H2Core.provider()
             return nghttp2_submit_response(session, stream, nv, n, &p)

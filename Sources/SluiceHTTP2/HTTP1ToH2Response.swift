@@ -46,7 +46,7 @@ public struct HTTP1ToH2Response: Sendable {
         headBuf.removeAll(keepingCapacity: true)
         phase = .head
         status = 0
-        headers = H2Headers()
+        headers.removeAll()
         endStream = false
         body.start(.none)
     }
@@ -125,7 +125,7 @@ public struct HTTP1ToH2Response: Sendable {
     private mutating func buildHead() {
         let h = parser.head
         status = h.status
-        var out = H2Headers()
+        headers.removeAll()
         let mode: HTTP1BodyDecoder.Mode
         switch h.framing {
         case .none: mode = .none
@@ -145,11 +145,10 @@ public struct HTTP1ToH2Response: Sendable {
                 default: break
                 }
                 if H2Translate.isConnectionSpecific(name) { continue }
-                let value = p[vs..<f.value.end].lazy.map { $0 == 0x0D || $0 == 0x0A ? 0x20 : $0 }
-                out.append(name: name.lazy.map(H2Bytes.lower), value: value)
+                headers.appendTranslated(name: UnsafeBufferPointer(rebasing: name),
+                                         value: UnsafeBufferPointer(rebasing: p[vs..<f.value.end]))
             }
         }
-        headers = out
         body.start(mode)
         endStream = mode == .none
         phase = .body

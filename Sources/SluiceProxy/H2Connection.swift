@@ -46,6 +46,11 @@ final class H2Connection {
     var timerAt: UInt64 = 0
     /// The client half-closed or the socket failed: finish what can be finished, then close.
     var clientGone = false
+    /// Links of the list of connections whose streams moved bytes (`flushStreamPipes`).
+    var isTouched = false
+    /// Listed in the pipe queue for the end-of-turn flush.
+    var flushDeferred = false
+    var nextTouched: H2Connection? = nil
 
     init(slot: Int32) { self.slot = slot }
 

@@ -136,8 +136,16 @@ extension Worker {
             httpBuffers.release(b)
             h.input = ByteQueue()
         }
-        flushStreamPipes()
-        flushH2(h)
+        // Frames (and the responses of the streams it fed) go out at the end of the loop turn
+        // (`flushStreamPipes`), in one write per connection for all the events of the turn.
+        deferH2Flush(h)
+    }
+
+    /// Lists the connection for the end-of-turn flush.
+    func deferH2Flush(_ h: H2Connection) {
+        if h.flushDeferred { return }
+        h.flushDeferred = true
+        pipeQueue.deferFlush(owner: h.slot)
     }
 
     /// The session closed the connection for abuse or a protocol error: count it by reason;
@@ -209,7 +217,7 @@ extension Worker {
         s.responseStarted = false
         s.responseEnded = false
         s.requestEnded = endStream
-        s.grpc = head.headers.first("content-type")?.hasPrefix("application/grpc") ?? false
+        s.grpc = head.headers.firstValue("content-type", hasPrefix: "application/grpc")
         s.scratch.removeAll(keepingCapacity: true)
         switch s.request.encodeHead(head, endStream: endStream, into: &s.scratch) {
         case .success:
@@ -313,8 +321,18 @@ extension Worker {
     /// Translates what stream sessions wrote since the last look; called once per loop turn
     /// and after a connection's events.
     func flushStreamPipes() {
-        guard !pipeQueue.isEmpty else { return }
-        var touched: [H2Connection] = []
+        // Flushing drives stream sessions, which may write again: a few rounds, so nothing
+        // queued waits for the next event.
+        var rounds = 0
+        while !pipeQueue.isEmpty && rounds < 4 {
+            rounds += 1
+            flushStreamPipesOnce()
+        }
+    }
+
+    private func flushStreamPipesOnce() {
+        // The connections touched form an intrusive list (`nextTouched`): no array per call.
+        var touched: H2Connection? = nil
         var targets: [H2Upstream] = []
         pipeQueue.drain { pipe in
             if pipe.side == StreamPipe.targetSide {
@@ -326,9 +344,28 @@ extension Worker {
             guard h.state != .free, h.generation == pipe.generation, let s = h.stream(pipe.stream) else { return }
             creditConsumed(h, s)
             translateResponse(h, s, sessionClosed: false)
-            if !touched.contains(where: { $0 === h }) { touched.append(h) }
+            if !h.isTouched {
+                h.isTouched = true
+                h.nextTouched = touched
+                touched = h
+            }
         }
-        for h in touched where h.state != .free { flushH2(h) }
+        pipeQueue.drainOwners { slot in
+            guard slot >= 0, Int(slot) < h2Conns.count else { return }
+            let h = h2Conns[Int(slot)]
+            h.flushDeferred = false
+            if h.state != .free && !h.isTouched {
+                h.isTouched = true
+                h.nextTouched = touched
+                touched = h
+            }
+        }
+        while let h = touched {
+            touched = h.nextTouched
+            h.nextTouched = nil
+            h.isTouched = false
+            if h.state != .free { flushH2(h) }
+        }
         for h in targets where h.state != .free { flushH2Upstream(h) }
     }
 
