@@ -489,32 +489,48 @@ extension Worker {
     }
 
     private func writeH2(_ h: H2Connection) {
-        while h.state != .free {
-            if h.output.isEmpty {
-                guard h.session.wantsWrite else { break }
-                if h.output.base == nil { h.output.base = httpBuffers.acquire() }
-                h.output.start = 0
-                h.output.end = h.session.produceOutput(into: h.output.base!, capacity: httpBuffers.bufferSize)
-                if h.output.isEmpty { break }
+        guard h.state != .free else { return }
+        guard let written = writeFrames(&h.output, io: &h.io, transport: h.transport, fd: h.fd,
+                                        wantsWrite: h.session.wantsWrite,
+                                        produce: { h.session.produceOutput(into: $0, capacity: $1) }) else {
+            closeH2(h)
+            return
+        }
+        if written > 0 { h.lastActivity = now }
+    }
+
+    /// Writes an HTTP/2 session's frames to its socket, batched in one pool buffer: produces
+    /// more while the socket takes them. The one write loop of client and target HTTP/2
+    /// connections. Returns the bytes written, nil when the socket failed (the caller closes
+    /// the connection).
+    func writeFrames(_ output: inout ByteQueue, io: inout Readiness, transport: Transport, fd: Int32,
+                     wantsWrite: @autoclosure () -> Bool, produce: (UnsafeMutableRawPointer, Int) -> Int) -> Int? {
+        var written = 0
+        while true {
+            if output.isEmpty {
+                guard wantsWrite() else { break }
+                if output.base == nil { output.base = httpBuffers.acquire() }
+                guard let base = output.base else { break }
+                output.start = 0
+                output.end = produce(base, httpBuffers.bufferSize)
+                if output.isEmpty { break }
             }
-            guard h.io.writable else { break }
-            switch h.io.write(h.transport, h.fd, from: h.output.base! + h.output.start, count: h.output.count) {
+            guard io.writable, let base = output.base else { break }
+            switch io.write(transport, fd, from: base + output.start, count: output.count) {
             case .moved(let n):
-                h.output.start += n
-                h.lastActivity = now
-            case .wait:
-                break
-            case .closed, .failed:
-                closeH2(h)
-                return
+                output.start += n
+                written += n
+            case .wait: break
+            case .closed, .failed: return nil
             }
             // A TLS write may be partial (one record) with room left: write on while writable.
-            if !h.output.isEmpty && !h.io.writable { break }
+            if !output.isEmpty && !io.writable { break }
         }
-        if h.output.isEmpty, let b = h.output.base {
+        if output.isEmpty, let b = output.base {
             httpBuffers.release(b)
-            h.output = ByteQueue()
+            output = ByteQueue()
         }
+        return written
     }
 
     func armH2Timer(_ h: H2Connection) {

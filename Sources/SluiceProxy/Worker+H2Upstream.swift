@@ -396,28 +396,9 @@ extension Worker {
     }
 
     private func writeH2Upstream(_ h: H2Upstream) {
-        while true {
-            if h.output.isEmpty {
-                guard h.session.wantsWrite else { break }
-                if h.output.base == nil { h.output.base = httpBuffers.acquire() }
-                h.output.start = 0
-                h.output.end = h.session.produceOutput(into: h.output.base!, capacity: httpBuffers.bufferSize)
-                if h.output.isEmpty { break }
-            }
-            guard h.io.writable else { break }
-            switch h.io.write(h.transport, h.fd, from: h.output.base! + h.output.start, count: h.output.count) {
-            case .moved(let n): h.output.start += n
-            case .wait: break
-            case .closed, .failed:
-                failH2Upstream(h)
-                return
-            }
-            // A TLS write may be partial (one record) with room left: write on while writable.
-            if !h.output.isEmpty && !h.io.writable { break }
-        }
-        if h.output.isEmpty, let b = h.output.base {
-            httpBuffers.release(b)
-            h.output = ByteQueue()
+        if writeFrames(&h.output, io: &h.io, transport: h.transport, fd: h.fd, wantsWrite: h.session.wantsWrite,
+                       produce: { h.session.produceOutput(into: $0, capacity: $1) }) == nil {
+            failH2Upstream(h)
         }
     }
 
