@@ -47,7 +47,8 @@ public final class TLSClientContext: @unchecked Sendable {
     /// As `makeStream(fd:serverName:)`, offering `session` for resumption.
     public func makeStream(fd: Int32, serverName: String?, session: TLSSession?) -> TLSStream? {
         guard let ssl = SSL_new(ctx) else { return nil }
-        guard SSL_set_fd(ssl, fd) == 1, Self.setName(ssl, serverName, verify: verify),
+        let bio = TLSSocketBIO.attach(ssl, fd: fd)
+        guard bio.ok, Self.setName(ssl, serverName, verify: verify),
               session.map({ SSL_set_session(ssl, $0.raw) == 1 }) ?? true
         else {
             ERR_clear_error()
@@ -55,7 +56,7 @@ public final class TLSClientContext: @unchecked Sendable {
             return nil
         }
         SSL_set_connect_state(ssl)
-        return TLSStream(ssl: ssl, owner: self, isServer: false)
+        return TLSStream(ssl: ssl, bio: bio.state, owner: self, isServer: false)
     }
 
     private static func setName(_ ssl: OpaquePointer, _ name: String?, verify: Bool) -> Bool {
@@ -86,6 +87,8 @@ public final class TLSClientContext: @unchecked Sendable {
         _ = SSL_CTX_set_options(ctx, csluice_SSL_OP_NO_RENEGOTIATION() | csluice_SSL_OP_NO_COMPRESSION())
         _ = csluice_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                                               | SSL_MODE_RELEASE_BUFFERS))
+        // One socket read fetches every record the socket holds (see TLSSocketBIO).
+        _ = csluice_SSL_CTX_set_read_ahead(ctx, 1)
         // Sessions are kept by the caller (TLSStream.session()), not in OpenSSL's cache.
         _ = csluice_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_OFF))
         if verify {

@@ -61,12 +61,13 @@ public final class TLSServerContext: @unchecked Sendable {
     /// own `fd`: the caller closes it after the stream is gone or shut down.
     public func makeStream(fd: Int32) -> TLSStream? {
         guard let ssl = SSL_new(contexts[0]) else { return nil }
-        guard SSL_set_fd(ssl, fd) == 1 else {
+        let bio = TLSSocketBIO.attach(ssl, fd: fd)
+        guard bio.ok else {
             SSL_free(ssl)
             return nil
         }
         SSL_set_accept_state(ssl)
-        return TLSStream(ssl: ssl, owner: self, isServer: true)
+        return TLSStream(ssl: ssl, bio: bio.state, owner: self, isServer: true)
     }
 
     // MARK: - Building a context
@@ -107,6 +108,9 @@ public final class TLSServerContext: @unchecked Sendable {
                                     | csluice_SSL_OP_NO_COMPRESSION())
         _ = csluice_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                                               | SSL_MODE_RELEASE_BUFFERS))
+        // Each socket read fetches all the socket holds (up to a record buffer), not a header and
+        // then a body: fewer reads, and TLSStream can tell when the socket is drained.
+        _ = csluice_SSL_CTX_set_read_ahead(ctx, 1)
         // Stateless tickets only: no server-side cache; the keys are process-wide (TLSTicketKeys).
         _ = csluice_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_OFF))
         _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx) { ssl, name, iv, cipher, mac, enc in

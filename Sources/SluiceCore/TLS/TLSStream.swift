@@ -13,6 +13,9 @@ import Glibc
 /// connection on this thread never decides this one's result.
 public final class TLSStream {
     private let ssl: OpaquePointer
+    /// The state of the socket BIO (`TLSSocketBIO`), owned by `ssl`; nil on OpenSSL's own socket
+    /// BIO (the fallback), which never proves the socket drained.
+    private let bio: UnsafeMutablePointer<csluice_tlsbio>?
     /// The `TLSServerContext` or `TLSClientContext` that made the stream.
     private let owner: AnyObject
     /// Whether this is the accepting side.
@@ -22,9 +25,13 @@ public final class TLSStream {
     private var shutdownSent = false
     /// What the last failure was (`SSL_get_error` value, oldest queued error, errno), for `failureDetail`.
     private var failedWith: (sslError: Int32, code: UInt, errno: Int32)?
+    /// What a read found after the bytes it returned (the end of input, an error): the next
+    /// read's answer.
+    private var deferred: TransportResult?
 
-    init(ssl: OpaquePointer, owner: AnyObject, isServer: Bool) {
+    init(ssl: OpaquePointer, bio: UnsafeMutablePointer<csluice_tlsbio>?, owner: AnyObject, isServer: Bool) {
         self.ssl = ssl
+        self.bio = bio
         self.owner = owner
         self.isServer = isServer
     }
@@ -38,6 +45,7 @@ public final class TLSStream {
     public func handshake() -> TLSHandshakeStep {
         ERR_clear_error()
         errno = 0
+        bio?.pointee.emptied = 0
         let r = SSL_do_handshake(ssl)
         if r == 1 { return .done }
         let e = SSL_get_error(ssl, r)
@@ -48,17 +56,52 @@ public final class TLSStream {
         }
     }
 
-    /// Reads decrypted bytes. `.bytes(n)`, never `.drained`: OpenSSL may hold whole records, so
-    /// a short read does not mean the socket is empty; read on until `.wouldBlock`. `.wantsWrite`
-    /// when OpenSSL must write first. `.closed` on close_notify or on an EOF without one (a
-    /// truncation the proxy cannot tell from a normal end). `.failed` otherwise (`EPROTO` for a
-    /// TLS error; `failureDetail` says which).
+    /// Reads decrypted bytes. `.drained(n)` when this call's socket read left the socket empty
+    /// (no bytes and no FIN queued, as TCP_INQ tells) and OpenSSL holds nothing more that a new
+    /// readable edge would not announce: no plaintext and no whole record, at most the start of
+    /// one whose rest is still to come. Then the records that read fetched are all returned at
+    /// once (as far as `count` allows). `.bytes(n)` when that is not proven (OpenSSL holds more,
+    /// the bytes came from its buffer without a socket read, or the socket is not TCP): read on
+    /// until `.wouldBlock`. `.wantsWrite` when OpenSSL must write first. `.closed` on
+    /// close_notify or on an EOF without one (a truncation the proxy cannot tell from a normal
+    /// end). `.failed` otherwise (`EPROTO` for a TLS error; `failureDetail` says which).
     public func read(into buffer: UnsafeMutableRawPointer, count: Int) -> TransportResult {
         guard count > 0 else { return .bytes(0) }
+        if let result = deferred {
+            deferred = nil
+            return result
+        }
         ERR_clear_error()
         errno = 0
+        bio?.pointee.emptied = 0
         var n = 0
-        if SSL_read_ex(ssl, buffer, count, &n) == 1 { return .bytes(n) }
+        guard SSL_read_ex(ssl, buffer, count, &n) == 1 else { return readFailure() }
+        // Without a socket read that emptied the socket in this call, the caller reads on.
+        guard let bio, bio.pointee.emptied != 0 else { return .bytes(n) }
+        // The socket was empty after this call's read: every record OpenSSL holds came with it.
+        // Take them now (no syscall: the BIO answers EAGAIN while `emptied` is set), so that the
+        // answer can be `.drained`.
+        var total = n
+        while SSL_has_pending(ssl) != 0 {
+            guard total < count else { return .bytes(total) }
+            ERR_clear_error()
+            errno = 0
+            if SSL_read_ex(ssl, buffer + total, count - total, &n) == 1 {
+                total += n
+                continue
+            }
+            let result = readFailure()
+            // Only the start of a record is left: its rest brings a new edge.
+            if result == .wouldBlock { return .drained(total) }
+            // The end of input, an error or a write first: reported on the next call.
+            deferred = result
+            return .bytes(total)
+        }
+        return .drained(total)
+    }
+
+    /// What a failed `SSL_read_ex` means (recording a failure).
+    private func readFailure() -> TransportResult {
         let e = SSL_get_error(ssl, 0)
         switch e {
         case SSL_ERROR_WANT_READ:
@@ -88,6 +131,7 @@ public final class TLSStream {
         guard count > 0 else { return .bytes(0) }
         ERR_clear_error()
         errno = 0
+        bio?.pointee.emptied = 0
         var n = 0
         if SSL_write_ex(ssl, buffer, count, &n) == 1 { return .bytes(n) }
         let e = SSL_get_error(ssl, 0)
@@ -114,6 +158,7 @@ public final class TLSStream {
         guard !fatal, !shutdownSent, SSL_is_init_finished(ssl) == 1 else { return }
         shutdownSent = true
         ERR_clear_error()
+        bio?.pointee.emptied = 0
         _ = SSL_shutdown(ssl)
         ERR_clear_error()
     }
