@@ -27,9 +27,11 @@ public enum TransportResult: Equatable, Sendable {
 ///
 /// The "a short read drained the socket" rule lives here, in the plain transport only: with
 /// edge-triggered epoll a read that returns less than asked means the socket is empty and a
-/// new event will come; under TLS that is false (OpenSSL buffers whole records), so the TLS
-/// transport answers `.bytes` and the caller reads on until `.wouldBlock`. Likewise a short
-/// TLS write (partial writes are on) is `.bytes`: write on until `.wouldBlock`.
+/// new event will come. Under TLS a short read proves nothing (OpenSSL buffers whole records):
+/// the TLS transport answers `.drained` only when its socket BIO saw the kernel queue empty
+/// (TCP_INQ) and OpenSSL holds no whole record; otherwise `.bytes`, and the caller reads on
+/// until `.wouldBlock`. A short TLS write (partial writes are on, one record) is `.bytes`:
+/// write on while writable. A stream pipe answers `.drained` when it is empty or full.
 ///
 /// A TLS read may answer `.wantsWrite` and a TLS write `.wantsRead` (see `Readiness`). The
 /// `fd` argument is the plain transport's; the TLS stream already holds its socket.
