@@ -153,10 +153,9 @@ public final class TLSServerContext: @unchecked Sendable {
         guard let auth = settings.clientAuth else { return }
         if let caFile = auth.caFile {
             ERR_clear_error()
-            if auth.mode == .verify {
-                guard SSL_CTX_load_verify_locations(ctx, caFile, nil) == 1 else {
-                    throw TLSSetupError(file: caFile, message: "cannot read CA file: \(TLSErrorQueue.takeReason())")
-                }
+            // Under passthrough too, so the stream can say whether the certificate chains to the CA.
+            guard SSL_CTX_load_verify_locations(ctx, caFile, nil) == 1 else {
+                throw TLSSetupError(file: caFile, message: "cannot read CA file: \(TLSErrorQueue.takeReason())")
             }
             // The names of the acceptable CAs, sent in the certificate request.
             guard let names = SSL_load_client_CA_file(caFile) else {

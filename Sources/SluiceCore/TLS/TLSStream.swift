@@ -11,6 +11,9 @@ import Glibc
 ///
 /// Every call first empties the thread's OpenSSL error queue, so an error left by another
 /// connection on this thread never decides this one's result.
+///
+/// OpenSSL writes to the socket with `write(2)` (alerts too, e.g. after an unexpected EOF), so
+/// the process must ignore `SIGPIPE`, as sluiced does.
 public final class TLSStream {
     private let ssl: OpaquePointer
     /// The `TLSServerContext` or `TLSClientContext` that made the stream.
