@@ -96,21 +96,31 @@ import Glibc
             for suffix in [".pem", ".out1", ".out2"] { try? FileManager.default.removeItem(atPath: base + suffix) }
         }
         let first = try serveOneOpenSSLClient(server, arguments: [versionFlag, "-sess_out", base + ".pem"], output: base + ".out1")
-        #expect(!first.resumed)
+        #expect(first.step == .done, "\(first.stream.failureDetail)")
+        #expect(!first.stream.resumed)
         let firstOutput = try String(contentsOfFile: base + ".out1", encoding: .utf8)
         #expect(firstOutput.contains("New, TLSv1."), "\(firstOutput.prefix(2000))")
         #expect(firstOutput.contains("hello from sluice"))
 
         let second = try serveOneOpenSSLClient(server, arguments: [versionFlag, "-sess_in", base + ".pem"], output: base + ".out2")
-        #expect(second.resumed)
+        #expect(second.step == .done, "\(second.stream.failureDetail)")
+        #expect(second.stream.resumed)
         let secondOutput = try String(contentsOfFile: base + ".out2", encoding: .utf8)
         #expect(secondOutput.contains("Reused, TLSv1."), "\(secondOutput.prefix(2000))")
+    }
+
+    @Test(arguments: [["-tls1_2", "-cipher", "AES128-SHA"], ["-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_SHA256"]])
+    func opensslClientWithoutASharedCipher(arguments: [String]) throws {
+        let output = NSTemporaryDirectory() + "sluice-cipher-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let served = try serveOneOpenSSLClient(try makeServer(["a"]), arguments: arguments, output: output)
+        #expect(served.step == .failed(.noSharedCipher), "\(served.stream.failureDetail)")
     }
 
     /// Listens on loopback, runs `openssl s_client` against it, and serves it one TLS
     /// connection: handshake, a greeting, close_notify. The server stream's view of it.
     func serveOneOpenSSLClient(_ context: TLSServerContext, arguments: [String],
-                               output: String) throws -> (resumed: Bool, version: String) {
+                               output: String) throws -> (step: TLSHandshakeStep, stream: TLSStream) {
         guard let any = SocketAddress(host: "127.0.0.1", port: 0) else { throw TestFailure("address") }
         let listener = try Socket.listen(on: any, reusePort: false)
         defer { Posix.close(listener) }
@@ -152,7 +162,7 @@ import Glibc
             _ = poll(&p, 1, 50)
             step = stream.handshake()
         }
-        guard step == .done else { throw TestFailure("handshake: \(step) \(stream.failureDetail)") }
+        guard step == .done else { return (step, stream) }
         #expect(stream.alpn == .h2)
         let greeting = Array("hello from sluice\n".utf8)
         var sent = 0
@@ -176,6 +186,6 @@ import Glibc
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             _ = poll(&p, 1, 50)
         }
-        return (stream.resumed, stream.versionName)
+        return (step, stream)
     }
 }

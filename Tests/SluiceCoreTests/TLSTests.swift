@@ -171,6 +171,25 @@ import Glibc
         #expect(end == .closed)
     }
 
+    @Test func aSmallReadLeavesTheRestBufferedInOpenSSL() throws {
+        let pair = try TLSPair(try makeServer(["a"]), try makeClient(), serverName: "a.example")
+        #expect(pair.handshake() == (.done, .done))
+        let text = Array("0123456789".utf8)
+        #expect(text.withUnsafeBytes { pair.client.write(from: $0.baseAddress!, count: $0.count) } == .bytes(10))
+        var four = [UInt8](repeating: 0, count: 4)
+        var first = TransportResult.wouldBlock
+        let deadline = Date().addingTimeInterval(5)
+        while first == .wouldBlock && Date() < deadline {
+            first = four.withUnsafeMutableBytes { pair.server.read(into: $0.baseAddress!, count: 4) }
+            if first == .wouldBlock { var p = pollfd(fd: pair.sockets.server, events: Int16(POLLIN), revents: 0); _ = poll(&p, 1, 20) }
+        }
+        #expect(first == .bytes(4))  // not .drained: the socket is empty but OpenSSL is not
+        #expect(pair.server.hasBufferedInput)
+        let rest = pair.readToEnd(pair.server, timeoutSeconds: 0.2).bytes
+        #expect(four + rest == text)
+        #expect(!pair.server.hasBufferedInput)
+    }
+
     @Test func eofWithoutCloseNotifyReadsAsClosed() throws {
         let pair = try TLSPair(try makeServer(["a"]), try makeClient(), serverName: "a.example")
         #expect(pair.handshake() == (.done, .done))

@@ -121,6 +121,11 @@ public final class TLSStream {
         ERR_clear_error()
     }
 
+    /// Whether OpenSSL holds input already read from the socket (a record not yet returned,
+    /// or part of one): no readiness event will announce it, so a reader that stopped early
+    /// (its buffer full) must come back without one.
+    public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
+
     /// The protocol ALPN chose (`.none` also when it chose one Sluice has no name for).
     public var alpn: TLSALPN {
         guard let p = alpnProtocol else { return .none }
