@@ -87,6 +87,24 @@ import Testing
                                                       maxVersion: .v1_2) } != nil)
     }
 
+    @Test func aChainFileSendsItsIntermediates() throws {
+        // b.pem followed by ca.pem stands in for leaf + intermediate: both go out.
+        let chain = NSTemporaryDirectory() + "sluice-chain-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).pem"
+        let output = chain + ".out"
+        defer { for f in [chain, output] { try? FileManager.default.removeItem(atPath: f) } }
+        let pems = try String(contentsOfFile: try TLSFixtures.path("b.pem"), encoding: .utf8)
+            + String(contentsOfFile: try TLSFixtures.path("ca.pem"), encoding: .utf8)
+        try pems.write(toFile: chain, atomically: true, encoding: .utf8)
+        let server = try TLSServerContext(TLSServerSettings(
+            certificates: [TLSCertificateFiles(cert: chain, key: try TLSFixtures.path("b.key"))], alpn: ["h2"]))
+        let served = try serveOneOpenSSLClient(server, arguments: ["-showcerts", "-CAfile", try TLSFixtures.path("ca.pem")],
+                                               output: output)
+        #expect(served.step == .done)
+        let text = try String(contentsOfFile: output, encoding: .utf8)
+        #expect(text.components(separatedBy: "-----BEGIN CERTIFICATE-----").count - 1 == 2, "\(text.prefix(3000))")
+        #expect(text.contains("Verify return code: 0 (ok)"))
+    }
+
     @Test func failureLabelsAreSnakeCase() {
         #expect(TLSFailure.allCases.map(\.rawValue) == [
             "timeout", "protocol_version", "no_shared_cipher", "no_client_certificate", "bad_certificate",

@@ -250,3 +250,75 @@ func percentDecoded(_ text: String) -> [UInt8]? {
     }
     return out
 }
+
+/// Listens on loopback, runs `openssl s_client` against it, and serves it one TLS
+/// connection: handshake, a greeting, close_notify. The server stream's view of it.
+func serveOneOpenSSLClient(_ context: TLSServerContext, arguments: [String],
+                           output: String) throws -> (step: TLSHandshakeStep, stream: TLSStream) {
+    guard let any = SocketAddress(host: "127.0.0.1", port: 0) else { throw TestFailure("address") }
+    let listener = try Socket.listen(on: any, reusePort: false)
+    defer { Posix.close(listener) }
+    guard let port = Socket.localAddress(listener)?.port else { throw TestFailure("no port") }
+
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    process.arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "a.example", "-ign_eof",
+                         "-alpn", "h2"] + arguments
+    process.standardInput = FileHandle.nullDevice
+    _ = FileManager.default.createFile(atPath: output, contents: nil)
+    process.standardOutput = FileHandle(forWritingAtPath: output)
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    defer {
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    var fd: Int32 = -1
+    let deadline = Date().addingTimeInterval(10)
+    while fd < 0 && Date() < deadline {
+        var peer = SocketAddress()
+        if case .processed(let accepted) = try Posix.accept(listener, address: &peer) {
+            fd = accepted
+        } else {
+            var p = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 50)
+        }
+    }
+    guard fd >= 0 else { throw TestFailure("openssl s_client did not connect") }
+    defer { Posix.close(fd) }
+    guard let stream = context.makeStream(fd: fd) else { throw TestFailure("no stream") }
+    var step = stream.handshake()
+    while !step.isFinal && Date() < deadline {
+        var p = pollfd(fd: fd, events: step.pollEvents, revents: 0)
+        _ = poll(&p, 1, 50)
+        step = stream.handshake()
+    }
+    guard step == .done else { return (step, stream) }
+    #expect(stream.alpn == .h2)
+    let greeting = Array("hello from sluice\n".utf8)
+    var sent = 0
+    while sent < greeting.count && Date() < deadline {
+        let r = greeting.withUnsafeBytes { stream.write(from: $0.baseAddress! + sent, count: $0.count - sent) }
+        switch r {
+        case .bytes(let n): sent += n
+        case .failed, .closed: throw TestFailure("write: \(r)")
+        default:
+            var p = pollfd(fd: fd, events: Int16(POLLOUT | POLLIN), revents: 0)
+            _ = poll(&p, 1, 50)
+        }
+    }
+    stream.shutdown()
+    // Wait for the client to go (it exits on close_notify), so its session file is complete.
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while Date() < deadline {
+        let r = buffer.withUnsafeMutableBytes { stream.read(into: $0.baseAddress!, count: $0.count) }
+        if r == .closed { break }
+        if case .failed = r { break }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        _ = poll(&p, 1, 50)
+    }
+    return (step, stream)
+}
