@@ -157,10 +157,9 @@ public final class TLSServerContext: @unchecked Sendable {
         guard let auth = settings.clientAuth else { return }
         if let caFile = auth.caFile {
             ERR_clear_error()
-            if auth.mode == .verify {
-                guard SSL_CTX_load_verify_locations(ctx, caFile, nil) == 1 else {
-                    throw TLSSetupError(file: caFile, message: "cannot read CA file: \(TLSErrorQueue.takeReason())")
-                }
+            // Under passthrough too, so the stream can say whether the certificate chains to the CA.
+            guard SSL_CTX_load_verify_locations(ctx, caFile, nil) == 1 else {
+                throw TLSSetupError(file: caFile, message: "cannot read CA file: \(TLSErrorQueue.takeReason())")
             }
             // The names of the acceptable CAs, sent in the certificate request.
             guard let names = SSL_load_client_CA_file(caFile) else {
@@ -238,30 +237,5 @@ public final class TLSServerContext: @unchecked Sendable {
             }
         }
         return SSL_TLSEXT_ERR_NOACK
-    }
-}
-
-/// ALPN protocol lists: names checked for the wire's 1…255-byte limit.
-enum TLSALPNWire {
-    static func protocols(_ names: [String]) throws(TLSSetupError) -> [[UInt8]] {
-        var out: [[UInt8]] = []
-        for name in names {
-            let bytes = Array(name.utf8)
-            guard (1...255).contains(bytes.count) else {
-                throw TLSSetupError(file: nil, message: "ALPN protocol name \"\(name.prefix(300))\" must be 1 to 255 bytes")
-            }
-            out.append(bytes)
-        }
-        return out
-    }
-
-    /// The wire form (each name prefixed by its length), for `SSL_CTX_set_alpn_protos`.
-    static func wire(_ names: [String]) throws(TLSSetupError) -> [UInt8] {
-        var out: [UInt8] = []
-        for p in try protocols(names) {
-            out.append(UInt8(truncatingIfNeeded: p.count))
-            out += p
-        }
-        return out
     }
 }

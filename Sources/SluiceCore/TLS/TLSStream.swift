@@ -11,6 +11,9 @@ import Glibc
 ///
 /// Every call first empties the thread's OpenSSL error queue, so an error left by another
 /// connection on this thread never decides this one's result.
+///
+/// OpenSSL writes to the socket with `write(2)` (alerts too, e.g. after an unexpected EOF), so
+/// the process must ignore `SIGPIPE`, as sluiced does.
 public final class TLSStream {
     private let ssl: OpaquePointer
     /// The state of the socket BIO (`TLSSocketBIO`), owned by `ssl`; nil on OpenSSL's own socket
@@ -162,6 +165,11 @@ public final class TLSStream {
         _ = SSL_shutdown(ssl)
         ERR_clear_error()
     }
+
+    /// Whether OpenSSL holds input already read from the socket (a record not yet returned,
+    /// or part of one): no readiness event will announce it, so a reader that stopped early
+    /// (its buffer full) must come back without one.
+    public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
     /// The protocol ALPN chose (`.none` also when it chose one Sluice has no name for).
     public var alpn: TLSALPN {
