@@ -15,6 +15,7 @@ import Testing
         let requests = r.events.compactMap(\.requestStream)
         #expect(requests.isEmpty, "delivered \(requests.count) requests")
         #expect(hasGoaway(r.output, code: H2ErrorCode.enhanceYourCalm))
+        #expect(server.isFinished && !server.wantsWrite)
         // Later reads are refused without work.
         let again = [UInt8](repeating: 0, count: 9).withUnsafeBytes { server.receive($0) }
         #expect(again == .close(.rapidReset))
