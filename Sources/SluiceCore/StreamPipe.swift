@@ -26,6 +26,11 @@ public final class StreamPipe {
     /// Bytes the local side read since the remote last asked (`takeConsumed`): HTTP/2 flow
     /// control gives them back to the peer only once they really moved on.
     private var consumed = 0
+    /// Remote bytes that did not fit in `inbound` yet (`pushAll`), `[overflowStart...]`
+    /// unread; they move in as the local side reads. Bounded by the sender's flow-control
+    /// window (bytes are credited back only as the local side reads), not by this pipe.
+    private var overflow: [UInt8] = []
+    private var overflowStart = 0
 
     /// Who owns the remote side (a connection slot) and which of its streams this is; set by
     /// the owner, read back when the pipe is reported dirty.
@@ -67,6 +72,8 @@ public final class StreamPipe {
         outboundEnded = false
         remoteGone = false
         consumed = 0
+        overflow.removeAll(keepingCapacity: true)
+        overflowStart = 0
         ownAnswer = false
         owner = -1
         stream = 0
@@ -77,6 +84,7 @@ public final class StreamPipe {
     /// Reads up to `count` bytes the remote side pushed. `.drained(n)` when the pipe is empty
     /// afterwards (wait for the remote's next push), `.closed` once it ended and is empty.
     public func read(into buffer: UnsafeMutableRawPointer, count: Int) -> TransportResult {
+        if inStart == inEnd { refill() }
         let available = inEnd - inStart
         if available == 0 {
             if inboundEnded || remoteGone { return .closed }
@@ -89,9 +97,21 @@ public final class StreamPipe {
         if inStart == inEnd {
             inStart = 0
             inEnd = 0
+            refill()
         }
         markQueued()
         return inEnd == inStart ? .drained(n) : .bytes(n)
+    }
+
+    /// Moves what waits in `overflow` into the room `inbound` has.
+    private func refill() {
+        guard overflowStart < overflow.count else { return }
+        let n = overflow.withUnsafeBytes { push(UnsafeRawBufferPointer(rebasing: $0[overflowStart...])) }
+        overflowStart += n
+        if overflowStart == overflow.count {
+            overflow.removeAll(keepingCapacity: true)
+            overflowStart = 0
+        }
     }
 
     /// Writes up to `count` bytes for the remote side. `.drained(n)` when the pipe filled up.
@@ -141,6 +161,18 @@ public final class StreamPipe {
         if n > 0 { (inbound + inEnd).copyMemory(from: base, byteCount: n) }
         inEnd += n
         return n
+    }
+
+    /// Appends all of `bytes` for the local side: what does not fit waits in the pipe's
+    /// overflow (in order) and moves in as the local side reads.
+    public func pushAll(_ bytes: UnsafeRawBufferPointer) {
+        guard !inboundEnded else { return }
+        var rest = bytes
+        if overflowStart == overflow.count {
+            let n = push(bytes)
+            rest = UnsafeRawBufferPointer(rebasing: bytes[n...])
+        }
+        if !rest.isEmpty { overflow.append(contentsOf: rest) }
     }
 
     /// Nothing more will be pushed.

@@ -72,8 +72,6 @@ final class H2Stream {
     let pipe: StreamPipe
     var request = H2ToHTTP1Request()
     var response = HTTP1ToH2Response(requestMethod: .get)
-    /// Translated request bytes that did not fit in the pipe yet.
-    var pendingIn: [UInt8] = []
     /// Scratch for translations (kept, so its capacity is reused).
     var scratch: [UInt8] = []
     /// DATA bytes received and not yet credited back to the client (flow control).

@@ -62,8 +62,6 @@ final class H2UpstreamStream {
     var request = HTTP1ToH2Request()
     var response = H2ToHTTP1Response(requestMethod: .get)
     var scratch: [UInt8] = []
-    /// Translated response bytes waiting for room in the pipe.
-    var pendingIn: [UInt8] = []
     /// Response DATA bytes not yet credited back to the target (flow control).
     var unacked = 0
     var requestEnded = false

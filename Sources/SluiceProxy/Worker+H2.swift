@@ -212,7 +212,6 @@ extension Worker {
         s.pipe.stream = id
         s.request = H2ToHTTP1Request()
         s.response.reset(requestMethod: Worker.methodKind(head.method))
-        s.pendingIn.removeAll(keepingCapacity: true)
         s.unacked = 0
         s.responseStarted = false
         s.responseEnded = false
@@ -259,15 +258,10 @@ extension Worker {
         feed(h, s)
     }
 
-    /// Pushes translated request bytes into the stream's pipe (what does not fit waits in
-    /// `pendingIn`) and lets the stream session read them.
+    /// Pushes translated request bytes into the stream's pipe and lets the stream session
+    /// read them.
     private func feed(_ h: H2Connection, _ s: H2Stream) {
-        if !s.pendingIn.isEmpty {
-            s.pendingIn += s.scratch
-        } else if !s.scratch.isEmpty {
-            let n = s.scratch.withUnsafeBytes { s.pipe.push($0) }
-            if n < s.scratch.count { s.pendingIn += s.scratch[n...] }
-        }
+        s.scratch.withUnsafeBytes { s.pipe.pushAll($0) }
         s.scratch.removeAll(keepingCapacity: true)
         guard s.session >= 0 else { return }
         let c = httpConns[Int(s.session)]
@@ -369,25 +363,13 @@ extension Worker {
         for h in targets where h.state != .free { flushH2Upstream(h) }
     }
 
-    /// Gives the client flow-control credit for request bytes the stream session took, and
-    /// pushes bytes that waited for room.
+    /// Gives the client flow-control credit for request bytes the stream session took.
     private func creditConsumed(_ h: H2Connection, _ s: H2Stream) {
         let taken = s.pipe.takeConsumed()
         if taken > 0 && s.unacked > 0 {
             let credit = min(taken, s.unacked)
             s.unacked -= credit
             h.session.consume(stream: s.id, bytes: credit)
-        }
-        if !s.pendingIn.isEmpty {
-            let n = s.pendingIn.withUnsafeBytes { s.pipe.push($0) }
-            if n > 0 {
-                s.pendingIn.removeFirst(n)
-                if s.session >= 0 {
-                    let c = httpConns[Int(s.session)]
-                    c.clientIO.noteReadable()
-                    drive(c)
-                }
-            }
         }
     }
 

@@ -33,7 +33,6 @@ extension Worker {
         st.id = 0
         st.request = HTTP1ToH2Request(scheme: plan.groups[group].tls == nil ? "http" : "https")
         st.scratch.removeAll(keepingCapacity: true)
-        st.pendingIn.removeAll(keepingCapacity: true)
         st.unacked = 0
         st.requestEnded = false
         st.responseStarted = false
@@ -264,14 +263,9 @@ extension Worker {
         wake(st, readable: true)
     }
 
-    /// Pushes translated response bytes to the exchange (what does not fit waits).
+    /// Pushes translated response bytes to the exchange.
     private func push(_ st: H2UpstreamStream) {
-        if !st.pendingIn.isEmpty {
-            st.pendingIn += st.scratch
-        } else if !st.scratch.isEmpty {
-            let n = st.scratch.withUnsafeBytes { st.pipe.push($0) }
-            if n < st.scratch.count { st.pendingIn += st.scratch[n...] }
-        }
+        st.scratch.withUnsafeBytes { st.pipe.pushAll($0) }
         st.scratch.removeAll(keepingCapacity: true)
         wake(st, readable: true)
     }
@@ -296,13 +290,6 @@ extension Worker {
             let credit = min(taken, st.unacked)
             st.unacked -= credit
             h.session.consume(stream: st.id, bytes: credit)
-        }
-        if !st.pendingIn.isEmpty {
-            let n = st.pendingIn.withUnsafeBytes { pipe.push($0) }
-            if n > 0 {
-                st.pendingIn.removeFirst(n)
-                wake(st, readable: true)
-            }
         }
         translateRequest(h, st)
         if !touched.contains(where: { $0 === h }) { touched.append(h) }
