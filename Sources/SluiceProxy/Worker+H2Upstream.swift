@@ -201,7 +201,8 @@ extension Worker {
             httpBuffers.release(b)
             h.input = ByteQueue()
         }
-        flushStreamPipes()
+        // What the exchanges wrote meanwhile is translated at the end of the loop turn
+        // (`flushStreamPipes`), with every other pipe, and this connection flushed again then.
         flushH2Upstream(h)
     }
 
