@@ -134,7 +134,7 @@ final class TCPConnection {
         lastActivity = now
         timerAt = 0
         let l = plan.listeners[listener]
-        preamble = l.acceptProxy ? .proxyHeader : l.preamble
+        preamble = l.preamble
         clientAddress = peer
         carriedDestination = nil
         proxyHeaderBytes = 0
