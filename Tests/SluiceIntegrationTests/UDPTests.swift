@@ -1,0 +1,238 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `sluiced` between real UDP clients and real UDP echo targets on loopback: flows
+/// pinned by `flow_hash`, expiry, the flow-table bound, datagram sizes, ordering, IPv6,
+/// wildcard binds, tcp_udp and health-checked UDP groups.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct UDPTests {
+    /// One client port always reaches the same target; many ports spread over the targets,
+    /// each exactly where the Maglev table sends its hash.
+    @Test func flowsArePinnedWhereMaglevSendsThem() throws {
+        let a = try udpEcho("a")
+        let b = try udpEcho("b")
+        let port = try freeUDPPort()
+        let targets = ["127.0.0.1:\(a.port)", "127.0.0.1:\(b.port)"]
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: targets))
+        defer { d.terminate() }
+        var seen: [String: Int] = [:]
+        for _ in 0..<40 {
+            let c = try UDPClient(port: port)
+            let first = try c.target()
+            for i in 0..<3 { #expect(try c.target("again \(i)") == first, "one client port, one target") }
+            let expected = maglevTarget(clientPort: c.localPort, listener: "dns", targets: targets)
+            #expect(expected.map { ["a", "b"][$0] } == first, "client port \(c.localPort)")
+            seen[first, default: 0] += 1
+        }
+        #expect(seen["a", default: 0] > 5 && seen["b", default: 0] > 5, "\(seen)")
+        let m = try metricsText(d)
+        #expect(metricValue(m, "sluice_connections_total{listener=\"dns\"}") == 40, "\(m)")
+        #expect(metricValue(m, "sluice_udp_datagrams_total{listener=\"dns\",direction=\"in\"}") == 160, "\(m)")
+        #expect(metricValue(m, "sluice_udp_datagrams_total{listener=\"dns\",direction=\"out\"}") == 160, "\(m)")
+    }
+
+    /// A registered target takes no flow that exists (they stay pinned) and new flows where
+    /// Maglev sends them; a deregistered one gives up only its own flows, which move where
+    /// the table without it sends them.
+    @Test func targetChangesMoveOnlyTheirOwnFlows() throws {
+        let a = try udpEcho("a")
+        let b = try udpEcho("b")
+        let c = try udpEcho("c")
+        let port = try freeUDPPort()
+        let two = ["127.0.0.1:\(a.port)", "127.0.0.1:\(b.port)"]
+        let three = two + ["127.0.0.1:\(c.port)"]
+        let names = ["a", "b", "c"]
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: two,
+                                                   groupExtra: ["health_check: off", "deregistration_delay: 0s"]))
+        defer { d.terminate() }
+        let clients = try (0..<30).map { _ in try UDPClient(port: port) }
+        var pinned: [String] = []
+        for cl in clients { pinned.append(try cl.target()) }
+
+        let reg = try ctl(d, ["targets", "register", "dns", three[2]])
+        #expect(reg.status == 0, "\(reg.output)")
+        // The new target is in use once a new client can reach it; wait for that by polling new clients.
+        try waitFor("the registration is applied", seconds: 10) {
+            let probe = try UDPClient(port: port)
+            let expected = maglevTarget(clientPort: probe.localPort, listener: "dns", targets: three).map { names[$0] }
+            return try probe.target() == expected
+        }
+        for (i, cl) in clients.enumerated() { #expect(try cl.target() == pinned[i], "existing flows stay pinned") }
+        var newcomers: [String: Int] = [:]
+        for _ in 0..<30 {
+            let cl = try UDPClient(port: port)
+            let got = try cl.target()
+            #expect(maglevTarget(clientPort: cl.localPort, listener: "dns", targets: three).map { names[$0] } == got)
+            newcomers[got, default: 0] += 1
+        }
+        #expect(newcomers["c", default: 0] > 0, "\(newcomers)")
+
+        let dereg = try ctl(d, ["targets", "deregister", "dns", two[0]])
+        #expect(dereg.status == 0, "\(dereg.output)")
+        let withoutA = [two[1], three[2]]
+        let onA = try #require(pinned.firstIndex(of: "a"))
+        try waitFor("the deregistration is applied", seconds: 10) { try clients[onA].target() != "a" }
+        for (i, cl) in clients.enumerated() {
+            let got = try cl.target()
+            if pinned[i] == "a" {
+                let expected = maglevTarget(clientPort: cl.localPort, listener: "dns", targets: withoutA)
+                    .map { ["b", "c"][$0] }
+                #expect(got == expected, "a's flows move where the table without a sends them")
+            } else {
+                #expect(got == pinned[i], "flows of other targets stay")
+            }
+        }
+    }
+
+    /// `idle_timeout: 1s`: a flow silent for longer is gone, and the client's next datagram
+    /// opens a new one (a second connection in the metrics).
+    @Test func idleFlowsExpire() throws {
+        let a = try udpEcho("a")
+        let port = try freeUDPPort()
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: ["127.0.0.1:\(a.port)"],
+                                                   listenerExtra: ["idle_timeout: 1s"]))
+        defer { d.terminate() }
+        let c = try UDPClient(port: port)
+        #expect(try c.target() == "a")
+        #expect(try c.target() == "a")
+        var m = try metricsText(d)
+        #expect(metricValue(m, "sluice_connections_total{listener=\"dns\"}") == 1)
+        #expect(metricValue(m, "sluice_connections_active{listener=\"dns\"}") == 1)
+        let sent = Date()
+        try waitFor("the flow expired", seconds: 5) {
+            metricValue(try metricsText(d), "sluice_connections_active{listener=\"dns\"}") == 0
+        }
+        #expect(Date().timeIntervalSince(sent) > 0.9, "not before the idle timeout")
+        #expect(try c.target() == "a")
+        m = try metricsText(d)
+        #expect(metricValue(m, "sluice_connections_total{listener=\"dns\"}") == 2, "\(m)")
+        #expect(metricValue(m, "sluice_connections_active{listener=\"dns\"}") == 1, "\(m)")
+    }
+
+    /// `max_flows: 2` with one worker: a third client is dropped and counted, and logged once;
+    /// the first two still pass.
+    @Test func aFullFlowTableDropsNewClients() throws {
+        let a = try udpEcho("a")
+        let port = try freeUDPPort()
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: ["127.0.0.1:\(a.port)"],
+                                                   listenerExtra: ["max_flows: 2"]))
+        defer { d.terminate() }
+        let one = try UDPClient(port: port)
+        let two = try UDPClient(port: port)
+        #expect(try one.target() == "a")
+        #expect(try two.target() == "a")
+        let three = try UDPClient(port: port, timeoutMillis: 300)
+        #expect(throws: (any Error).self) { try three.target() }
+        #expect(throws: (any Error).self) { try three.target() }
+        #expect(try one.target() == "a")
+        let m = try metricsText(d)
+        #expect(metricValue(m, "sluice_errors_total{listener=\"dns\",kind=\"udp_flow_table_full\"}") == 2, "\(m)")
+        #expect(metricValue(m, "sluice_connections_total{listener=\"dns\"}") == 2, "\(m)")
+        try waitFor("the full table is logged", seconds: 15) { d.log.contains("udp flow table full") }
+        #expect(d.log.components(separatedBy: "udp flow table full").count == 2, "one line per interval:\n\(d.log)")
+    }
+
+    /// Datagrams of 0, 1, 1,400 and 65,507 bytes (the IPv4 maximum) cross intact both ways.
+    @Test func datagramsOfEverySizeArriveIntact() throws {
+        let a = try udpEcho("-")
+        let port = try freeUDPPort()
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: ["127.0.0.1:\(a.port)"]))
+        defer { d.terminate() }
+        let c = try UDPClient(port: port)
+        for size in [1, 1400, 65_507, 0, 9000] {
+            let payload = randomPayload(count: size, seed: UInt64(size + 1))
+            let back = try c.exchange(payload)
+            #expect(back.count == size && back == payload, "\(size) bytes")
+        }
+    }
+
+    /// 1,000 datagrams of one flow, at most 32 in flight, come back in the order sent.
+    @Test func oneFlowKeepsItsOrder() throws {
+        let a = try udpEcho("-")
+        let port = try freeUDPPort()
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: ["127.0.0.1:\(a.port)"]))
+        defer { d.terminate() }
+        let c = try UDPClient(port: port)
+        var next = 0
+        var received: [Int] = []
+        while received.count < 1000 {
+            while next < 1000 && next - received.count < 32 {
+                var bytes = withUnsafeBytes(of: UInt32(next).bigEndian) { Array($0) }
+                bytes += [UInt8](repeating: 0x5A, count: 200)
+                try c.send(bytes)
+                next += 1
+            }
+            let back = try c.receive()
+            received.append(Int(back.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }))
+        }
+        #expect(received == Array(0..<1000))
+    }
+
+    @Test func ipv6FlowsWork() throws {
+        let a = try udpEcho("a", host: "::1")
+        let port = try freeUDPPort(host: "::1")
+        let d = try SluicedProcess(yaml: udpConfig(bind: "[::1]:\(port)", targets: ["[::1]:\(a.port)"]))
+        defer { d.terminate() }
+        let c = try UDPClient(host: "::1", port: port)
+        #expect(try c.target() == "a")
+        let big = randomPayload(count: 65_000, seed: 3)
+        let back = try c.exchange(big)
+        #expect(back.count == 65_002 && Array(back.dropFirst(2)) == big)
+    }
+
+    /// A listener bound to 0.0.0.0 answers from the address the client wrote to: a client
+    /// connected to 127.0.0.2 only accepts datagrams from 127.0.0.2.
+    @Test func wildcardListenerAnswersFromTheAddressWrittenTo() throws {
+        let a = try udpEcho("a")
+        let port = try freeUDPPort()
+        let d = try SluicedProcess(yaml: udpConfig(bind: "0.0.0.0:\(port)", targets: ["127.0.0.1:\(a.port)"]))
+        defer { d.terminate() }
+        for host in ["127.0.0.2", "127.0.0.1", "127.0.0.3"] {
+            let c = try UDPClient(host: host, port: port)
+            #expect(try c.target() == "a", "\(host)")
+        }
+    }
+
+    /// tcp_udp: TCP connections and UDP flows on one port reach the same group (a target that
+    /// listens on both).
+    @Test func tcpAndUDPOnOnePort() throws {
+        let a = try udpEcho("a")
+        let port = try freeUDPPort()
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: ["127.0.0.1:\(a.port)"],
+                                                   protocol: "tcp_udp"))
+        defer { d.terminate() }
+        let u = try UDPClient(port: port)
+        #expect(try u.target() == "a")
+        let fd = try TestSocket.connect(port: port)
+        defer { close(fd) }
+        try TestSocket.sendAll(fd, Array("over tcp".utf8))
+        TestSocket.shutdownWrite(fd)
+        #expect(String(decoding: try TestSocket.receiveAll(fd), as: UTF8.self) == "a\nover tcp")
+        #expect(d.log.contains("protocol=tcp_udp"), "\(d.log)")
+    }
+
+    /// A udp group is health-checked over TCP on the traffic port (the default): a target
+    /// whose TCP side is down turns unhealthy and gets no new flows.
+    @Test func healthCheckedGroupSkipsATargetWhoseTCPSideIsDown() throws {
+        let a = try udpEcho("a")
+        let b = try udpEcho("b", tcp: false)
+        let port = try freeUDPPort()
+        let targets = ["127.0.0.1:\(a.port)", "127.0.0.1:\(b.port)"]
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: targets, groupExtra: [
+            "health_check: { interval: 200ms, timeout: 100ms, healthy_threshold: 1, unhealthy_threshold: 1 }",
+        ]))
+        defer { d.terminate() }
+        try waitFor("b is unhealthy and a healthy", seconds: 10) {
+            let s = try targetStates(d, group: "dns")
+            return s[targets[0]] == "healthy" && s[targets[1]] == "unhealthy"
+        }
+        for _ in 0..<20 {
+            let c = try UDPClient(port: port)
+            #expect(try c.target() == "a")
+        }
+    }
+}
