@@ -64,6 +64,18 @@ public enum Posix {
         try check { Glibc.write(fd, buffer, count) }
     }
 
+    /// `send(2)` with `flags` (`MSG_MORE` to hold a segment back for a FIN that follows).
+    @inline(__always)
+    public static func send(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int, flags: Int32) throws(Errno)
+        -> IOResult<Int>
+    {
+        try check { Glibc.send(fd, buffer, count, flags) }
+    }
+
+    /// More is coming (a FIN, from `shutdown` or `close`): the kernel may send both in one
+    /// segment. Never raises SIGPIPE.
+    public static let sendMore = Int32(MSG_MORE) | Int32(MSG_NOSIGNAL)
+
     /// Half-closes or closes a socket; errors (`ENOTCONN` after a reset) are not interesting here.
     public static func shutdown(_ fd: Int32, how: Int32) {
         _ = Glibc.shutdown(fd, how)

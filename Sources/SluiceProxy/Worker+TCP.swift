@@ -362,7 +362,10 @@ extension Worker {
         while true {
             var moved = false
             if flow.end > flow.start && destinationReady.writable, let b = flow.buffer {
-                switch destinationTransport.write(destination, from: b + flow.start, count: flow.end - flow.start) {
+                // Once the source has ended, the FIN follows these bytes (shutdown or close as
+                // soon as they are out): one segment carries both.
+                switch destinationTransport.write(destination, from: b + flow.start, count: flow.end - flow.start,
+                                                  finFollows: flow.sourceClosed) {
                 case .bytes(let n):
                     // All written, or a partial TLS write (one record) with room left: the loop
                     // writes on.
@@ -397,8 +400,12 @@ extension Worker {
             }
             if !flow.sourceClosed && sourceReady.readable && flow.end < size {
                 if flow.buffer == nil { flow.buffer = buffers.acquire() }
+                // A plain socket whose peer's FIN has arrived (epoll said so) and that answers a
+                // short read holds nothing but that FIN now: TCP queues data in order, and the
+                // FIN only after every byte before it. So end the source without a read of 0.
+                let finAfterShortRead = sourceReady.hangup && sourceTransport.canSplice
                 switch sourceTransport.read(source, into: flow.buffer! + flow.end, count: size - flow.end,
-                                            hangupSeen: sourceReady.hangup) {
+                                            hangupSeen: sourceReady.hangup && !finAfterShortRead) {
                 case .bytes(let n):
                     flow.end += n
                     moved = true
@@ -410,6 +417,10 @@ extension Worker {
                     flow.end += n
                     sourceReady.readable = false
                     moved = n > 0
+                    if finAfterShortRead {
+                        flow.sourceClosed = true
+                        moved = true
+                    }
                 case .closed:
                     flow.sourceClosed = true
                     moved = true
