@@ -200,10 +200,12 @@ extension Worker {
         }
     }
 
-    /// The PROXY header flow `f` sends before its first datagram, written into `space`;
-    /// returns its length (0: none).
+    /// The PROXY v2 header (DGRAM: UDP4/UDP6, the client and the address it wrote to) flow
+    /// `f` sends before its first datagram, written into `space`; returns its length (0: none).
+    /// v1 has no datagram form (the config refuses it for UDP), so only v2 writes one.
     private func proxyHeader(_ f: UDPFlow, into space: UnsafeMutableRawBufferPointer) -> Int {
-        0
+        guard proxyVersion(of: f) == .v2 else { return 0 }
+        return ProxyHeaderEncoder.encode(.v2, datagram: true, source: f.client, destination: f.local, into: space)
     }
 
     // MARK: Target → client

@@ -235,4 +235,43 @@ struct UDPTests {
             #expect(try c.target() == "a")
         }
     }
+
+    /// `proxy_protocol: v2` on a udp listener: the first datagram of each flow carries a PROXY
+    /// v2 header (DGRAM over IPv4: the client and the address it wrote to, here 127.0.0.2 on a
+    /// wildcard listener), byte for byte as the published format says; later ones do not.
+    @Test func proxyV2HeaderOnTheFirstDatagramOfEachFlow() throws {
+        let a = try udpEcho("a")
+        let port = try freeUDPPort()
+        let d = try SluicedProcess(yaml: udpConfig(bind: "0.0.0.0:\(port)", targets: ["127.0.0.1:\(a.port)"],
+                                                   listenerExtra: ["proxy_protocol: v2"]))
+        defer { d.terminate() }
+        for _ in 0..<2 {
+            let c = try UDPClient(host: "127.0.0.2", port: port)
+            let header = proxyV2Signature + [0x21, 0x12, 0x00, 0x0C, 127, 0, 0, 1, 127, 0, 0, 2]
+                + bigEndian(c.localPort) + bigEndian(port)
+            #expect(try c.exchange(Array("first".utf8)) == Array("a|".utf8) + header + Array("first".utf8))
+            #expect(try c.exchange(Array("second".utf8)) == Array("a|second".utf8))
+        }
+    }
+
+    /// A group's `proxy_protocol: v2` applies whatever its listener says: over IPv6 the header
+    /// is DGRAM UDP6 with 16-byte addresses.
+    @Test func groupProxyV2OverIPv6() throws {
+        let a = try udpEcho("a", host: "::1")
+        let port = try freeUDPPort(host: "::1")
+        let d = try SluicedProcess(yaml: udpConfig(bind: "[::1]:\(port)", targets: ["[::1]:\(a.port)"],
+                                                   groupExtra: ["health_check: off", "proxy_protocol: v2"]))
+        defer { d.terminate() }
+        let c = try UDPClient(host: "::1", port: port)
+        let loopback6 = [UInt8](repeating: 0, count: 15) + [1]
+        let header = proxyV2Signature + [0x21, 0x22, 0x00, 0x24] + loopback6 + loopback6
+            + bigEndian(c.localPort) + bigEndian(port)
+        #expect(try c.exchange([0x42]) == Array("a|".utf8) + header + [0x42])
+        #expect(try c.exchange([0x43]) == Array("a|".utf8) + [0x43])
+    }
 }
+
+/// The 12 bytes every PROXY v2 header starts with.
+private let proxyV2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+
+private func bigEndian(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xFF)] }
