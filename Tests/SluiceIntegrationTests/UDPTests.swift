@@ -236,6 +236,53 @@ struct UDPTests {
         }
     }
 
+    /// A reload that keeps the udp listener keeps its sockets and its flows (same target, no
+    /// new connection); one that turns it into tcp_udp adds TCP on the same port; one that
+    /// removes it closes its flows and frees the port.
+    @Test func reloadsKeepFlowsAndSockets() throws {
+        let a = try udpEcho("a")
+        let b = try udpEcho("b")
+        let port = try freeUDPPort()
+        let targets = ["127.0.0.1:\(a.port)", "127.0.0.1:\(b.port)"]
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: targets))
+        defer { d.terminate() }
+        let clients = try (0..<8).map { _ in try UDPClient(port: port) }
+        let pinned = try clients.map { try $0.target() }
+        try udpConfig(bind: "127.0.0.1:\(port)", targets: targets, listenerExtra: ["max_flows: 100", "idle_timeout: 30s"])
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        #expect(try ctl(d, ["reload"]).status == 0)
+        for (i, c) in clients.enumerated() { #expect(try c.target() == pinned[i]) }
+        try udpConfig(bind: "127.0.0.1:\(port)", targets: targets, protocol: "tcp_udp")
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        let r = try ctl(d, ["reload"])
+        #expect(r.status == 0, "\(r.output)")
+        for (i, c) in clients.enumerated() { #expect(try c.target() == pinned[i], "kept across the protocol change") }
+        let fd = try TestSocket.connect(port: port)
+        TestSocket.shutdownWrite(fd)
+        #expect(["a\n", "b\n"].contains(String(decoding: try TestSocket.receiveAll(fd), as: UTF8.self)))
+        close(fd)
+        #expect(metricValue(try metricsText(d), "sluice_connections_total{listener=\"dns\"}") == 9)
+        let other = try freeUDPPort()
+        try udpConfig(bind: "127.0.0.1:\(other)", targets: targets)
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        #expect(try ctl(d, ["reload"]).status == 0)
+        try waitFor("the old flows closed", seconds: 5) {
+            metricValue(try metricsText(d), "sluice_connections_active{listener=\"dns\"}") == 0
+        }
+        let moved = try UDPClient(port: other)
+        #expect(["a", "b"].contains(try moved.target()))
+        let probe = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(probe) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(bound == 0, "the old port is free again")
+    }
+
     /// `proxy_protocol: v2` on a udp listener: the first datagram of each flow carries a PROXY
     /// v2 header (DGRAM over IPv4: the client and the address it wrote to, here 127.0.0.2 on a
     /// wildcard listener), byte for byte as the published format says; later ones do not.
