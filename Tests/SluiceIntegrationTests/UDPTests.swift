@@ -172,16 +172,65 @@ struct UDPTests {
         #expect(received == Array(0..<1000))
     }
 
+    /// IPv6 end to end, up to the largest IPv6 UDP payload (65,527 bytes).
     @Test func ipv6FlowsWork() throws {
-        let a = try udpEcho("a", host: "::1")
+        let a = try udpEcho("-", host: "::1")
         let port = try freeUDPPort(host: "::1")
         let d = try SluicedProcess(yaml: udpConfig(bind: "[::1]:\(port)", targets: ["[::1]:\(a.port)"]))
         defer { d.terminate() }
         let c = try UDPClient(host: "::1", port: port)
-        #expect(try c.target() == "a")
-        let big = randomPayload(count: 65_000, seed: 3)
-        let back = try c.exchange(big)
-        #expect(back.count == 65_002 && Array(back.dropFirst(2)) == big)
+        for size in [5, 1400, 65_527] {
+            let payload = randomPayload(count: size, seed: UInt64(size))
+            #expect(try c.exchange(payload) == payload, "\(size) bytes")
+        }
+    }
+
+    /// A target whose port is closed: the kernel's "port unreachable" drops datagrams (counted
+    /// as `udp_dropped`), never the listener; flows on a live target keep working.
+    @Test func portUnreachableDropsDatagramsNotTheListener() throws {
+        let a = try udpEcho("a")
+        let deadPort = try freeUDPPort()  // nothing listens there
+        let port = try freeUDPPort()
+        let targets = ["127.0.0.1:\(a.port)", "127.0.0.1:\(deadPort)"]
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: targets))
+        defer { d.terminate() }
+        /// A new client whose flow Maglev sends to `targets[index]`.
+        func client(to index: Int) throws -> UDPClient {
+            while true {
+                let c = try UDPClient(port: port, timeoutMillis: 2000)
+                if maglevTarget(clientPort: c.localPort, listener: "dns", targets: targets) == index { return c }
+            }
+        }
+        let dead = try client(to: 1)
+        let live = try client(to: 0)
+        #expect(try live.target() == "a")
+        try waitFor("a datagram to the closed port is dropped and counted", seconds: 10) {
+            try dead.send(Array("lost".utf8))
+            return metricValue(try metricsText(d), "sluice_errors_total{listener=\"dns\",kind=\"udp_dropped\"}") >= 1
+        }
+        #expect(try live.target() == "a")
+        #expect(try client(to: 0).target() == "a", "the listener still serves new clients")
+        #expect(d.isRunning)
+    }
+
+    /// A UDP address another process holds is refused at start, naming listener and address.
+    @Test func udpAddressInUseIsReported() throws {
+        let port = try freeUDPPort()
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let holder = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(holder) }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(bound == 0)
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: ["127.0.0.1:9"]),
+                                   waitForReady: false)
+        defer { d.terminate() }
+        #expect(d.waitForExit(seconds: 10) == 1)
+        #expect(d.log.contains("listener dns: address 127.0.0.1:\(port) is already in use"), "\(d.log)")
     }
 
     /// A listener bound to 0.0.0.0 answers from the address the client wrote to: a client
