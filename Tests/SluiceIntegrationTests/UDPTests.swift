@@ -11,13 +11,14 @@ import Glibc
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct UDPTests {
     /// One client port always reaches the same target; many ports spread over the targets,
-    /// each exactly where the Maglev table sends its hash.
-    @Test func flowsArePinnedWhereMaglevSendsThem() throws {
+    /// each exactly where the Maglev table sends its hash (with one worker or two: the kernel
+    /// gives a client address to one worker, and every worker has the same table).
+    @Test(arguments: [1, 2]) func flowsArePinnedWhereMaglevSendsThem(workers: Int) throws {
         let a = try udpEcho("a")
         let b = try udpEcho("b")
         let port = try freeUDPPort()
         let targets = ["127.0.0.1:\(a.port)", "127.0.0.1:\(b.port)"]
-        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: targets))
+        let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: targets, workers: workers))
         defer { d.terminate() }
         var seen: [String: Int] = [:]
         for _ in 0..<40 {
