@@ -59,6 +59,14 @@ public enum Posix {
         try check { Glibc.read(fd, buffer, count) }
     }
 
+    /// Copies up to `count` bytes of what a socket has received without consuming them
+    /// (`recv` with `MSG_PEEK`): a later read returns the same bytes. `.processed(0)` means
+    /// end of input.
+    @inline(__always)
+    public static func peek(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) throws(Errno) -> IOResult<Int> {
+        try check { Glibc.recv(fd, buffer, count, Int32(MSG_PEEK)) }
+    }
+
     @inline(__always)
     public static func write(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int) throws(Errno) -> IOResult<Int> {
         try check { Glibc.write(fd, buffer, count) }

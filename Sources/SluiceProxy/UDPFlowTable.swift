@@ -1,35 +1,43 @@
 import SluiceCore
 
-/// Identifies a UDP flow within one worker: the client's address and port, and the listener
-/// socket it wrote to. Three words, compared and hashed without touching the address bytes
-/// again.
+/// Identifies a UDP flow within one worker: the client's address and port, the address it
+/// wrote to (a wildcard-bound socket receives for every local address, and one client port
+/// writing to two of them makes two flows, each answered from its own address) and the
+/// listener socket. Five words, compared and hashed without touching address bytes again.
 struct UDPFlowKey: Equatable {
     /// IPv6: address bytes 0...7; IPv4: 0.
     var high: UInt64
     /// IPv6: address bytes 8...15; IPv4: the address.
     var low: UInt64
+    /// The local address the datagram was sent to, in the same two-word form.
+    var localHigh: UInt64 = 0
+    var localLow: UInt64 = 0
     /// Listener socket (bits 32–63), address family (16–31), client port (0–15).
     var tag: UInt64
 
-    init(high: UInt64, low: UInt64, tag: UInt64) {
+    init(high: UInt64, low: UInt64, localHigh: UInt64 = 0, localLow: UInt64 = 0, tag: UInt64) {
         self.high = high
         self.low = low
+        self.localHigh = localHigh
+        self.localLow = localLow
         self.tag = tag
     }
 
-    /// The key of `client` on listener socket `socket`; nil for an address that is neither
-    /// IPv4 nor IPv6.
+    /// The key of `client` writing to `local` on listener socket `socket`; nil for an address
+    /// that is neither IPv4 nor IPv6.
     @inline(__always)
-    init?(client: SocketAddress, socket: Int32) {
+    init?(client: SocketAddress, local: SocketAddress, socket: Int32) {
         let tag = UInt64(UInt32(bitPattern: socket)) << 32 | UInt64(UInt16(truncatingIfNeeded: client.family)) << 16
             | UInt64(client.port)
-        if let v4 = client.ipv4Address {
-            self.init(high: 0, low: UInt64(v4), tag: tag)
-        } else if let v6 = client.ipv6Address {
-            self.init(high: v6.0, low: v6.1, tag: tag)
-        } else {
-            return nil
-        }
+        guard let (high, low) = UDPFlowKey.words(client) else { return nil }
+        let (localHigh, localLow) = UDPFlowKey.words(local) ?? (0, 0)
+        self.init(high: high, low: low, localHigh: localHigh, localLow: localLow, tag: tag)
+    }
+
+    @inline(__always)
+    static func words(_ a: SocketAddress) -> (UInt64, UInt64)? {
+        if let v4 = a.ipv4Address { return (0, UInt64(v4)) }
+        return a.ipv6Address
     }
 }
 
@@ -74,9 +82,11 @@ struct UDPFlowTable {
 
     @inline(__always)
     private func position(_ key: UDPFlowKey) -> Int {
-        let a = (key.high ^ seed.0).multipliedFullWidth(by: key.low ^ seed.1)
-        let b = (key.tag ^ seed.2).multipliedFullWidth(by: seed.0 | 1)
-        let h = a.high ^ a.low ^ b.high ^ b.low
+        // Multiply-and-fold rounds (as wyhash): each word passes a full-width multiplication
+        // with seeded state; the last multiplier is odd, so no round loses everything before it.
+        var h = UDPFlowTable.fold(key.high ^ seed.0, key.low ^ seed.1)
+        h = UDPFlowTable.fold(h ^ key.localHigh, key.localLow ^ seed.2)
+        h = UDPFlowTable.fold(h ^ key.tag, seed.0 | 1)
         return Int(truncatingIfNeeded: h ^ h >> 29) & mask
     }
 
@@ -146,6 +156,12 @@ struct UDPFlowTable {
         mask = n - 1
         count = 0
         for (k, s) in old { insert(k, slot: s) }
+    }
+
+    @inline(__always)
+    private static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let m = a.multipliedFullWidth(by: b)
+        return m.high ^ m.low
     }
 
     private static func splitmix(_ state: inout UInt64) -> UInt64 {

@@ -97,7 +97,8 @@ extension Worker {
                 continue
             }
             let client = batch.source(i)
-            guard let key = UDPFlowKey(client: client, socket: l.fd) else {
+            let local = l.wildcard ? (batch.destination(i)?.withPort(lp.port) ?? l.address) : l.address
+            guard let key = UDPFlowKey(client: client, local: local, socket: l.fd) else {
                 dropped &+= 1
                 continue
             }
@@ -114,7 +115,6 @@ extension Worker {
                     full &+= 1
                     continue
                 }
-                let local = l.wildcard ? (batch.destination(i)?.withPort(lp.port) ?? l.address) : l.address
                 guard let opened = openFlow(key: key, client: client, local: local, on: l, listener: index) else {
                     dropped &+= 1
                     continue

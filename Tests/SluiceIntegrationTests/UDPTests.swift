@@ -21,8 +21,10 @@ struct UDPTests {
         let d = try SluicedProcess(yaml: udpConfig(bind: "127.0.0.1:\(port)", targets: targets, workers: workers))
         defer { d.terminate() }
         var seen: [String: Int] = [:]
+        var clients: [UDPClient] = []  // all kept open: a closed client's port could come back as another's
         for _ in 0..<40 {
             let c = try UDPClient(port: port)
+            clients.append(c)
             let first = try c.target()
             for i in 0..<3 { #expect(try c.target("again \(i)") == first, "one client port, one target") }
             let expected = maglevTarget(clientPort: c.localPort, listener: "dns", targets: targets)
@@ -56,9 +58,13 @@ struct UDPTests {
 
         let reg = try ctl(d, ["targets", "register", "dns", three[2]])
         #expect(reg.status == 0, "\(reg.output)")
+        // Every client stays open to the end: a closed one's port could come back as a
+        // newcomer's and find the old flow.
+        var kept: [UDPClient] = []
         // The new target is in use once a new client can reach it; wait for that by polling new clients.
         try waitFor("the registration is applied", seconds: 10) {
             let probe = try UDPClient(port: port)
+            kept.append(probe)
             let expected = maglevTarget(clientPort: probe.localPort, listener: "dns", targets: three).map { names[$0] }
             return try probe.target() == expected
         }
@@ -66,6 +72,7 @@ struct UDPTests {
         var newcomers: [String: Int] = [:]
         for _ in 0..<30 {
             let cl = try UDPClient(port: port)
+            kept.append(cl)
             let got = try cl.target()
             #expect(maglevTarget(clientPort: cl.localPort, listener: "dns", targets: three).map { names[$0] } == got)
             newcomers[got, default: 0] += 1
@@ -245,6 +252,39 @@ struct UDPTests {
             let c = try UDPClient(host: host, port: port)
             #expect(try c.target() == "a", "\(host)")
         }
+    }
+
+    /// One client port writing to two addresses of a wildcard listener makes two flows, each
+    /// answered from the address it wrote to.
+    @Test func oneClientPortTwoLocalAddressesTwoFlows() throws {
+        let a = try udpEcho("a")
+        let port = try freeUDPPort()
+        let d = try SluicedProcess(yaml: udpConfig(bind: "0.0.0.0:\(port)", targets: ["127.0.0.1:\(a.port)"]))
+        defer { d.terminate() }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        for (i, host) in [UInt32(0x7F00_0002), 0x7F00_0003, 0x7F00_0002].enumerated() {
+            var to = sockaddr_in()
+            to.sin_family = sa_family_t(AF_INET)
+            to.sin_port = port.bigEndian
+            to.sin_addr.s_addr = host.bigEndian
+            let sent = withUnsafePointer(to: &to) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(sent == 1)
+            var buf = [UInt8](repeating: 0, count: 100)
+            var from = sockaddr_in()
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let n = withUnsafeMutablePointer(to: &from) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buf, buf.count, 0, $0, &len) }
+            }
+            #expect(n == 3, "answer \(i)")
+            #expect(UInt32(bigEndian: from.sin_addr.s_addr) == host && UInt16(bigEndian: from.sin_port) == port,
+                    "answer \(i) comes from the address written to")
+        }
+        #expect(metricValue(try metricsText(d), "sluice_connections_total{listener=\"dns\"}") == 2)
     }
 
     /// tcp_udp: TCP connections and UDP flows on one port reach the same group (a target that

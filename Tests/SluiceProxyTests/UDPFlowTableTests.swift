@@ -6,8 +6,11 @@ import Testing
 /// The per-worker UDP flow table, without sockets: keys from addresses, insert/find/remove
 /// against a model, deletion in the middle of probe runs, growth, and the `max_flows` share.
 @Suite struct UDPFlowTableTests {
-    private func v4(_ host: String, _ port: UInt16, socket: Int32 = 7) -> UDPFlowKey {
-        UDPFlowKey(client: SocketAddress(host: host, port: port)!, socket: socket)!
+    private let listener = SocketAddress(host: "192.0.2.53", port: 53)!
+
+    private func v4(_ host: String, _ port: UInt16, socket: Int32 = 7, local: String = "192.0.2.53") -> UDPFlowKey {
+        UDPFlowKey(client: SocketAddress(host: host, port: port)!, local: SocketAddress(host: local, port: 53)!,
+                   socket: socket)!
     }
 
     @Test func keysTellAddressPortFamilyAndSocketApart() {
@@ -15,11 +18,13 @@ import Testing
         #expect(v4("10.0.0.1", 53) != v4("10.0.0.1", 54))
         #expect(v4("10.0.0.1", 53) != v4("10.0.0.2", 53))
         #expect(v4("10.0.0.1", 53, socket: 7) != v4("10.0.0.1", 53, socket: 8))
-        let mapped = UDPFlowKey(client: SocketAddress(host: "::ffff:10.0.0.1", port: 53)!, socket: 7)!
+        #expect(v4("10.0.0.1", 53, local: "192.0.2.53") != v4("10.0.0.1", 53, local: "192.0.2.54"))
+        let mapped = UDPFlowKey(client: SocketAddress(host: "::ffff:10.0.0.1", port: 53)!, local: listener, socket: 7)!
         #expect(mapped != v4("10.0.0.1", 53))
-        let six = UDPFlowKey(client: SocketAddress(host: "2001:db8::1", port: 53)!, socket: 7)!
-        #expect(six.high == 0x2001_0db8_0000_0000 && six.low == 1)
-        #expect(UDPFlowKey(client: SocketAddress(), socket: 7) == nil)  // no family: no key
+        let six = UDPFlowKey(client: SocketAddress(host: "2001:db8::1", port: 53)!,
+                             local: SocketAddress(host: "2001:db8::53", port: 53)!, socket: 7)!
+        #expect(six.high == 0x2001_0db8_0000_0000 && six.low == 1 && six.localLow == 0x53)
+        #expect(UDPFlowKey(client: SocketAddress(), local: listener, socket: 7) == nil)  // no family: no key
     }
 
     @Test func insertFindRemove() {
