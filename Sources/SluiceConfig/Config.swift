@@ -68,6 +68,30 @@ public enum ProtocolKind: String, Sendable, Equatable, CaseIterable {
     case http, https, tcp, tls, udp, tcpUDP = "tcp_udp"
 }
 
+/// `proxy_protocol:` when on (`off` is `nil`): the PROXY protocol version sent to targets.
+public enum ProxyProtocolSetting: String, Sendable, Equatable, CaseIterable {
+    case v1, v2
+}
+
+/// The keys of udp listeners (and the UDP half of tcp_udp ones), with their defaults.
+public struct UDPListenerSettings: Sendable, Equatable {
+    /// Nanoseconds without a datagram either way before a flow ends (`idle_timeout`).
+    public var idleTimeout: UInt64
+    /// Flows (client addresses) the listener tracks at once (`max_flows`); datagrams of new
+    /// clients beyond it are dropped and counted.
+    public var maxFlows: Int
+
+    /// NLB's idle timeout for UDP flows.
+    public static let defaultIdleTimeout: UInt64 = 120 * Nanoseconds.second
+    public static let defaultMaxFlows = 65_536
+
+    public init(idleTimeout: UInt64 = UDPListenerSettings.defaultIdleTimeout,
+                maxFlows: Int = UDPListenerSettings.defaultMaxFlows) {
+        self.idleTimeout = idleTimeout
+        self.maxFlows = maxFlows
+    }
+}
+
 /// One weighted destination of a `forward` action.
 public struct WeightedGroup: Sendable, Equatable {
     /// Index into `Config.targetGroups`.
@@ -112,6 +136,14 @@ public struct ListenerConfig: Sendable, Equatable {
     public var http: HTTPListenerSettings?
     /// TLS termination; set exactly for https and tls listeners.
     public var tls: ListenerTLSConfig?
+    /// PROXY protocol sent to targets (tcp, tls, udp, tcp_udp listeners); `nil` = off. A
+    /// group's own `proxy_protocol` takes precedence for its targets.
+    public var proxyProtocol: ProxyProtocolSetting?
+    /// Read a PROXY protocol header (v1 or v2) before anything else on each connection (tcp,
+    /// tls, http, https listeners); the address it carries is the client's.
+    public var acceptProxyProtocol: Bool
+    /// Datagram settings; set exactly for udp and tcp_udp listeners.
+    public var udp: UDPListenerSettings?
 
     /// NLB's idle timeout for TCP.
     public static let defaultTCPIdleTimeout: UInt64 = 350 * Nanoseconds.second
@@ -121,7 +153,12 @@ public struct ListenerConfig: Sendable, Equatable {
 
     public init(name: String, protocolKind: ProtocolKind, bind: SocketAddressSpec, idleTimeout: UInt64,
                 connectTimeout: UInt64, defaultAction: ListenerAction, rules: [RuleConfig] = [],
-                http: HTTPListenerSettings? = nil, tls: ListenerTLSConfig? = nil) {
+                http: HTTPListenerSettings? = nil, tls: ListenerTLSConfig? = nil,
+                proxyProtocol: ProxyProtocolSetting? = nil, acceptProxyProtocol: Bool = false,
+                udp: UDPListenerSettings? = nil) {
+        self.proxyProtocol = proxyProtocol
+        self.acceptProxyProtocol = acceptProxyProtocol
+        self.udp = udp
         self.name = name
         self.protocolKind = protocolKind
         self.bind = bind
@@ -183,6 +220,9 @@ public struct TargetGroupConfig: Sendable, Equatable {
     public var tls: GroupTLSConfig?
     /// How requests go to the targets of an http or https group; `.http1` for the others.
     public var protocolVersion: ProtocolVersion
+    /// PROXY protocol sent to this group's targets (tcp, tls, udp, tcp_udp groups), whatever
+    /// the listener says; `nil` = as the listener says.
+    public var proxyProtocol: ProxyProtocolSetting?
 
     /// `healthCheck` defaults to `nil` (off) here, so configs built in code keep the behaviour
     /// they had; the YAML loader fills in `HealthCheckConfig.default(for:)` when the key is absent.
@@ -191,7 +231,8 @@ public struct TargetGroupConfig: Sendable, Equatable {
                 minHealthy: MinHealthy = .count(1),
                 deregistrationDelay: UInt64 = TargetGroupConfig.defaultDeregistrationDelay,
                 slowStart: UInt64 = 0, crossZone: CrossZone = .enabled, tls: GroupTLSConfig? = nil,
-                protocolVersion: ProtocolVersion = .http1) {
+                protocolVersion: ProtocolVersion = .http1, proxyProtocol: ProxyProtocolSetting? = nil) {
+        self.proxyProtocol = proxyProtocol
         self.name = name
         self.protocolKind = protocolKind
         self.algorithm = algorithm

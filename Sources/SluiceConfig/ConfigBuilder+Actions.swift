@@ -117,9 +117,7 @@ extension ConfigBuilder {
             reader.error("unknown target group \"\(name)\"; \(known)", at: value)
             return nil
         }
-        // Only judged for listener protocols accepted now: the others are already refused.
-        if let listenerProtocol, Schema.supportedProtocols.contains(listenerProtocol),
-            let groupProtocol = entry.protocolKind
+        if let listenerProtocol, let groupProtocol = entry.protocolKind
         {
             let fitting = Schema.groupProtocols(fitting: listenerProtocol)
             if !fitting.contains(groupProtocol) {
@@ -139,7 +137,7 @@ extension ConfigBuilder {
 
     /// "a" or "an" before a protocol name as read aloud (`an http`, `a tcp`).
     private func article(_ word: String) -> String {
-        word.hasPrefix("h") || word.hasPrefix("u") ? "an" : "a"
+        word.hasPrefix("h") ? "an" : "a"  // "an http", "a udp"
     }
 
     // MARK: redirect

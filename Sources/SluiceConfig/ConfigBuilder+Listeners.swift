@@ -58,12 +58,26 @@ extension ConfigBuilder {
 
         let isHTTP = kind.map(Schema.isHTTP) ?? false
         var idleTimeout: UInt64? =
-            isHTTP ? ListenerConfig.defaultHTTPIdleTimeout : ListenerConfig.defaultTCPIdleTimeout
-        if let value = listener["idle_timeout"] { idleTimeout = positiveDuration(value) }
+            isHTTP ? ListenerConfig.defaultHTTPIdleTimeout
+            : kind == .udp ? UDPListenerSettings.defaultIdleTimeout : ListenerConfig.defaultTCPIdleTimeout
+        let writtenIdleTimeout = listener["idle_timeout"].flatMap { positiveDuration($0) }
+        if listener["idle_timeout"] != nil { idleTimeout = writtenIdleTimeout }
         var connectTimeout: UInt64? = ListenerConfig.defaultConnectTimeout
         if let value = listener["connect_timeout"] { connectTimeout = positiveDuration(value) }
 
-        checkProxyProtocol(listener)
+        let proxyProtocol = kind.flatMap { proxyProtocolSetting(listener, kind: $0) }
+        let acceptProxyProtocol = kind.map { acceptsProxyProtocol(listener, kind: $0) } ?? false
+        var udp: UDPListenerSettings?
+        if let kind, Schema.isUDP(kind) {
+            // `idle_timeout` ends idle flows too; unwritten, flows keep NLB's 120 s (TCP's 350 s).
+            udp = UDPListenerSettings(idleTimeout: writtenIdleTimeout ?? UDPListenerSettings.defaultIdleTimeout)
+            if let value = listener["max_flows"] {
+                let range = Schema.maxFlows
+                udp?.maxFlows = reader.int(
+                    value, in: range, expected: "a number of flows from \(range.lowerBound) to \(range.upperBound)")
+                    ?? UDPListenerSettings.defaultMaxFlows
+            }
+        }
 
         var http: HTTPListenerSettings?
         var rules: [RuleConfig]? = []
@@ -92,7 +106,8 @@ extension ConfigBuilder {
         else { return nil }
         return ListenerConfig(
             name: name, protocolKind: kind, bind: bind, idleTimeout: idleTimeout,
-            connectTimeout: connectTimeout, defaultAction: action, rules: rules, http: http, tls: tls)
+            connectTimeout: connectTimeout, defaultAction: action, rules: rules, http: http, tls: tls,
+            proxyProtocol: proxyProtocol, acceptProxyProtocol: acceptProxyProtocol, udp: udp)
     }
 
     /// The `protocol:` text of a listener mapping, read before the mapping is checked.
@@ -125,6 +140,15 @@ extension ConfigBuilder {
                 }
             }
         }
+        if !Schema.isUDP(kind) {
+            for key in Schema.udpListenerKeys {
+                if let keyNode = listener.keyNode(key) {
+                    reader.error(
+                        "\"\(key)\" is a key of udp and tcp_udp listeners; this listener's protocol is "
+                            + "\(kind.rawValue)", at: keyNode)
+                }
+            }
+        }
     }
 
     /// Refuses a bind address that another listener (or `control.metrics`) already uses, or
@@ -151,24 +175,44 @@ extension ConfigBuilder {
         address.host == "0.0.0.0" || address.host == "::"
     }
 
-    /// `proxy_protocol: off` and `accept_proxy_protocol: false` are accepted; the rest is later.
-    private mutating func checkProxyProtocol(_ listener: YAMLMapping) {
-        if let value = listener["proxy_protocol"], let key = listener.keyNode("proxy_protocol") {
-            let text = value.node.scalar?.string
-            if text == "v1" || text == "v2" {
-                reader.notSupportedYet(
-                    key, key: "proxy_protocol", shown: text, reason: LaterFeature.proxyProtocol.reason,
-                    supported: "off")
-            } else if text != "off" {
-                reader.error("expected off, v1 or v2, got \(reader.describe(value.node))", at: value)
-            }
+    /// `accept_proxy_protocol:` — tcp, tls, http and https listeners read PROXY headers; a udp
+    /// or tcp_udp listener may only say `false`.
+    private mutating func acceptsProxyProtocol(_ listener: YAMLMapping, kind: ProtocolKind) -> Bool {
+        guard let value = listener["accept_proxy_protocol"], let accept = reader.bool(value) else { return false }
+        if accept && !Schema.proxyAcceptingListeners.contains(kind) {
+            reader.error(
+                "accept_proxy_protocol reads a header at the start of a TCP connection: it is for tcp, tls, http "
+                    + "and https listeners, not \(kind.rawValue) ones", at: value)
+            return false
         }
-        if let value = listener["accept_proxy_protocol"], let key = listener.keyNode("accept_proxy_protocol"),
-            let accept = reader.bool(value), accept
-        {
-            reader.notSupportedYet(
-                key, key: "accept_proxy_protocol", shown: "true",
-                reason: LaterFeature.proxyProtocol.reason, supported: "false")
+        return accept
+    }
+}
+
+extension ConfigBuilder {
+    /// `proxy_protocol: off | v1 | v2` of a listener or group whose protocol is `kind`.
+    /// Only TCP carries v1; UDP flows (udp, tcp_udp) need v2.
+    mutating func proxyProtocolSetting(_ mapping: YAMLMapping, kind: ProtocolKind, owners: String = "listeners")
+        -> ProxyProtocolSetting?
+    {
+        guard let value = mapping["proxy_protocol"] else { return nil }
+        let text = value.node.scalar?.string
+        // YAML 1.1 readers take a bare `off` for false: accept both spellings.
+        if text == "off" || text == "false" { return nil }
+        guard let text, let setting = ProxyProtocolSetting(rawValue: text) else {
+            reader.error("expected off, v1 or v2, got \(reader.describe(value.node))", at: value)
+            return nil
         }
+        guard Schema.proxySendingListeners.contains(kind) else {
+            reader.error(
+                "proxy_protocol sends the client's address to targets of tcp, tls, udp and tcp_udp \(owners); "
+                    + "\(kind.rawValue) ones pass it in X-Forwarded-For", at: value)
+            return nil
+        }
+        if setting == .v1 && Schema.isUDP(kind) {
+            reader.error("PROXY protocol v1 has no form for UDP; \(kind.rawValue) needs v2", at: value)
+            return nil
+        }
+        return setting
     }
 }

@@ -55,6 +55,7 @@ extension ConfigBuilder {
         let tls = groupTLS(in: group, protocolKind: kind)
         let protocolVersion = self.protocolVersion(in: group, protocolKind: kind)
         let healthCheck = self.healthCheck(in: group, groupProtocol: kind, protocolVersion: protocolVersion ?? .http1)
+        let proxyProtocol = kind.flatMap { proxyProtocolSetting(group, kind: $0, owners: "groups") }
 
         var targets: [TargetConfig]? = []
         if let value = group["targets"] {
@@ -67,7 +68,7 @@ extension ConfigBuilder {
             name: name, protocolKind: kind, algorithm: algorithm, targets: targets, hashKey: hashKey,
             stickiness: stickiness, healthCheck: healthCheck.check, minHealthy: minHealthy,
             deregistrationDelay: deregistrationDelay, slowStart: slowStart, crossZone: crossZone, tls: tls,
-            protocolVersion: protocolVersion)
+            protocolVersion: protocolVersion, proxyProtocol: proxyProtocol)
     }
 
     /// `algorithm:`, defaulting to `flow_hash` for L4 groups and `round_robin` for HTTP ones.

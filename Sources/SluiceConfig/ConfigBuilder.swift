@@ -115,22 +115,16 @@ struct ConfigBuilder {
         return text
     }
 
-    /// `protocol:` of a listener or group: the kind if known (reporting those not supported
-    /// yet), `nil` after an error for a missing or unknown protocol.
+    /// `protocol:` of a listener or group: the kind if known, `nil` after an error for a missing
+    /// or unknown protocol.
     mutating func protocolKind(in mapping: YAMLMapping) -> ProtocolKind? {
         guard let value = reader.required("protocol", in: mapping, expected: "the protocol, such as tcp"),
             let text = reader.string(value, expected: "a protocol")
         else { return nil }
         let supported = Schema.supportedProtocols.map(\.rawValue).joined(separator: ", ")
         guard let kind = ProtocolKind(rawValue: text) else {
-            let later = ProtocolKind.allCases.filter { !Schema.supportedProtocols.contains($0) }.map(\.rawValue)
-            reader.error(
-                "expected \(supported), got \(reader.quoted(text)) (\(later.joined(separator: ", ")) "
-                    + "arrive with later releases)", at: value)
+            reader.error("expected \(supported), got \(reader.quoted(text))", at: value)
             return nil
-        }
-        if let feature = Schema.laterFeature(of: kind), let key = mapping.keyNode("protocol") {
-            reader.notSupportedYet(key, key: "protocol", shown: text, reason: feature.reason, supported: supported)
         }
         return kind
     }

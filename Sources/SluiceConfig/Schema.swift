@@ -1,13 +1,11 @@
 /// A feature of SPEC §2 that a later release brings. Its keys and values are refused with a
 /// message that says so, never silently accepted, and told apart from unknown keys (typos).
 enum LaterFeature {
-    case udp, proxyProtocol, registry
+    case registry
 
     /// Completes "… is not supported yet (REASON)".
     var reason: String {
         switch self {
-        case .udp: "UDP forwarding arrives with a later release"
-        case .proxyProtocol: "PROXY protocol arrives with a later release"
         case .registry: "the shared etcd registry arrives with a later release"
         }
     }
@@ -38,6 +36,16 @@ enum Schema {
     ]
     /// Keys only https and tls listeners have.
     static let tlsListenerKeys = ["tls"]
+    /// Keys only udp and tcp_udp listeners have.
+    static let udpListenerKeys = ["max_flows"]
+    /// Listener protocols that send PROXY headers to targets (`proxy_protocol`).
+    static let proxySendingListeners: [ProtocolKind] = [.tcp, .tls, .udp, .tcpUDP]
+    /// Listener protocols that read PROXY headers from a balancer in front (`accept_proxy_protocol`).
+    static let proxyAcceptingListeners: [ProtocolKind] = [.tcp, .tls, .http, .https]
+    /// Group protocols whose targets can be sent PROXY headers (`proxy_protocol`).
+    static let proxySendingGroups: [ProtocolKind] = [.tcp, .tls, .udp, .tcpUDP]
+    /// `max_flows` of a udp listener: flows (client addresses) at once.
+    static let maxFlows = 1...10_000_000
     static let listenerLater: KeyValuePairs<String, LaterFeature> = [:]
 
     /// The keys a listener of `kind` has, in the order messages list them; every listener key
@@ -46,6 +54,7 @@ enum Schema {
         var keys = commonListenerKeys
         if kind.map(isHTTP) ?? true { keys += httpListenerKeys }
         if kind.map(isTLS) ?? true { keys += tlsListenerKeys }
+        if kind.map(isUDP) ?? true { keys += udpListenerKeys }
         return keys
     }
 
@@ -74,7 +83,7 @@ enum Schema {
 
     static let groupKeys = [
         "name", "protocol", "algorithm", "targets", "cross_zone", "slow_start", "health_check", "hash_key",
-        "stickiness", "deregistration_delay", "min_healthy", "tls", "protocol_version",
+        "stickiness", "deregistration_delay", "min_healthy", "tls", "protocol_version", "proxy_protocol",
     ]
     static let groupLater: KeyValuePairs<String, LaterFeature> = [:]
     static let healthCheckKeys = [
@@ -103,16 +112,8 @@ enum Schema {
 
     static let targetKeys = ["address", "zone", "weight"]
 
-    /// Protocols listeners and groups accept now.
-    static let supportedProtocols: [ProtocolKind] = [.tcp, .http, .https, .tls]
-
-    /// Why a protocol is not accepted yet.
-    static func laterFeature(of kind: ProtocolKind) -> LaterFeature? {
-        switch kind {
-        case .tcp, .http, .https, .tls: nil
-        case .udp, .tcpUDP: .udp
-        }
-    }
+    /// Protocols listeners and groups accept.
+    static let supportedProtocols: [ProtocolKind] = [.tcp, .http, .https, .tls, .udp, .tcpUDP]
 
     /// Whether listeners and groups of `kind` work per HTTP request (L7).
     static func isHTTP(_ kind: ProtocolKind) -> Bool {
@@ -122,6 +123,11 @@ enum Schema {
     /// Whether listeners of `kind` terminate TLS and groups of `kind` speak TLS to targets.
     static func isTLS(_ kind: ProtocolKind) -> Bool {
         kind == .https || kind == .tls
+    }
+
+    /// Whether listeners of `kind` take datagrams (udp, and tcp_udp's UDP half).
+    static func isUDP(_ kind: ProtocolKind) -> Bool {
+        kind == .udp || kind == .tcpUDP
     }
 
     /// Algorithms a group of `kind` accepts now, in the order messages list them.
@@ -138,9 +144,9 @@ enum Schema {
     /// http listeners to https groups); TLS listeners to plain groups (termination).
     static func groupProtocols(fitting kind: ProtocolKind) -> [ProtocolKind] {
         switch kind {
-        case .tcp, .tls: [.tcp, .tls]
+        case .tcp, .tls: [.tcp, .tls, .tcpUDP]
         case .http, .https: [.http, .https]
-        case .udp: [.udp]
+        case .udp: [.udp, .tcpUDP]
         case .tcpUDP: [.tcpUDP]
         }
     }

@@ -38,6 +38,18 @@ public final class Plan: Sendable {
         var forwardsClientCert = false
         /// `X-Forwarded-Proto`.
         var proto: StaticString = "http"
+        /// `proxy_protocol`: the header connections and flows send to targets, unless their
+        /// group says otherwise (`GroupPlan.proxySend` wins).
+        var proxySend: ProxyProtocolVersion?
+        /// `accept_proxy_protocol`: each connection starts with a PROXY header (its preamble).
+        var acceptProxy = false
+        /// The listener takes TCP connections (every protocol but udp).
+        var hasTCP = true
+        /// The listener takes datagrams (udp, tcp_udp).
+        var hasUDP = false
+        /// udp, tcp_udp: flows tracked at once (across workers) and their idle timeout.
+        var maxFlows = 0
+        var flowIdleTimeout: UInt64 = 0
 
         init(name: String, address: SocketAddress, idleTimeout: UInt64, connectTimeout: UInt64,
              forward: [WeightedGroup], hashSeed: UInt64, port: UInt16) {
@@ -103,6 +115,8 @@ public final class Plan: Sendable {
         var serverName: String?
         /// `protocol_version` of http/https groups.
         var protocolVersion = ProtocolVersion.http1
+        /// `proxy_protocol` of the group: the header its targets get, whatever the listener says.
+        var proxySend: ProxyProtocolVersion?
     }
 
     struct TargetPlan: Sendable {
@@ -160,6 +174,7 @@ public final class Plan: Sendable {
             }
             gp.statsId = ids?.group(g.name) ?? gi
             gp.protocolVersion = g.protocolVersion
+            gp.proxySend = g.proxyProtocol.map(Plan.proxyVersion)
             if let t = g.tls {
                 let alpn: [String] = g.protocolKind == .https ? (g.protocolVersion == .http1 ? ["http/1.1"] : ["h2"]) : []
                 gp.tls = try TLSContexts.shared.client(t, alpn: alpn, group: g.name)
@@ -203,6 +218,14 @@ public final class Plan: Sendable {
                 lp.forwardsClientCert = t.clientAuth != nil
                 lp.proto = "https"
             }
+            lp.proxySend = l.proxyProtocol.map(Plan.proxyVersion)
+            lp.acceptProxy = l.acceptProxyProtocol
+            lp.hasTCP = l.protocolKind != .udp
+            if let u = l.udp {
+                lp.hasUDP = true
+                lp.maxFlows = u.maxFlows
+                lp.flowIdleTimeout = u.idleTimeout
+            }
             listeners.append(lp)
         }
         self.groups = groups
@@ -234,6 +257,13 @@ public final class Plan: Sendable {
             if let j = groups[g].targets.firstIndex(where: { $0.key == t.key }) { mapped.insert(j) }
         }
         return (g, mapped)
+    }
+
+    static func proxyVersion(_ setting: ProxyProtocolSetting) -> ProxyProtocolVersion {
+        switch setting {
+        case .v1: .v1
+        case .v2: .v2
+        }
     }
 
     static func balancerAlgorithm(_ kind: AlgorithmKind) -> BalancerAlgorithm {

@@ -40,7 +40,18 @@ public final class StatsBlock: @unchecked Sendable {
     static let h2Closes = 48
     /// HTTP/2 streams opened by clients.
     static let h2Streams = 63
-    static let perListener = 64
+    /// UDP: datagrams from clients and to clients, datagrams dropped because the flow table was
+    /// full, and datagrams dropped for want of a usable target or by a failed send.
+    static let udpDatagramsIn = 64
+    static let udpDatagramsOut = 65
+    static let udpFlowsFull = 66
+    static let udpDropped = 67
+    /// PROXY protocol headers read (`accept_proxy_protocol`), and connections closed for a
+    /// missing, malformed or oversized header, or one not complete in time.
+    static let proxyAccepted = 72
+    static let proxyInvalid = 73
+    static let proxyTimeout = 74
+    static let perListener = 80
 
     /// Results of TLS handshakes, in slot order: completed (full), completed (resumed), then
     /// the failure causes (`TLSFailure` raw values).

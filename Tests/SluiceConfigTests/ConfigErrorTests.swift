@@ -218,7 +218,7 @@ import Testing
                 ConfigError(
                     file: testFile, line: 7, column: 20, path: "listeners[0].default.forward[0].group",
                     message: "target group \"web\" has protocol http, which does not fit a tcp listener "
-                        + "(it needs a tcp or tls group)")
+                        + "(it needs a tcp, tls or tcp_udp group)")
             ])
     }
 

@@ -4,35 +4,6 @@ import Testing
 
 /// Keys and values of later releases are refused at the key, saying so, and told apart from typos.
 @Suite struct LaterFeatureTests {
-    @Test(arguments: [("udp", "UDP forwarding"), ("tcp_udp", "UDP forwarding")])
-    func laterListenerProtocols(protocolName: String, feature: String) {
-        let yaml = listenerDocument("").replacingOccurrences(of: "protocol: tcp\n", with: "protocol: \(protocolName)\n")
-        #expect(
-            loadErrors(yaml) == [
-                ConfigError(
-                    file: testFile, line: 3, column: 5, path: "listeners[0].protocol",
-                    message:
-                        "\"protocol: \(protocolName)\" is not supported yet (\(feature) arrives with a later release); "
-                        + "supported now: tcp, http, https, tls")
-            ])
-    }
-
-    @Test func laterGroupProtocolAlsoFailsTheFitCheck() {
-        let yaml = """
-            listeners:
-              - { name: pg, protocol: tcp, bind: 127.0.0.1:5432, default: { forward: db } }
-            target_groups:
-              - { name: db, protocol: udp }
-            """
-        #expect(
-            loadErrors(yaml).map(\.message) == [
-                "target group \"db\" has protocol udp, which does not fit a tcp listener (it needs a tcp or tls "
-                    + "group)",
-                "\"protocol: udp\" is not supported yet (UDP forwarding arrives with a later release); "
-                    + "supported now: tcp, http, https, tls",
-            ])
-    }
-
     @Test(arguments: [
         "rules: []", "desync_mitigation: defensive", "xff: append", "access_log: stdout", "header_timeout: 5s",
         "response_timeout: 5s", "max_request_body: 1048576", "max_header_bytes: 8K", "max_headers: 50",
@@ -54,40 +25,6 @@ import Testing
         #expect(
             errors.first?.message
                 == "\"tls\" is a key of https and tls listeners, which terminate TLS; this listener's protocol is tcp")
-    }
-
-    @Test func acceptedValuesOfLaterKeysLoad() throws {
-        let yaml = """
-            listeners:
-              - name: pg
-                protocol: tcp
-                bind: 127.0.0.1:5432
-                proxy_protocol: "off"
-                accept_proxy_protocol: false
-                default: { forward: db }
-            target_groups:
-              - { name: db, protocol: tcp, cross_zone: true, slow_start: 0s, health_check: off }
-            """
-        _ = try ConfigLoader.parse(yaml: yaml, file: testFile)
-    }
-
-    @Test func proxyProtocolValues() {
-        let errors = loadErrors(listenerDocument("proxy_protocol: v2\naccept_proxy_protocol: true"))
-        #expect(
-            errors == [
-                ConfigError(
-                    file: testFile, line: 6, column: 5, path: "listeners[0].proxy_protocol",
-                    message: "\"proxy_protocol: v2\" is not supported yet (PROXY protocol arrives with a later "
-                        + "release); supported now: off"),
-                ConfigError(
-                    file: testFile, line: 7, column: 5, path: "listeners[0].accept_proxy_protocol",
-                    message: "\"accept_proxy_protocol: true\" is not supported yet (PROXY protocol arrives with a "
-                        + "later release); supported now: false"),
-            ])
-        #expect(
-            loadErrors(listenerDocument("proxy_protocol: v3")).map(\.message) == [
-                "expected off, v1 or v2, got \"v3\""
-            ])
     }
 
     @Test func formerlyLaterGroupValuesLoad() throws {

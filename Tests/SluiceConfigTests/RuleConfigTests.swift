@@ -200,8 +200,8 @@ import Testing
             """
         #expect(
             loadErrors(yaml).map(\.message) == [
-                "target group \"app\" has protocol http, which does not fit a tcp listener (it needs a tcp or tls "
-                    + "group)",
+                "target group \"app\" has protocol http, which does not fit a tcp listener (it needs a tcp, tls or "
+                    + "tcp_udp group)",
                 "target group \"db\" has protocol tcp, which does not fit an http listener (it needs an http or "
                     + "https group)",
             ])

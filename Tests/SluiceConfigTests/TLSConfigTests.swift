@@ -184,7 +184,7 @@ private let oneCertificate = "certificates: [ { cert: $DIR/a.pem, key: $DIR/a.ke
          "unknown key \"min_versoin\" (did you mean \"min_version\"?); allowed keys: certificates, min_version, "
             + "alpn, client_auth, handshake_timeout"),
         ("tls", oneCertificate, "", "app", "5:25 listeners[0].default.forward",
-         "target group \"app\" has protocol http, which does not fit a tls listener (it needs a tcp or tls group)"),
+         "target group \"app\" has protocol http, which does not fit a tls listener (it needs a tcp, tls or tcp_udp group)"),
         ("https", oneCertificate, "", "pgs", "5:25 listeners[0].default.forward",
          "target group \"pgs\" has protocol tls, which does not fit an https listener (it needs an http or https "
             + "group)"),
