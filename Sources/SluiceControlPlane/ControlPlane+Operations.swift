@@ -325,14 +325,45 @@ extension ControlPlane {
     /// check and TLS settings (used by `https` checks).
     public func checkTargets() -> [CheckTarget] {
         state.withLock { s in
-            s.groups.flatMap { g -> [CheckTarget] in
+            let proxy = Self.checkProxyVersions(s.config)
+            return s.groups.flatMap { g -> [CheckTarget] in
                 guard let hc = g.config.healthCheck else { return [] }
+                let version = proxy[g.config.name]
                 return g.targets.filter { $0.drainDeadline == nil }.map {
                     CheckTarget(group: g.config.name, address: $0.address, host: $0.host,
-                                port: hc.port.map(UInt16.init) ?? $0.port, check: hc, tls: g.config.tls)
+                                port: hc.port.map(UInt16.init) ?? $0.port, check: hc, tls: g.config.tls,
+                                proxyProtocol: version)
                 }
             }
         }
+    }
+
+    /// The PROXY version each group's checks send (as a LOCAL header): the group's
+    /// `proxy_protocol`, else the highest version of any listener forwarding to it, so a
+    /// target that insists on a header still passes its checks; absent: none.
+    static func checkProxyVersions(_ config: Config) -> [String: ProxyProtocolVersion] {
+        func version(_ s: ProxyProtocolSetting?) -> ProxyProtocolVersion? {
+            switch s {
+            case .v1?: .v1
+            case .v2?: .v2
+            case nil: nil
+            }
+        }
+        var fromListeners = [ProxyProtocolVersion?](repeating: nil, count: config.targetGroups.count)
+        for l in config.listeners {
+            guard let v = version(l.proxyProtocol) else { continue }
+            var forwarded: [Int] = []
+            if case .forward(let f) = l.defaultAction { forwarded += f.map(\.group) }
+            for r in l.rules { if case .forward(let f) = r.action { forwarded += f.map(\.group) } }
+            for g in forwarded where g >= 0 && g < fromListeners.count {
+                if (fromListeners[g]?.rawValue ?? 0) < v.rawValue { fromListeners[g] = v }
+            }
+        }
+        var result: [String: ProxyProtocolVersion] = [:]
+        for (i, g) in config.targetGroups.enumerated() {
+            if let v = version(g.proxyProtocol) ?? fromListeners[i] { result[g.name] = v }
+        }
+        return result
     }
 
     public struct CheckTarget: Sendable {
@@ -344,6 +375,8 @@ extension ControlPlane {
         /// The group's `tls` settings (https/tls groups); an `https` check of another group
         /// does not verify the target's certificate, as ALB's checks do not.
         public var tls: GroupTLSConfig?
+        /// Checks open with a PROXY LOCAL header of this version (`checkProxyVersions`).
+        public var proxyProtocol: ProxyProtocolVersion? = nil
     }
 
     public var config: Config { state.withLock { $0.config } }

@@ -68,6 +68,8 @@ struct CheckLoop {
         var transport = Transport.plain
         /// gRPC checks (`protocol_version: grpc` groups): the call while a check runs.
         var grpc: GRPCHealthCheck?
+        /// Targets that expect a PROXY header get a LOCAL one first (before TLS and requests).
+        var proxyProtocol: ProxyProtocolVersion?
     }
 
     enum Phase { case idle, connecting, handshaking, reading }
@@ -141,6 +143,7 @@ struct CheckLoop {
             let key = TargetKey(group: t.group, address: t.address)
             wanted.insert(key)
             if let slot = slotByTarget[key] {
+                checks[slot]?.proxyProtocol = t.proxyProtocol
                 if checks[slot]?.config != t.check || checks[slot]?.serverName != t.tls?.serverName {
                     checks[slot]?.config = t.check
                     checks[slot]?.request = Self.request(path: t.check.path, host: t.address)
@@ -155,6 +158,7 @@ struct CheckLoop {
                               request: Self.request(path: t.check.path, host: t.address), nextDue: now &+ offset)
             check.tlsContext = Self.tlsContext(t)
             check.serverName = t.tls?.serverName
+            check.proxyProtocol = t.proxyProtocol
             let slot: Int
             if let free = freeSlots.popLast() {
                 slot = free
@@ -239,6 +243,10 @@ struct CheckLoop {
 
     mutating func connected(_ slot: Int) {
         guard let c = checks[slot] else { return }
+        if let version = c.proxyProtocol, !sendLocalHeader(c.fd, version) {
+            finish(slot, success: false, reason: .connectionRefused)
+            return
+        }
         if c.config.protocolKind == .tcp {
             finish(slot, success: true, reason: nil)
             return
@@ -254,6 +262,19 @@ struct CheckLoop {
             return
         }
         sendRequest(slot)
+    }
+
+    /// Writes a PROXY LOCAL header (v2) or `PROXY UNKNOWN` (v1) on the bare socket, before
+    /// anything else: the target keeps the check's own addresses. One whole write (16 bytes
+    /// on a fresh socket) or the connection is unusable.
+    mutating func sendLocalHeader(_ fd: Int32, _ version: ProxyProtocolVersion) -> Bool {
+        let n = scratch.withUnsafeMutableBytes { ProxyHeaderEncoder.encodeLocal(version, into: $0) }
+        let written = scratch.withUnsafeBytes { raw -> Int in
+            guard let base = raw.baseAddress, n > 0, case .processed(let w)? = try? Posix.write(fd, from: base, count: n)
+            else { return -1 }
+            return w
+        }
+        return written == n
     }
 
     /// An `https` check's TLS handshake (bounded by the check's timeout like the rest).

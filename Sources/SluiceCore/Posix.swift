@@ -59,10 +59,30 @@ public enum Posix {
         try check { Glibc.read(fd, buffer, count) }
     }
 
+    /// Copies up to `count` bytes of what a socket has received without consuming them
+    /// (`recv` with `MSG_PEEK`): a later read returns the same bytes. `.processed(0)` means
+    /// end of input.
+    @inline(__always)
+    public static func peek(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) throws(Errno) -> IOResult<Int> {
+        try check { Glibc.recv(fd, buffer, count, Int32(MSG_PEEK)) }
+    }
+
     @inline(__always)
     public static func write(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int) throws(Errno) -> IOResult<Int> {
         try check { Glibc.write(fd, buffer, count) }
     }
+
+    /// `send(2)` with `flags` (`MSG_MORE` to hold a segment back for a FIN that follows).
+    @inline(__always)
+    public static func send(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int, flags: Int32) throws(Errno)
+        -> IOResult<Int>
+    {
+        try check { Glibc.send(fd, buffer, count, flags) }
+    }
+
+    /// More is coming (a FIN, from `shutdown` or `close`): the kernel may send both in one
+    /// segment. Never raises SIGPIPE.
+    public static let sendMore = Int32(MSG_MORE) | Int32(MSG_NOSIGNAL)
 
     /// Half-closes or closes a socket; errors (`ENOTCONN` after a reset) are not interesting here.
     public static func shutdown(_ fd: Int32, how: Int32) {

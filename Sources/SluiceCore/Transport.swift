@@ -88,13 +88,21 @@ public enum Transport {
         }
     }
 
-    /// Writes up to `count` bytes from `buffer`.
+    /// Writes up to `count` bytes from `buffer`. `finFollows`: the sender half-closes (or
+    /// closes) right after these bytes, so a plain socket holds them back (`MSG_MORE`) to send
+    /// them with its FIN in one segment.
     @inline(__always)
-    public func write(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int) -> TransportResult {
+    public func write(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int, finFollows: Bool = false)
+        -> TransportResult
+    {
         switch self {
         case .plain:
             do {
-                switch try Posix.write(fd, from: buffer, count: count) {
+                let r =
+                    finFollows
+                    ? try Posix.send(fd, from: buffer, count: count, flags: Posix.sendMore)
+                    : try Posix.write(fd, from: buffer, count: count)
+                switch r {
                 case .wouldBlock: return .wouldBlock
                 case .processed(let n): return n < count ? .drained(n) : .bytes(n)
                 }

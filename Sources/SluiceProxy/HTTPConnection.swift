@@ -158,6 +158,9 @@ final class HTTPExchange {
 final class HTTPConnection {
     enum State {
         case free
+        /// An `accept_proxy_protocol` listener: the PROXY header is read, before anything else
+        /// (bounded by min(10 s, header timeout)).
+        case preamble
         /// A `https` listener's TLS handshake is under way (bounded by its handshake timeout).
         case handshaking
         /// The exchange drives: reading a request head, forwarding, answering, tunnelling.
@@ -179,6 +182,7 @@ final class HTTPConnection {
     var transport = Transport.plain
     /// Readiness of `client` as `transport` sees it (`hangup`: the client's FIN or hang-up).
     var clientIO = Readiness()
+    /// The client: the accepted peer, or the source a PROXY header carried.
     var clientAddress = SocketAddress()
     /// The client address as the rule matcher wants it (`RequestFacts.sourceFamily` and
     /// `sourceAddress`), computed once per connection; family 0 (not IP) matches no range.
@@ -199,6 +203,8 @@ final class HTTPConnection {
     var timerAt: UInt64 = 0
     /// While handshaking: when the handshake times out.
     var handshakeDeadline: UInt64 = 0
+    /// While reading the PROXY header: when it must be complete.
+    var preambleDeadline: UInt64 = 0
     /// Mutual TLS: the `X-Sluice-Client-Cert…` header lines for every request of this
     /// connection (empty without a client certificate). Built once, after the handshake.
     var clientCertHeaders: [UInt8] = []

@@ -28,7 +28,8 @@ public final class Plan: Sendable {
         /// Seed for flow hashes so two listeners spread the same client differently.
         var hashSeed: UInt64
         var port: UInt16
-        /// What a client sends before its payload (PROXY protocol later): none today.
+        /// What a client sends before its payload: a PROXY header (`accept_proxy_protocol`) or
+        /// nothing.
         var preamble = Preamble.none
         /// `tls`/`https` listeners: the context new connections handshake with.
         var tls: TLSServerContext?
@@ -220,6 +221,7 @@ public final class Plan: Sendable {
             }
             lp.proxySend = l.proxyProtocol.map(Plan.proxyVersion)
             lp.acceptProxy = l.acceptProxyProtocol
+            lp.preamble = l.acceptProxyProtocol ? .proxyHeader : .none
             lp.hasTCP = l.protocolKind != .udp
             if let u = l.udp {
                 lp.hasUDP = true

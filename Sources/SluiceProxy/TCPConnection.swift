@@ -33,10 +33,11 @@ struct Flow: ~Copyable {
 /// live in the worker's slab and are reused; `slot` and `generation` identify one use of
 /// the object in timer tokens. Loop-bound.
 ///
-/// Phases: `.handshaking` (a `tls` listener's TLS handshake with the client), `.preamble`
-/// (the listener's `Preamble` runs on the client socket; no target yet)
-/// → `.connecting` (target connect in flight, retried on failure) → `.established` (bytes
-/// move through each side's `Transport`) → `.free` (back in the slab).
+/// Phases: `.preamble` (the listener's `Preamble`, a PROXY header on `accept_proxy_protocol`
+/// listeners, is read from the client socket; no target yet) → `.handshaking` (a `tls`
+/// listener's TLS handshake with the client) → `.connecting` (target connect in flight,
+/// retried on failure; a PROXY header to send goes out first) → `.established` (bytes move
+/// through each side's `Transport`) → `.free` (back in the slab).
 ///
 /// The connection owns its sockets as `Descriptor`s: `client` from accept to close, `server`
 /// from `socket()` to close, and each flow's pipe while bytes are in it. A descriptor is
@@ -61,8 +62,17 @@ final class TCPConnection {
     var serverTransport = Transport.plain
     var clientReady = Readiness()
     var serverReady = Readiness()
-    /// What the client sends before its payload (none for today's listeners).
+    /// What the client sends before anything else (a PROXY header, or nothing).
     var preamble = Preamble.none
+    /// The client: the accepted peer, or the source a PROXY header carried.
+    var clientAddress = SocketAddress()
+    /// The address the client connected to, as a PROXY header carried it; nil: the
+    /// listener's (or the socket's local address for a wildcard bind).
+    var carriedDestination: SocketAddress? = nil
+    /// When the preamble must be complete (while `.preamble` and it reads input).
+    var preambleDeadline: UInt64 = 0
+    /// Bytes of the PROXY header sent to the target inside `up`'s count (not payload).
+    var proxyHeaderBytes = 0
 
     /// client → target
     var up = Flow()
@@ -93,18 +103,19 @@ final class TCPConnection {
     var timerToken: TimerToken { TimerToken(kind: .tcp, slot: slot, generation: generation) }
 
     /// When the pending timer should act: the connect deadline while connecting, else the
-    /// idle deadline (also the limit for a preamble).
+    /// preamble or handshake deadline before that, else the idle deadline.
     var nextDeadline: UInt64 {
         switch state {
         case .connecting: connectDeadline
         case .handshaking: handshakeDeadline
+        case .preamble where preamble.readsInput: preambleDeadline
         default: lastActivity &+ idleTimeout
         }
     }
 
     /// Readies the object for a new client connection, which it now owns; the connection
     /// starts in its preamble phase.
-    func reset(client: consuming Descriptor, plan: Plan, listener: Int, now: UInt64) {
+    func reset(client: consuming Descriptor, peer: SocketAddress, plan: Plan, listener: Int, now: UInt64) {
         generation &+= 1
         state = .preamble
         self.plan = plan
@@ -124,6 +135,10 @@ final class TCPConnection {
         timerAt = 0
         let l = plan.listeners[listener]
         preamble = l.preamble
+        clientAddress = peer
+        carriedDestination = nil
+        proxyHeaderBytes = 0
+        preambleDeadline = now &+ Worker.preambleTimeout(limit: l.idleTimeout)
         idleTimeout = l.idleTimeout
         connectDeadline = now &+ l.connectTimeout
     }

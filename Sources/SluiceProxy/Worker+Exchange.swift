@@ -538,6 +538,8 @@ extension Worker {
         switch c.state {
         case .free:
             return .max
+        case .preamble:
+            return c.preambleDeadline
         case .handshaking:
             return c.handshakeDeadline
         case .open:
@@ -565,6 +567,9 @@ extension Worker {
         case .free:
             return
         case .lingering:
+            closeHTTP(c)
+        case .preamble:
+            countProxyHeader(StatsBlock.proxyTimeout, statsId: plan(of: c).listeners[c.listener].statsId)
             closeHTTP(c)
         case .handshaking:
             countHandshakeFailure(.timeout, statsId: plan(of: c).listeners[c.listener].statsId)

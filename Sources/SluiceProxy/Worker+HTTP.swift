@@ -26,18 +26,7 @@ extension Worker {
         let fd = client.raw
         assert(c.client == nil)
         c.client = consume client
-        c.clientAddress = peer
-        c.clientText = peer.withHostText { HTTPWriter.AddressText($0) }
-        if let v4 = peer.ipv4Address {
-            c.sourceFamily = 4
-            c.sourceAddress = (UInt64(v4) << 32, 0)  // UInt32 in a UInt64: the shift cannot overflow
-        } else if let v6 = peer.ipv6Address {
-            c.sourceFamily = 6
-            c.sourceAddress = v6
-        } else {
-            c.sourceFamily = 0
-            c.sourceAddress = (0, 0)
-        }
+        setClientAddress(c, peer)
         c.clientIO = Readiness()
         c.clientIO.writable = true
         c.clientClosed = false
@@ -57,20 +46,76 @@ extension Worker {
             closeHTTP(c)
             return
         }
-        if let tls = plan.listeners[listener].tls {
-            guard let stream = tls.makeStream(fd: fd) else {
-                closeHTTP(c)
-                return
-            }
-            c.transport = .tls(stream)
-            c.state = .handshaking
-            c.handshakeDeadline = now &+ plan.listeners[listener].handshakeTimeout
-            c.clientIO.readable = true  // the ClientHello is usually there already
+        let l = plan.listeners[listener]
+        if l.acceptProxy {
+            // The PROXY header comes first, before a TLS handshake.
+            c.state = .preamble
+            c.preambleDeadline = now &+ Worker.preambleTimeout(limit: l.headerTimeout)
+            c.clientIO.readable = true  // a sender writes its header right after connecting
             armHTTPTimer(c)
             drive(c)
             return
         }
+        if startSession(c) { drive(c) }
+    }
+
+    /// The client address the session reports, matches and forwards: the accepted peer, or
+    /// the source of an accepted PROXY header.
+    private func setClientAddress(_ c: HTTPConnection, _ a: SocketAddress) {
+        c.clientAddress = a
+        c.clientText = a.withHostText { HTTPWriter.AddressText($0) }
+        if let v4 = a.ipv4Address {
+            c.sourceFamily = 4
+            c.sourceAddress = (UInt64(v4) << 32, 0)  // UInt32 in a UInt64: the shift cannot overflow
+        } else if let v6 = a.ipv6Address {
+            c.sourceFamily = 6
+            c.sourceAddress = v6
+        } else {
+            c.sourceFamily = 0
+            c.sourceAddress = (0, 0)
+        }
+    }
+
+    /// After the preamble: an `https` listener's handshake (returns true: the machine should
+    /// run), else HTTP/1.1 requests (the next readable edge brings one).
+    private func startSession(_ c: HTTPConnection) -> Bool {
+        let l = plan(of: c).listeners[c.listener]
+        if let tls = l.tls {
+            guard let stream = tls.makeStream(fd: c.clientFd) else {
+                closeHTTP(c)
+                return false
+            }
+            c.transport = .tls(stream)
+            c.state = .handshaking
+            c.handshakeDeadline = now &+ l.handshakeTimeout
+            c.clientIO.readable = true  // the ClientHello is usually there already
+            armHTTPTimer(c)
+            return true
+        }
+        c.state = .open
         armHTTPTimer(c)
+        return false
+    }
+
+    /// The PROXY header of an `accept_proxy_protocol` listener. Returns true when the state
+    /// changed and the machine should run again.
+    private func readProxyHeader(_ c: HTTPConnection) -> Bool {
+        let statsId = plan(of: c).listeners[c.listener].statsId
+        switch readPreamble(.proxyHeader, fd: c.clientFd, io: &c.clientIO) {
+        case .wait:
+            return false
+        case .invalid:
+            countProxyHeader(StatsBlock.proxyInvalid, statsId: statsId)
+            closeHTTP(c)
+            return false
+        case .done(let carried):
+            countProxyHeader(StatsBlock.proxyAccepted, statsId: statsId)
+            if let carried { setClientAddress(c, carried.source) }
+            c.clientIO.readable = true  // the request may have come with the header
+            c.lastActivity = now
+            if startSession(c) { return true }
+            return c.state == .open
+        }
     }
 
     /// The `https` listener's handshake; once done, ALPN decides: `h2` hands the connection
@@ -124,6 +169,7 @@ extension Worker {
             let progressed: Bool
             switch c.state {
             case .free: return
+            case .preamble: progressed = readProxyHeader(c)
             case .handshaking: progressed = handshake(c)
             case .lingering: progressed = linger(c)
             case .open:

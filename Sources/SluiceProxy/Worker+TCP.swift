@@ -18,7 +18,7 @@ extension Worker {
         activeLocal += 1
         let c = takeConnection()
         let fd = client.raw
-        c.reset(client: client, plan: plan, listener: listener, now: now)
+        c.reset(client: client, peer: peer, plan: plan, listener: listener, now: now)
         let token = fds.register(fd, owner: .clientSide, index: c.slot)
         do {
             try epoll.add(fd, events: Worker.pollEvents, data: token)
@@ -30,8 +30,48 @@ extension Worker {
         if l.statsId >= 0 { stats.add(StatsBlock.listenerSlot(l.statsId, StatsBlock.connTotal)) }
         c.flowHash = peer.withAddressBytes { StableHash.hash($0, seed: l.hashSeed) }
         c.group = chooseGroup(listener: listener, forward: l.forward)
+        if c.preamble.readsInput {
+            c.clientReady.readable = true  // a sender writes its header right after connecting
+            armTimer(c)
+        }
+        runPreamble(c)
+    }
+
+    /// The preamble phase, first of all (before a `tls` listener's handshake): feeds the
+    /// listener's `Preamble` until it is done, then starts the handshake or connects to a
+    /// target. A preamble that reads nothing completes at once, before any byte is read. A
+    /// PROXY header is peeked and then consumed exactly, so the payload stays in the socket.
+    func runPreamble(_ c: TCPConnection) {
+        assert(c.state == .preamble)
+        guard c.preamble.readsInput, let l = c.plan?.listeners[c.listener] else {
+            afterPreamble(c)
+            return
+        }
+        switch readPreamble(c.preamble, fd: c.clientFd, io: &c.clientReady) {
+        case .wait:
+            return  // the preamble deadline is armed
+        case .invalid:
+            countProxyHeader(StatsBlock.proxyInvalid, statsId: l.statsId)
+            c.preamble = .none  // counted: close() does not count a timeout on top
+            close(c)
+        case .done(let carried):
+            countProxyHeader(StatsBlock.proxyAccepted, statsId: l.statsId)
+            if let carried {
+                c.clientAddress = carried.source
+                c.carriedDestination = carried.destination
+                c.flowHash = carried.source.withAddressBytes { StableHash.hash($0, seed: l.hashSeed) }
+            }
+            c.clientReady.readable = true  // payload may have come with the header
+            c.lastActivity = now
+            afterPreamble(c)
+        }
+    }
+
+    /// The preamble is done: a `tls` listener's handshake with the client, else the target.
+    private func afterPreamble(_ c: TCPConnection) {
+        guard let l = c.plan?.listeners[c.listener] else { return }
         if let tls = l.tls {
-            guard let stream = tls.makeStream(fd: fd) else {
+            guard let stream = tls.makeStream(fd: c.clientFd) else {
                 close(c)
                 return
             }
@@ -44,10 +84,12 @@ extension Worker {
             clientHandshake(c)
             return
         }
-        runPreamble(c)
+        c.state = .connecting
+        armTimer(c)
+        connectNext(c)
     }
 
-    /// A `tls` listener's handshake with the client; then the preamble and the target.
+    /// A `tls` listener's handshake with the client; then the target.
     private func clientHandshake(_ c: TCPConnection) {
         guard case .tls(let s) = c.clientTransport, let l = c.plan?.listeners[c.listener] else { return }
         switch stepClientHandshake(s, io: &c.clientReady, statsId: l.statsId) {
@@ -58,9 +100,10 @@ extension Worker {
         case .done:
             c.clientReady.readable = true  // OpenSSL may hold bytes read with the handshake
             c.clientReady.writable = true
-            c.state = .preamble
+            c.state = .connecting
             c.lastActivity = now
-            runPreamble(c)
+            armTimer(c)
+            connectNext(c)
         }
     }
 
@@ -69,6 +112,10 @@ extension Worker {
     private func targetHandshake(_ c: TCPConnection) -> Bool {
         guard let p = c.plan, let context = p.groups[c.group].tls else { return true }
         if !c.serverHandshaking {
+            guard sendProxyHeaderBeforeTLS(c) else {
+                connectFailed(c)
+                return false
+            }
             guard let s = context.makeStream(fd: c.serverFd, serverName: p.groups[c.group].serverName) else {
                 connectFailed(c)
                 return false
@@ -104,28 +151,6 @@ extension Worker {
     private func chooseGroup(listener: Int, forward: [WeightedGroup]) -> Int {
         if forward.count == 1 { return forward[0].group }
         return forward[groupChoosers[listener].next() ?? 0].group
-    }
-
-    /// The preamble phase: feeds the listener's `Preamble` until it is done, then connects to
-    /// a target. A preamble that reads nothing (every listener today) completes at once,
-    /// before any byte is read, so the client's payload stays in its socket for the flows.
-    func runPreamble(_ c: TCPConnection) {
-        assert(c.state == .preamble)
-        if c.preamble.readsInput {
-            // Reading a preamble (PROXY header, TLS handshake) lands with its first user: it
-            // reads into a pool buffer and keeps the payload after `consumed` for `up`.
-            preconditionFailure("no listener has a preamble that reads input yet")
-        }
-        switch c.preamble.step(input: UnsafeRawBufferPointer(start: nil, count: 0)) {
-        case .done:
-            c.state = .connecting
-            armTimer(c)
-            connectNext(c)
-        case .needMore:
-            armTimer(c)  // the idle timeout bounds the preamble
-        case .reject:
-            close(c)
-        }
     }
 
     /// Opens a connection to the next untried target, or closes the client when the group
@@ -214,7 +239,64 @@ extension Worker {
         c.serverReady.writable = true
         c.lastActivity = now
         armTimer(c)
+        if let p = c.plan, p.groups[c.group].tls == nil,
+            let version = p.groups[c.group].proxySend ?? p.listeners[c.listener].proxySend {
+            // The header goes first in `up`'s copy buffer; a first pass that may not write
+            // reads the payload the client already sent in behind it, so header and early
+            // payload leave in one write. Splicing (bulk flows) starts once the buffer drained.
+            let b = buffers.acquire()
+            c.up.buffer = b
+            c.up.start = 0
+            c.up.end = encodeProxyHeader(c, version, into: UnsafeMutableRawBufferPointer(start: b, count: buffers.bufferSize))
+            c.proxyHeaderBytes = c.up.end
+            if c.clientReady.readable {
+                c.serverReady.writable = false
+                service(c)
+                guard c.state == .established else { return }
+                c.serverReady.writable = true
+            }
+        }
         service(c)
+    }
+
+    /// The PROXY header for this connection: the client (the carried source when a header
+    /// was accepted) and the address it connected to (the carried destination, else the
+    /// listener's address, or the client socket's local address for a wildcard bind).
+    private func encodeProxyHeader(_ c: TCPConnection, _ version: ProxyProtocolVersion,
+                                   into out: UnsafeMutableRawBufferPointer) -> Int {
+        var destination = c.carriedDestination
+        if destination == nil, let l = c.plan?.listeners[c.listener] {
+            destination = Worker.isWildcard(l.address) ? Socket.localAddress(c.clientFd) : l.address
+        }
+        return ProxyHeaderEncoder.encode(version, datagram: false, source: c.clientAddress, destination: destination,
+                                         into: out)
+    }
+
+    /// `0.0.0.0` or `::`: the address a client reached is only known per socket.
+    static func isWildcard(_ a: SocketAddress) -> Bool {
+        if let v4 = a.ipv4Address { return v4 == 0 }
+        if let v6 = a.ipv6Address { return v6.0 == 0 && v6.1 == 0 }
+        return false
+    }
+
+    /// A `tls` group: the PROXY header goes on the bare socket before the TLS handshake.
+    /// `false` when it could not be written whole (the target is treated as failed).
+    private func sendProxyHeaderBeforeTLS(_ c: TCPConnection) -> Bool {
+        guard let p = c.plan, let version = p.groups[c.group].proxySend ?? p.listeners[c.listener].proxySend else {
+            return true
+        }
+        // maxLength bytes on the stack.
+        var header: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &header) { out in
+            let n = encodeProxyHeader(c, version, into: out)
+            guard n > 0, let base = out.baseAddress else { return false }
+            // A freshly connected socket has room for ~100 bytes: a short write means trouble.
+            guard case .processed(let w)? = try? Posix.write(c.serverFd, from: base, count: n), w == n else {
+                return false
+            }
+            return true
+        }
     }
 
     @inline(__always)
@@ -362,7 +444,10 @@ extension Worker {
         while true {
             var moved = false
             if flow.end > flow.start && destinationReady.writable, let b = flow.buffer {
-                switch destinationTransport.write(destination, from: b + flow.start, count: flow.end - flow.start) {
+                // Once the source has ended, the FIN follows these bytes (shutdown or close as
+                // soon as they are out): one segment carries both.
+                switch destinationTransport.write(destination, from: b + flow.start, count: flow.end - flow.start,
+                                                  finFollows: flow.sourceClosed) {
                 case .bytes(let n):
                     // All written, or a partial TLS write (one record) with room left: the loop
                     // writes on.
@@ -397,8 +482,12 @@ extension Worker {
             }
             if !flow.sourceClosed && sourceReady.readable && flow.end < size {
                 if flow.buffer == nil { flow.buffer = buffers.acquire() }
+                // A plain socket whose peer's FIN has arrived (epoll said so) and that answers a
+                // short read holds nothing but that FIN now: TCP queues data in order, and the
+                // FIN only after every byte before it. So end the source without a read of 0.
+                let finAfterShortRead = sourceReady.hangup && sourceTransport.canSplice
                 switch sourceTransport.read(source, into: flow.buffer! + flow.end, count: size - flow.end,
-                                            hangupSeen: sourceReady.hangup) {
+                                            hangupSeen: sourceReady.hangup && !finAfterShortRead) {
                 case .bytes(let n):
                     flow.end += n
                     moved = true
@@ -410,6 +499,10 @@ extension Worker {
                     flow.end += n
                     sourceReady.readable = false
                     moved = n > 0
+                    if finAfterShortRead {
+                        flow.sourceClosed = true
+                        moved = true
+                    }
                 case .closed:
                     flow.sourceClosed = true
                     moved = true
@@ -439,6 +532,10 @@ extension Worker {
         if c.state == .handshaking, let id = c.plan?.listeners[c.listener].statsId, now >= c.handshakeDeadline {
             countHandshakeFailure(.timeout, statsId: id)
         }
+        if c.state == .preamble, c.preamble.readsInput, let id = c.plan?.listeners[c.listener].statsId,
+            now >= c.preambleDeadline {
+            countProxyHeader(StatsBlock.proxyTimeout, statsId: id)
+        }
         dropServer(c)
         if case .tls(let s) = c.clientTransport { s.shutdown() }
         c.clientTransport = .plain
@@ -448,7 +545,9 @@ extension Worker {
         }
         if let p = c.plan, p.listeners[c.listener].statsId >= 0 {
             let id = p.listeners[c.listener].statsId
-            stats.add(StatsBlock.listenerSlot(id, StatsBlock.bytesIn), c.up.bytes)
+            // The PROXY header sent to the target is not the client's payload.
+            let header = UInt64(truncatingIfNeeded: c.proxyHeaderBytes)
+            stats.add(StatsBlock.listenerSlot(id, StatsBlock.bytesIn), c.up.bytes > header ? c.up.bytes &- header : 0)
             stats.add(StatsBlock.listenerSlot(id, StatsBlock.bytesOut), c.down.bytes)
             stats.add(StatsBlock.listenerSlot(id, StatsBlock.connClosed))
         }

@@ -119,6 +119,16 @@ enum MetricsCollector {
                 }
             }
         }
+        // accept_proxy_protocol: connections closed for a missing, malformed or oversized PROXY
+        // header, or one not complete in time.
+        for (name, l) in listeners {
+            let invalid = sum { $0.proxyHeaders(listener: l).invalid }
+            let timeout = sum { $0.proxyHeaders(listener: l).timeout }
+            for (kind, v) in [("proxy_header_invalid", invalid), ("proxy_header_timeout", timeout)] where v > 0 {
+                w.counter("sluice_errors_total", help: "Errors by kind: Sluice's own answers by status, HTTP/2 connections closed for abuse (h2_*).",
+                          labels: [("listener", name), ("kind", kind)], value: v)
+            }
+        }
         for (name, l) in listeners where tlsListeners.contains(name) {
             for (i, result) in StatsBlock.tlsResults.enumerated() {
                 w.counter("sluice_tls_handshakes_total", help: "TLS handshakes on the listener, by result.",

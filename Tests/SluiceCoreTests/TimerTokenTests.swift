@@ -52,8 +52,22 @@ import SluiceCore
     @Test func noPreambleIsDoneWithoutReading() {
         let p = Preamble.none
         #expect(!p.readsInput)
-        #expect(p.step(input: UnsafeRawBufferPointer(start: nil, count: 0)) == .done(consumed: 0))
+        #expect(p.step(input: UnsafeRawBufferPointer(start: nil, count: 0)) == .done(consumed: 0, carried: nil))
         let bytes: [UInt8] = Array("GET / HTTP/1.1\r\n".utf8)
-        bytes.withUnsafeBytes { #expect(p.step(input: $0) == .done(consumed: 0), "payload is never eaten") }
+        bytes.withUnsafeBytes { #expect(p.step(input: $0) == .done(consumed: 0, carried: nil), "payload is never eaten") }
+        #expect(Preamble(acceptProxy: false) == .none)
+    }
+
+    @Test func proxyHeaderPreambleReadsTheHeaderOnly() {
+        let p = Preamble(acceptProxy: true)
+        #expect(p == .proxyHeader && p.readsInput && p.maxLength == ProxyHeaderParser.maxLength)
+        #expect(p.step(input: UnsafeRawBufferPointer(start: nil, count: 0)) == .needMore)
+        let header = "PROXY TCP4 203.0.113.7 192.0.2.1 40000 80\r\n"
+        let bytes: [UInt8] = Array((header + "GET / HTTP/1.1\r\n").utf8)
+        let carried = ProxyHeaderParser.Carried(source: SocketAddress(host: "203.0.113.7", port: 40000)!,
+                                                destination: SocketAddress(host: "192.0.2.1", port: 80)!, datagram: false)
+        bytes.withUnsafeBytes { #expect(p.step(input: $0) == .done(consumed: header.utf8.count, carried: carried)) }
+        let http: [UInt8] = Array("GET / HTTP/1.1\r\n".utf8)
+        http.withUnsafeBytes { #expect(p.step(input: $0) == .reject(.notProxyProtocol)) }
     }
 }

@@ -114,4 +114,18 @@ struct LifecycleTests {
         let r = try SluicedProcess.run(["--check", "--config", copy.appendingPathComponent("sluice.yaml").path])
         #expect(r.status == 0, "\(r.output)")
     }
+
+    /// Every key of SPEC §2's example loads (the certificates are the test ones).
+    @Test func checkAcceptsTheSpecExample() throws {
+        let text = try String(contentsOf: fixturesDirectory.appendingPathComponent("spec-example.yaml"), encoding: .utf8)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spec-example-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("sluice.yaml").path
+        try text.replacingOccurrences(of: "$CERTS", with: try TestCerts.directory())
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try SluicedProcess.run(["--check", "--config", path])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.contains("ok (4 listeners, 4 target groups)"), "\(r.output)")
+    }
 }
