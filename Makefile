@@ -33,9 +33,10 @@ run: release
 		-keyout .build/run/certs/demo.key -out .build/run/certs/demo.pem 2>/dev/null
 	@sed -e 's#/run/sluice/control.sock#$(CURDIR)/.build/run/control.sock#' \
 	     -e 's#/var/lib/sluice/state.json#$(CURDIR)/.build/run/state.json#' $(CONFIG) > .build/run/sluice.yaml
-	@set -m; python3 etc/sluice/demo-targets.py 9001 9002 & demo=$$!; \
+	@set -m; python3 etc/sluice/demo-targets.py 9001 9002 --udp 9101 9102 & demo=$$!; \
 	trap "kill $$demo 2>/dev/null" EXIT; \
-	echo "try: curl http://127.0.0.1:8080/ (tcp), curl http://127.0.0.1:8081/ (http), curl -k https://127.0.0.1:8443/ (https, h2);"; \
+	echo "try: curl http://127.0.0.1:8080/ (tcp), curl http://127.0.0.1:8081/ (http), curl -k https://127.0.0.1:8443/ (https, h2),"; \
+	echo "     echo hi | socat - UDP:127.0.0.1:5353 (udp);"; \
 	echo "     .build/release/sluicectl targets list --socket .build/run/control.sock   (Ctrl-C stops)"; \
 	.build/release/sluiced --config .build/run/sluice.yaml
 

@@ -5,8 +5,11 @@
 #include <unistd.h>
 #include <string.h>
 #include <errno.h>
+#include <stddef.h>
 
 _Static_assert(sizeof(struct epoll_event) == 12, "packed epoll_event on x86_64");
+_Static_assert(sizeof(struct csluice_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr twin");
+_Static_assert(offsetof(struct csluice_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr twin");
 
 const uint32_t csluice_EPOLLIN = EPOLLIN;
 const uint32_t csluice_EPOLLOUT = EPOLLOUT;
@@ -94,5 +97,90 @@ int csluice_getpeereid(int fd, uid_t *uid, gid_t *gid, pid_t *pid) {
     *uid = cred.uid;
     *gid = cred.gid;
     *pid = cred.pid;
+    return 0;
+}
+
+int csluice_recvmmsg(int fd, struct csluice_mmsghdr *msgs, unsigned int count) {
+    return recvmmsg(fd, (struct mmsghdr *)msgs, count, 0, NULL);
+}
+
+int csluice_sendmmsg(int fd, struct csluice_mmsghdr *msgs, unsigned int count) {
+    return sendmmsg(fd, (struct mmsghdr *)msgs, count, MSG_NOSIGNAL);
+}
+
+const size_t csluice_PKTINFO_SPACE = CMSG_SPACE(sizeof(struct in6_pktinfo));
+const int csluice_MSG_TRUNC = MSG_TRUNC;
+
+int csluice_enable_pktinfo(int fd, int ipv6) {
+    int one = 1;
+    if (ipv6) return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+    return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+}
+
+int csluice_pktinfo_destination(const struct msghdr *msg, struct sockaddr_storage *local) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO
+            && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+            struct in_pktinfo info;
+            memcpy(&info, CMSG_DATA(c), sizeof(info));
+            struct sockaddr_in a;
+            memset(&a, 0, sizeof(a));
+            a.sin_family = AF_INET;
+            a.sin_addr = info.ipi_addr;
+            memset(local, 0, sizeof(*local));
+            memcpy(local, &a, sizeof(a));
+            return 1;
+        }
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO
+            && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+            struct in6_pktinfo info;
+            memcpy(&info, CMSG_DATA(c), sizeof(info));
+            struct sockaddr_in6 a;
+            memset(&a, 0, sizeof(a));
+            a.sin6_family = AF_INET6;
+            a.sin6_addr = info.ipi6_addr;
+            a.sin6_scope_id = info.ipi6_ifindex;
+            memset(local, 0, sizeof(*local));
+            memcpy(local, &a, sizeof(a));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+size_t csluice_pktinfo_source(void *control, size_t space, const struct sockaddr_storage *local) {
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_control = control;
+    if (local->ss_family == AF_INET) {
+        if (space < CMSG_SPACE(sizeof(struct in_pktinfo))) return 0;
+        msg.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+        memset(control, 0, msg.msg_controllen);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        struct in_pktinfo info;
+        memset(&info, 0, sizeof(info));
+        info.ipi_spec_dst = ((const struct sockaddr_in *)local)->sin_addr;
+        memcpy(CMSG_DATA(c), &info, sizeof(info));
+        return msg.msg_controllen;
+    }
+    if (local->ss_family == AF_INET6) {
+        if (space < CMSG_SPACE(sizeof(struct in6_pktinfo))) return 0;
+        msg.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+        memset(control, 0, msg.msg_controllen);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)local;
+        struct in6_pktinfo info;
+        memset(&info, 0, sizeof(info));
+        info.ipi6_addr = a->sin6_addr;
+        info.ipi6_ifindex = a->sin6_scope_id;
+        memcpy(CMSG_DATA(c), &info, sizeof(info));
+        return msg.msg_controllen;
+    }
     return 0;
 }

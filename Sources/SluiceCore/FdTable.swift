@@ -15,6 +15,10 @@ public enum FdOwner: UInt8, Sendable {
     case h2Client
     /// An HTTP/2 connection to a target of an `http2`/`grpc` group (index: its slot).
     case h2Upstream
+    /// A UDP listener socket (index: the listener's index in the Plan).
+    case udpListener
+    /// A UDP flow's socket connected to its target (index: the flow's slot).
+    case udpFlow
 }
 
 /// The worker's descriptor table: an array indexed by fd. Each slot carries a generation

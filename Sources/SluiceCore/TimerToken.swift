@@ -22,6 +22,8 @@ public struct TimerToken: Equatable, Sendable {
         case h2 = 2
         /// An HTTP/2 connection to a target.
         case h2Upstream = 3
+        /// A UDP flow.
+        case udp = 4
     }
 
     public static let slotBits = 28

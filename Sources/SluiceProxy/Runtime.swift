@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// The data plane of one process: binds every listener (one `SO_REUSEPORT` socket per
-/// worker), starts the worker threads, publishes new Plans (reload, target changes) with
+/// worker and kind: TCP, UDP, both for tcp_udp), starts the worker threads, publishes new Plans (reload, target changes) with
 /// their listening sockets, and stops the workers. Driven by the control thread.
 public final class Runtime: Sendable {
     /// A listener could not be bound (or its access log opened).
@@ -46,7 +46,7 @@ public final class Runtime: Sendable {
         stats = (0..<workerCount).map { _ in StatsBlock() }
         let fds = try Runtime.prepare(plan, workers: workerCount, bound: bound)
         let logFds = try Runtime.openLogs(plan, files: logFiles)
-        planStore = PlanStore(plan, listenerFds: fds, accessLogFds: logFds)
+        planStore = PlanStore(plan, listenerFds: fds.tcp, udpFds: fds.udp, accessLogFds: logFds)
         var seeds: [WorkerSeed] = []
         for w in 0..<workerCount {
             let wake: Int32
@@ -61,37 +61,56 @@ public final class Runtime: Sendable {
         self.seeds = seeds
     }
 
-    static func identity(_ l: Plan.ListenerPlan) -> String {
-        "\(l.name)|\(l.isHTTP ? "http" : "tcp")|\(l.address)"
+    /// What a listener binds: its TCP listening socket (every listener but udp ones) and its
+    /// UDP socket (udp, tcp_udp). tcp_udp binds both on one port.
+    enum SocketKind: String { case tcp, udp }
+
+    /// The identity of one kind of socket of a listener: a listener whose identity stays keeps
+    /// its sockets across Plans. Per kind, so a tcp listener that becomes tcp_udp keeps its
+    /// TCP sockets and gains UDP ones.
+    static func identity(_ l: Plan.ListenerPlan, _ kind: SocketKind) -> String {
+        "\(l.name)|\(kind == .udp ? "udp" : l.isHTTP ? "http" : "tcp")|\(l.address)"
     }
 
-    /// The sockets for `plan`'s listeners: kept where the listener did not change, bound
-    /// anew otherwise. On failure nothing new stays open.
-    private static func prepare(_ plan: Plan, workers: Int, bound: borrowing Mutex<[String: [Int32]]>) throws(BindError) -> [[Int32]] {
+    /// The kinds of socket `l` binds.
+    static func kinds(_ l: Plan.ListenerPlan) -> [SocketKind] {
+        (l.hasTCP ? [.tcp] : []) + (l.hasUDP ? [.udp] : [])
+    }
+
+    /// The sockets for `plan`'s listeners, `[worker][listener]` for each kind (-1 where a
+    /// listener has none of that kind): kept where the listener did not change, bound anew
+    /// otherwise. On failure nothing new stays open.
+    private static func prepare(_ plan: Plan, workers: Int, bound: borrowing Mutex<[String: [Int32]]>)
+        throws(BindError) -> (tcp: [[Int32]], udp: [[Int32]]) {
         var existing = bound.withLock { $0 }
         var opened: [Int32] = []
-        var perWorker = Array(repeating: [Int32](), count: workers)
+        let none = Array(repeating: Array(repeating: Int32(-1), count: plan.listeners.count), count: workers)
+        var perWorker = (tcp: none, udp: none)
         var next: [String: [Int32]] = [:]
         do throws(BindError) {
-            for l in plan.listeners {
-                let key = identity(l)
-                var sockets: [Int32]
-                if let have = existing.removeValue(forKey: key) {
-                    sockets = have
-                } else {
-                    // A probe bind without SO_REUSEPORT fails when anyone else holds the address,
-                    // even another process that set SO_REUSEPORT itself.
-                    let probe = try bind(l, reusePort: false)
-                    Posix.close(probe)
-                    sockets = []
-                    for _ in 0..<workers {
-                        let fd = try bind(l, reusePort: true)
-                        opened.append(fd)
-                        sockets.append(fd)
+            for (i, l) in plan.listeners.enumerated() {
+                for kind in kinds(l) {
+                    let key = identity(l, kind)
+                    var sockets: [Int32]
+                    if let have = existing.removeValue(forKey: key) {
+                        sockets = have
+                    } else {
+                        // A probe bind without SO_REUSEPORT fails when anyone else holds the address,
+                        // even another process that set SO_REUSEPORT itself.
+                        let probe = try bind(l, kind, reusePort: false)
+                        Posix.close(probe)
+                        sockets = []
+                        for _ in 0..<workers {
+                            let fd = try bind(l, kind, reusePort: true)
+                            opened.append(fd)
+                            sockets.append(fd)
+                        }
+                    }
+                    next[key] = sockets
+                    for w in 0..<workers {
+                        if kind == .udp { perWorker.udp[w][i] = sockets[w] } else { perWorker.tcp[w][i] = sockets[w] }
                     }
                 }
-                next[key] = sockets
-                for w in 0..<workers { perWorker[w].append(sockets[w]) }
             }
         } catch {
             for fd in opened { Posix.close(fd) }
@@ -102,11 +121,16 @@ public final class Runtime: Sendable {
         return perWorker
     }
 
-    private static func bind(_ l: Plan.ListenerPlan, reusePort: Bool) throws(BindError) -> Int32 {
+    private static func bind(_ l: Plan.ListenerPlan, _ kind: SocketKind, reusePort: Bool) throws(BindError) -> Int32 {
         do {
-            return try Socket.listen(on: l.address, reusePort: reusePort)
+            switch kind {
+            case .tcp: return try Socket.listen(on: l.address, reusePort: reusePort)
+            case .udp: return try Socket.bindDatagram(on: l.address, reusePort: reusePort)
+            }
         } catch {
-            throw BindError(listener: l.name, address: l.address.description, errno: error)
+            // tcp_udp names the half that failed; the others have one kind only.
+            let address = l.hasTCP && l.hasUDP ? "\(l.address) (\(kind.rawValue))" : l.address.description
+            throw BindError(listener: l.name, address: address, errno: error)
         }
     }
 
@@ -156,7 +180,7 @@ public final class Runtime: Sendable {
     public func publish(_ plan: Plan) throws(BindError) -> UInt64 {
         let logFds = try Runtime.openLogs(plan, files: logFiles)
         let fds = try Runtime.prepare(plan, workers: workerCount, bound: bound)
-        let version = planStore.publish(plan, listenerFds: fds, accessLogFds: logFds)
+        let version = planStore.publish(plan, listenerFds: fds.tcp, udpFds: fds.udp, accessLogFds: logFds)
         wakeWorkers()
         return version
     }

@@ -9,10 +9,14 @@ import Synchronization
 /// a worker acknowledges the version it has applied, which is how the control plane knows
 /// that no worker can pick a draining target any more.
 public final class PlanStore: Sendable {
-    /// A Plan with each worker's listening descriptors for it (`[worker][listener]`).
+    /// A Plan with each worker's listening descriptors for it (`[worker][listener]`, -1
+    /// where the listener has no socket of that kind).
     public struct Bundle: Sendable {
         public var plan: Plan
+        /// TCP listening sockets (every listener but udp ones).
         public var listenerFds: [[Int32]]
+        /// UDP sockets (udp and tcp_udp listeners).
+        public var udpFds: [[Int32]]
         /// Per listener: where its access log goes (-1: off).
         public var accessLogFds: [Int32]
     }
@@ -27,8 +31,8 @@ public final class PlanStore: Sendable {
         let generation = Atomic<UInt64>(0)
     }
 
-    public init(_ plan: Plan, listenerFds: [[Int32]], accessLogFds: [Int32]) {
-        current = Mutex(Bundle(plan: plan, listenerFds: listenerFds, accessLogFds: accessLogFds))
+    public init(_ plan: Plan, listenerFds: [[Int32]], udpFds: [[Int32]], accessLogFds: [Int32]) {
+        current = Mutex(Bundle(plan: plan, listenerFds: listenerFds, udpFds: udpFds, accessLogFds: accessLogFds))
         published = Atomic(plan.generation)
         acks = listenerFds.map { _ in WorkerAck() }
     }
@@ -44,8 +48,8 @@ public final class PlanStore: Sendable {
 
     /// Makes `plan` the one new connections use. Returns the routing version that carries it.
     @discardableResult
-    public func publish(_ plan: Plan, listenerFds: [[Int32]], accessLogFds: [Int32]) -> UInt64 {
-        current.withLock { $0 = Bundle(plan: plan, listenerFds: listenerFds, accessLogFds: accessLogFds) }
+    public func publish(_ plan: Plan, listenerFds: [[Int32]], udpFds: [[Int32]], accessLogFds: [Int32]) -> UInt64 {
+        current.withLock { $0 = Bundle(plan: plan, listenerFds: listenerFds, udpFds: udpFds, accessLogFds: accessLogFds) }
         published.store(plan.generation, ordering: .releasing)
         return routing.add(1, ordering: .acquiringAndReleasing).newValue
     }

@@ -92,6 +92,7 @@ extension Worker {
             listeners[i] = nil  // closes
             listenerPending[i] = false
         }
+        stopUDP()
         stopDeadline = now &+ process.shutdownGrace
         goawayAll()
     }

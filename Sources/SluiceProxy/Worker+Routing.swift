@@ -44,6 +44,17 @@ extension Worker {
                 unregisterListener(l)  // and closed when `listeners` is replaced below
             }
         }
+        // UDP sockets likewise; the flows of a socket that goes close with it (on the old Plan).
+        let newUDPFds = stopDeadline == nil ? bundle.udpFds[id] : Array(repeating: Int32(-1), count: bundle.plan.listeners.count)
+        let keptUDP = Set(newUDPFds)
+        var stayedUDP: [Int32: UDPListenerSocket] = [:]
+        for case let l? in udpListeners {
+            if keptUDP.contains(l.fd) {
+                stayedUDP[l.fd] = l
+            } else {
+                unregisterUDPListener(l)
+            }
+        }
         let oldPlan = plan
         plan = bundle.plan
         accessLogFds = bundle.accessLogFds
@@ -60,14 +71,43 @@ extension Worker {
             }
         }
         rebuildBalancers(from: oldPlan)
+        udpListeners = adoptUDPSockets(newUDPFds, kept: stayedUDP)
+        rebaseFlows(from: oldPlan)
         // A reload (the configuration changed, not only registrations): HTTP/2 clients get
         // GOAWAY and reconnect, so they meet new certificates and listener settings; their
         // streams in flight finish.
         if oldPlan.config != plan.config { goawayAll() }
     }
 
+    /// The worker's UDP listener sockets for the current Plan from `fds` (by listener; -1:
+    /// none): sockets in `kept` stay (registered again under their new index), others are
+    /// taken over and registered. Each gets this worker's share of the listener's `max_flows`.
+    func adoptUDPSockets(_ fds: [Int32], kept: [Int32: UDPListenerSocket]) -> [UDPListenerSocket?] {
+        var out: [UDPListenerSocket?] = []
+        for (i, fd) in fds.enumerated() {
+            guard fd >= 0, i < plan.listeners.count else {
+                out.append(nil)
+                continue
+            }
+            let lp = plan.listeners[i]
+            let l = kept[fd] ?? UDPListenerSocket(taking: fd, address: lp.address)
+            l.maxFlows = UDPFlowTable.perWorkerLimit(maxFlows: lp.maxFlows, workers: workerCount)
+            if kept[fd] != nil {
+                let token = self.fds.register(fd, owner: .udpListener, index: Int32(i))  // same socket, new index
+                try? epoll.modify(fd, events: [.readable, .edgeTriggered], data: token)
+                l.pending = true
+                udpReadPending = true
+            } else {
+                try? registerUDPListener(l, index: i)
+            }
+            out.append(l)
+        }
+        return out
+    }
+
     /// Closes connections to targets whose deregistration delay ran out.
     func closeEvicted() {
+        closeEvictedFlows()
         seenEvictions = process.evictions.load(ordering: .relaxed)
         for c in conns where c.state != .free && c.target >= 0 {
             if let p = c.plan, p.groups[c.group].targets[c.target].runtime.evicted.load(ordering: .relaxed) { close(c) }

@@ -20,6 +20,8 @@ extension Worker {
                 h2TimerFired(slot: token.slot, generation: token.generation)
             case .h2Upstream:
                 h2UpstreamTimerFired(slot: token.slot, generation: token.generation)
+            case .udp:
+                udpTimerFired(slot: token.slot, generation: token.generation)
             }
         }
         fired.removeAll(keepingCapacity: true)

@@ -78,6 +78,29 @@ final class Worker {
     var acceptPaused = false
     var peer = SocketAddress()
 
+    // UDP
+    /// Per listener of `plan`: this worker's UDP socket (udp, tcp_udp listeners).
+    var udpListeners: [UDPListenerSocket?] = []
+    /// Some UDP listener socket stopped reading at its budget (`UDPListenerSocket.pending`).
+    var udpReadPending = false
+    var udpFlows: [UDPFlow] = []
+    var freeUDPSlots: [Int32] = []
+    var flowTable: UDPFlowTable
+    /// Datagrams from clients (read, then sent on to targets) and replies (read from targets,
+    /// sent to clients at the end of the turn); mapped with the first UDP listener.
+    var udpIn: DatagramBatch?
+    var udpOut: DatagramBatch?
+    /// Replies gathered in `udpOut` this turn, the listener socket they leave through and its
+    /// counter id.
+    var udpOutCount = 0
+    var udpOutFd: Int32 = -1
+    var udpOutStatsId = -1
+    /// Per entry of `udpIn`: the flow slot of the datagram (-1: dropped) and its length.
+    var udpSlots = [Int32](repeating: -1, count: Worker.udpBatchSize)
+    var udpLengths = [Int](repeating: 0, count: Worker.udpBatchSize)
+    /// Worker count: a listener's `max_flows` is shared out over the workers.
+    let workerCount: Int
+
     var conns: [TCPConnection] = []
     var freeSlots: [Int32] = []
     var activeLocal = 0
@@ -137,9 +160,12 @@ final class Worker {
         stats = seed.stats
         fired.reserveCapacity(256)
         routingVersion = seed.planStore.routingVersion
+        workerCount = bundle.listenerFds.count
+        flowTable = UDPFlowTable(seed: Posix.monotonicNanos() &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(seed.id))
         rebuildBalancers(from: nil)
         listeners = listenerFds.map { $0 >= 0 ? ListenerSocket(taking: $0) : nil }
         for case let (i, l?) in listeners.enumerated() { try registerListener(l, index: i) }
+        udpListeners = adoptUDPSockets(bundle.udpFds[seed.id], kept: [:])
         store.acknowledge(worker: id, routingVersion: routingVersion)
         let token = fds.register(wakeFd, owner: .wakeup, index: 0)
         try epoll.add(wakeFd, events: [.readable], data: token)
@@ -157,6 +183,8 @@ final class Worker {
                 let e = epoll.event(at: i)
                 dispatch(token: e.data, events: e.events)
             }
+            if udpOutCount > 0 { flushReplies() }
+            if udpReadPending { readPendingUDP() }
             wheel.advance(to: now, into: &fired)
             if !fired.isEmpty { fireTimers() }
             if !pipeQueue.isEmpty { flushStreamPipes() }
@@ -178,6 +206,7 @@ final class Worker {
         if listenerPending.contains(true) {
             timeout = acceptPaused ? clamp(timeout, Worker.pausedPollMillis) : 0
         }
+        if udpReadPending { timeout = 0 }
         if stopDeadline != nil { timeout = clamp(timeout, 100) }
         if httpBuffers.canTrim || buffers.canTrim || pipes.canTrim {
             // Wake up to give idle memory back even when nothing else happens.
@@ -218,6 +247,10 @@ final class Worker {
             h2ClientEvent(slot: entry.index, events)
         case .h2Upstream:
             h2UpstreamEvent(slot: entry.index, events)
+        case .udpListener:
+            udpListenerReadable(Int(entry.index))
+        case .udpFlow:
+            udpFlowReadable(slot: entry.index)
         case .none, .healthCheck:  // health-check sockets live on the checker's own table
             break
         }
@@ -225,6 +258,7 @@ final class Worker {
 
     /// End of the grace period: cuts every connection still open.
     func closeAll() {
+        stopUDP()
         for c in conns where c.state != .free { close(c) }
         for h in h2Conns where h.state != .free { closeH2(h) }
         for h in h2Upstreams where h.state != .free { closeH2Upstream(h) }

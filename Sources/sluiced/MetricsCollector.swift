@@ -15,6 +15,7 @@ enum MetricsCollector {
         let groups = ids.groups.sorted { $0.value < $1.value }
         let config = runtime.planStore.plan.config
         let tlsListeners = Set(config.listeners.filter { $0.tls != nil }.map(\.name))
+        let udpListeners = Set(config.listeners.filter { $0.udp != nil }.map(\.name))
         for (name, l) in listeners {
             let total = sum { $0.connectionsTotal(listener: l) }
             let closed = sum { $0.connectionsClosed(listener: l) }
@@ -129,6 +130,8 @@ enum MetricsCollector {
                           labels: [("listener", name), ("kind", kind)], value: v)
             }
         }
+        udpErrors(&w, listeners: listeners, udp: udpListeners, sum: sum)
+        udpDatagrams(&w, listeners: listeners, udp: udpListeners, sum: sum)
         for (name, l) in listeners where tlsListeners.contains(name) {
             for (i, result) in StatsBlock.tlsResults.enumerated() {
                 w.counter("sluice_tls_handshakes_total", help: "TLS handshakes on the listener, by result.",

@@ -263,12 +263,14 @@ struct Sluiced: ParsableCommand {
         let watchdog = SystemdNotify.watchdogInterval.map { min($0, 86_400_000_000) * 1000 / 2 }
         var lastPing = Posix.monotonicNanos()
         var tlsFailures = TLSFailureLog()
+        var udpFlowsFull = UDPFlowLog()
         while true {
             // ≤ 60 000 ms; at least every TLSFailureLog.interval for the handshake-failure log.
             let tlsMillis = Int32(TLSFailureLog.interval / 1_000_000)
             let timeout: Int32 = watchdog.map { min(Int32(min(max(1, $0 / 1_000_000), 60_000)), tlsMillis) } ?? tlsMillis
             _ = epoll.wait(timeoutMillis: timeout)
             tlsFailures.check(runtime: runtime, control: control, log: log, now: Posix.monotonicNanos())
+            udpFlowsFull.check(runtime: runtime, control: control, log: log, now: Posix.monotonicNanos())
             if let w = watchdog, Posix.monotonicNanos() &- lastPing >= w {
                 _ = SystemdNotify.send("WATCHDOG=1")
                 lastPing = Posix.monotonicNanos()

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/uio.h>
 
 int csluice_epoll_create(void);
 int csluice_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
@@ -41,6 +42,32 @@ int csluice_block_signals_signalfd(void);
 int csluice_signalfd_read(int fd);
 
 int csluice_getpeereid(int fd, uid_t *uid, gid_t *gid, pid_t *pid);
+
+/// Twin of glibc's `struct mmsghdr` (GNU-only, so the Glibc module lacks it): one message of
+/// a `recvmmsg`/`sendmmsg` batch. shim.c asserts that the layouts agree.
+struct csluice_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+/// recvmmsg/sendmmsg without flags (the sockets are nonblocking) and without a timeout.
+int csluice_recvmmsg(int fd, struct csluice_mmsghdr *msgs, unsigned int count);
+int csluice_sendmmsg(int fd, struct csluice_mmsghdr *msgs, unsigned int count);
+
+/// Control-message space one datagram needs for an IPv4 or IPv6 packet-info message.
+extern const size_t csluice_PKTINFO_SPACE;
+extern const int csluice_MSG_TRUNC;
+/// Asks the kernel to report each datagram's destination address (IP_PKTINFO, or
+/// IPV6_RECVPKTINFO when `ipv6` is nonzero). 0 on success, -1 with errno.
+int csluice_enable_pktinfo(int fd, int ipv6);
+/// CMSG_FIRSTHDR/NXTHDR walk: the destination address of a received datagram from its
+/// IP_PKTINFO / IPV6_PKTINFO message, written to `local` (port 0; IPv6: the interface index
+/// in sin6_scope_id). Returns 1 when found, 0 otherwise.
+int csluice_pktinfo_destination(const struct msghdr *msg, struct sockaddr_storage *local);
+/// Writes one IP_PKTINFO / IPV6_PKTINFO control message into `control` (`space` bytes) asking
+/// to send from `local`'s address. Returns the control length to set, 0 when the family is
+/// not IPv4/IPv6 or it does not fit.
+size_t csluice_pktinfo_source(void *control, size_t space, const struct sockaddr_storage *local);
 
 /// Relaxed atomic counter operations for per-worker statistics (one writer, any reader).
 static inline void csluice_counter_add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
