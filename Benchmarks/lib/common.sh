@@ -713,6 +713,6 @@ report_bars() {
   out=$("$PY" "$BPY" bars "$RESULTS" "$BENCH_NAME" "$@")
   rc=$?
   printf '%s\n' "$out" >&2
-  printf '%s\n\n' "$out" >>"$OUT_DIR/last-$BENCH_NAME.extra.md"
+  printf '%s\n' "$out" >>"$OUT_DIR/last-$BENCH_NAME.extra.md"
   return "$rc"
 }
