@@ -52,7 +52,7 @@ test: build lint alloc-budget
 # Benchmarks (Benchmarks/README.md): HAProxy and NGINX beside sluiced on loopback, one report.
 #   make bench                                     every scenario (~15 min, needs a quiet machine)
 #   make bench SCENARIOS="ka_small rss"            some of them (Benchmarks/run.sh --list)
-BENCH_PACKAGES := haproxy nginx wrk iperf3 curl gcc nghttp2-client openssl libssl-dev
+BENCH_PACKAGES := haproxy nginx libnginx-mod-stream wrk iperf3 curl gcc nghttp2-client openssl libssl-dev
 bench-deps:
 	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

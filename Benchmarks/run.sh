@@ -11,7 +11,7 @@
 # to one results file; at the end lib/bench.py renders one markdown table (a row per
 # scenario × candidate) to stdout and Benchmarks/out/last-run.md (RUN_NAME=run), headed by the exact command,
 # ready to paste into RESULTS.md. Exit status: 0, 1 when a scenario reports a budget/bar
-# failure (alloc, slowstart-pool, rss with ENFORCE=1), 2 when a scenario could not run.
+# failure (alloc, control; slowstart-pool, rss, udp_rtt, l4_connrate_pp2, l4_connrate with ENFORCE=1), 2 when a scenario could not run.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # the exact command line: every parameter set in the environment, then the script and its arguments
@@ -19,7 +19,7 @@ PARAMS="REPS DUR DUR_KA DUR_CONN DUR_IPERF CONNS WORKERS PROXIES SCENARIOS IDLE_
 SERVER_CPUS PROXY_CPUS PRIO FOREIGN_MAX MAX_RETRIES SLUICED BUILD MAX_TOTAL_S OUT_DIR KEEP_TMP PYTHON
 SS_DUR SS_WINDOW_S SS_STEADY SS_BUDGET RSS_DUR RSS_IDLE_S RSS_BUDGET ENFORCE ALLOC_N ALLOC_WARM_N ALLOC_CONNS BUDGET_KA BUDGET_CLOSE
 BUDGET_L4 N_TARGETS REG_REPS N_RULES ALLOC_N_CONN ALLOC_PARTS CTL_REPS RELOADS RELOAD_MS WRK_DUR WRK_CONNS IDLE_TIMEOUT_S MAXCONN ALLOC_WARM_CONN_S ALLOC_IDLE_S ALLOC_CLIENT RUN_NAME
-TLS_CONNS H2_CONNS H2_STREAMS TLS_MIN"
+TLS_CONNS H2_CONNS H2_STREAMS TLS_MIN DUR_UDP UDP_FLOWS UDP_INFLIGHT UDP_PAYLOAD UDP_WARMUP_MS"
 CMDLINE=""
 for v in $PARAMS; do [[ -n ${!v+x} ]] && CMDLINE+="$v=$(printf '%q' "${!v}") "; done
 CMDLINE+="Benchmarks/run.sh${*:+ $(printf '%q ' "$@")}"
@@ -28,7 +28,9 @@ source "$HERE/lib/common.sh"
 
 # TLS and HTTP/2 (issue 8); also on their own: Benchmarks/run.sh tls_handshake tls_resumed tls_ka h2_tls
 TLS_SCENARIOS="tls_handshake tls_resumed tls_ka h2_tls"
-DEFAULT_SCENARIOS="ka_small ka_64k close_small $TLS_SCENARIOS l4_iperf l4_connrate l4_idle rss slowstart-pool control alloc"
+# NLB (issue 9): UDP round trips, the cost of sending PROXY v2
+NLB_SCENARIOS="udp_rtt l4_connrate_pp2"
+DEFAULT_SCENARIOS="ka_small ka_64k close_small $TLS_SCENARIOS l4_iperf l4_connrate $NLB_SCENARIOS l4_idle rss slowstart-pool control alloc"
 MAX_TOTAL_S=${MAX_TOTAL_S:-1800}   # watchdog for the whole run
 RUN_NAME=${RUN_NAME:-run}          # outputs: out/last-$RUN_NAME.md, .tsv, -logs/
 

@@ -8,11 +8,13 @@
                                  CPU seconds of each --group NAME=PGID,..., per-core busy %,
                                  and the CPU used meanwhile by processes NOT started by the
                                  harness (--root PID and its descendants are "ours")
-  parse iperf|wrk|h2load|tlsload FILE
-                                 key=value from iperf3 -J / wrk / h2load / lib/tlsload.c output
-                                 (rps, [mibps,] p50_ms, p99_ms, requests, errors; h2load: proto;
-                                 tlsload: resumed)
-  free-ports N                   N distinct free TCP ports on 127.0.0.1 (bound together, released)
+  parse iperf|wrk|h2load|tlsload|udpload FILE
+                                 key=value from iperf3 -J / wrk / h2load / lib/tlsload.c /
+                                 lib/udpload.c output (rps, [mibps,] p50_ms, p99_ms, requests,
+                                 errors; h2load: proto; tlsload: resumed; udpload: ops, lost,
+                                 late, bad)
+  free-ports N                   N distinct ports on 127.0.0.1, free for TCP and UDP (bound
+                                 together, released)
   cpu PGID                       utime+stime (s) summed over a process group (/proc/PID/stat)
   mem PGID                       VmRSS/VmHWM (KiB) and open fds summed over a process group
   holder HOST PORT STATUSFILE    backend for the idle test: accepts and holds every
@@ -28,6 +30,10 @@
                                  request count for the allocation budget
   nginx-accepts URL              "accepts" of an nginx stub_status page
   report RESULTS META            the markdown report (one row per scenario x candidate)
+  bars RESULTS SCENARIO TITLE SPEC...
+                                 a markdown list comparing cells of SCENARIO, medians as in the
+                                 report; SPEC = CAND/REF:value|cpu[>=|<=X] (result or CPU µs/op
+                                 of CAND ÷ REF, with an optional bar); exit 1 when a bar is missed
 """
 import json
 import math
@@ -244,6 +250,8 @@ def cmd_parse(args):
         r = parse_h2load(txt)
     elif kind == "tlsload":
         r = parse_tlsload(txt)
+    elif kind == "udpload":
+        r = parse_udpload(txt)
     print(fmt_kv(r))
 
 
@@ -480,16 +488,45 @@ def parse_tlsload(txt):
     return r
 
 
+def parse_udpload(txt):
+    """lib/udpload.c's key=value line: rps (round trips/s, measured window), requests (round trips
+    in the measured window), ops (round trips of the whole run, warm-up included: CPU per round
+    trip divides by it), errors (lost + bad + send/receive errors), lost, late, bad, p50_ms, p99_ms."""
+    r = {"rps": float("nan"), "requests": 0, "ops": 0, "errors": 0, "lost": 0, "late": 0, "bad": 0,
+         "p50_ms": float("nan"), "p99_ms": float("nan")}
+    m = re.search(r"^rtts=.*$", txt, re.M)
+    if m:
+        kv = dict(x.split("=", 1) for x in m.group(0).split())
+        r.update(rps=float(kv["rps"]), requests=int(kv["rtts"]), ops=int(kv["rtts_total"]),
+                 lost=int(kv["lost"]), late=int(kv["late"]), bad=int(kv["bad"]),
+                 errors=int(kv["lost"]) + int(kv["bad"]) + int(kv["errors"]))
+        if int(kv["rtts"]) > 0:
+            r.update(p50_ms=float(kv["p50_ms"]), p99_ms=float(kv["p99_ms"]))
+    return r
+
+
 # ------------------------------------------------------------ small helpers
 def cmd_free_ports(args):
+    """N ports free on 127.0.0.1 for TCP and for UDP (a UDP listener, e.g. udp_rtt's, gets one too)."""
     n = int(args[0])
     socks = []
+    ports = []
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        print(" ".join(str(s.getsockname()[1]) for s in socks))
+        for _ in range(n + 1000):
+            if len(ports) == n:
+                break
+            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            t.bind(("127.0.0.1", 0))
+            socks.append(t)
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                u.bind(("127.0.0.1", t.getsockname()[1]))
+            except OSError:
+                u.close()
+                continue  # busy for UDP: keep the TCP one bound (not picked again), try another
+            socks.append(u)
+            ports.append(t.getsockname()[1])
+        print(" ".join(str(p) for p in ports))
     finally:
         for s in socks:
             s.close()
@@ -639,6 +676,25 @@ def _read_results(path):
     return rows
 
 
+def _usable(rs):
+    """The runs a cell's figures come from: clean ones (over_bar / over_budget: a valid measurement
+    that misses its bar, shown with ✗), else the disturbed ones (-> True: shown with ⚠)."""
+    ok = [r for r in rs if r["status"] == "ok" or r["status"].startswith("over_")]
+    return (ok, False) if ok else ([r for r in rs if r["status"] == "disturbed"], True)
+
+
+def _med(rs, col):
+    v = [_num(r[col]) for r in rs]
+    v = [x for x in v if not math.isnan(x)]
+    return (statistics.median(v), min(v), max(v)) if v else (float("nan"),) * 3
+
+
+def _cpu_per_op(use):
+    """Median over the usable runs of CPU µs per op (cpu_s / ops)."""
+    us = [1e6 * a / b for a, b in ((_num(r["cpu_s"]), _num(r["ops"])) for r in use) if b > 0 and not math.isnan(a)]
+    return statistics.median(us) if us else float("nan")
+
+
 def cmd_report(args):
     rows = _read_results(args[0])
     meta = open(args[1]).read() if len(args) > 1 and os.path.exists(args[1]) else ""
@@ -650,16 +706,6 @@ def cmd_report(args):
         if r["candidate"] not in cands[r["scenario"]]:
             cands[r["scenario"]].append(r["candidate"])
 
-    def usable(rs):
-        # over_bar / over_budget: a valid measurement that misses its bar (shown with ✗)
-        ok = [r for r in rs if r["status"] == "ok" or r["status"].startswith("over_")]
-        return (ok, False) if ok else ([r for r in rs if r["status"] == "disturbed"], True)
-
-    def med(rs, col):
-        v = [_num(r[col]) for r in rs]
-        v = [x for x in v if not math.isnan(x)]
-        return (statistics.median(v), min(v), max(v)) if v else (float("nan"),) * 3
-
     summary = {}
     out = [meta.rstrip(), ""] if meta else []
     out.append("| scenario | candidate | result | unit | min–max | CPU µs/op | op | p50 ms | p99 ms "
@@ -669,52 +715,88 @@ def cmd_report(args):
         cs = sorted(cands[s], key=lambda c: (ORDER.index(c) if c in ORDER else len(ORDER), c))
         for c in cs:
             rs = [r for r in rows if r["scenario"] == s and r["candidate"] == c]
-            use, dist = usable(rs)
+            use, dist = _usable(rs)
             unit = rs[0]["unit"]
             better = rs[-1]["better"] or "higher"
-            v, lo, hi = med(use, "value")
-            cpu = [(_num(r["cpu_s"]), _num(r["ops"])) for r in use]
-            us = [1e6 * a / b for a, b in cpu if b > 0 and not math.isnan(a)]
-            usv = statistics.median(us) if us else float("nan")
+            v, lo, hi = _med(use, "value")
+            usv = _cpu_per_op(use)
             summary[(s, c)] = (v, usv)
-            p50 = med(use, "p50_ms")[0]
-            p99 = med(use, "p99_ms")[0]
-            rb = med(use, "rss_before_kib")[0] / 1024
-            ra = med(use, "rss_after_kib")[0] / 1024
+            p50 = _med(use, "p50_ms")[0]
+            p99 = _med(use, "p99_ms")[0]
+            rb = _med(use, "rss_before_kib")[0] / 1024
+            ra = _med(use, "rss_after_kib")[0] / 1024
             ratios = []
             for a in ("haproxy", "nginx"):
                 av = summary.get((s, a))
-                if c in ("direct", a) or not av or math.isnan(av[0]) or av[0] == 0 or math.isnan(v):
+                # a variant of a candidate (sluice-plain, sluice-steady) is measured against its
+                # candidate (bars), not against the anchors, which run the scenario's own config
+                if c in ("direct", a) or "-" in c or not av or math.isnan(av[0]) or av[0] == 0 or math.isnan(v):
                     ratios.append("—")
                 else:
                     ratios.append("%.2f" % (v / av[0]))
             name = "**%s**" % c if c not in ORDER else c
             res = _f(v, _nd(v)) if use else "failed (%s)" % ",".join(sorted({r["status"] for r in rs}))
+            na = not use and all(r["status"] == "n/a" for r in rs)   # the candidate cannot run it (note: why)
+            if na:
+                res = "n/a"
             if dist and use:
                 res = "⚠ " + res
             if any(r["status"].startswith("over_") for r in use):
                 res = "✗ " + res
             note = "; ".join(sorted({r["note"] for r in rs if r["note"]}))
-            out.append("| %s | %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d%s |" % (
+            runs = "%d/%d" % (len([r for r in rs if r["status"] == "ok"]), len(rs))
+            out.append("| %s | %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%s |" % (
                 s, name, res, unit, "" if better == "higher" else " (lower is better)",
                 "%s–%s" % (_f(lo, _nd(lo)), _f(hi, _nd(hi))) if len(use) > 1 else "",
                 _f(usv, 1), rs[0]["op_unit"] or "", _f(p50, 3), _f(p99, 3), _f(rb, 1), _f(ra, 1),
-                ratios[0], ratios[1], len([r for r in rs if r["status"] == "ok"]), len(rs),
-                (" — " + note) if note else ""))
+                ratios[0], ratios[1], "" if na else runs, note if na else (" — " + note) if note else ""))
     out.append("")
     out.append("Medians over the repetitions (⚠: only runs disturbed by foreign load; ✗: misses its bar or budget). *CPU µs/op*: CPU time "
                "(utime+stime from /proc/PID/stat) of the candidate's process group during the run ÷ ops "
                "(requests, connections or MiB; see *op*). *÷ HAProxy / ÷ NGINX*: the candidate's result ÷ "
-               "the anchor's in the same run (for a lower-is-better unit, < 1 is better). RSS: VmRSS of the "
+               "the anchor's in the same run (for a lower-is-better unit, < 1 is better; none for a variant such as "
+               "sluice-plain, which is compared with its candidate below the table). RSS: VmRSS of the "
                "process group when the scenario's load starts and after it.")
     print("\n".join(out))
+
+
+def cmd_bars(args):
+    """bars RESULTS SCENARIO TITLE SPEC...: "- TITLE" and one line per SPEC CAND/REF:value|cpu[>=X|<=X]."""
+    rows = _read_results(args[0])
+    scen, title, specs = args[1], args[2], args[3:]
+
+    def cell(c):
+        use, _ = _usable([r for r in rows if r["scenario"] == scen and r["candidate"] == c])
+        return _med(use, "value")[0], _cpu_per_op(use), len(use)
+
+    out, missed = ["**%s** (%s, medians of this run):" % (title, scen), ""], False
+    for spec in specs:
+        m = re.match(r"([\w.-]+)/([\w.-]+):(value|cpu)(?:(>=|<=)([\d.]+))?$", spec)
+        if not m:
+            sys.exit("bars: bad spec %r" % spec)
+        c, ref, what, op, bar = m.groups()
+        (cv, cu, cn), (rv, ru, rn) = cell(c), cell(ref)
+        a, b = (cv, rv) if what == "value" else (cu, ru)
+        label = "result" if what == "value" else "CPU µs/op"
+        if not cn or not rn or math.isnan(a) or math.isnan(b) or b == 0:
+            out.append("- %s ÷ %s, %s: — (no usable runs of %s)" % (c, ref, label, c if not cn else ref))
+            continue
+        x = a / b
+        verdict = ""
+        if op:
+            ok = x >= float(bar) if op == ">=" else x <= float(bar)
+            missed |= not ok
+            verdict = ", bar %s %s: %s" % ("≥" if op == ">=" else "≤", bar, "met" if ok else "**missed**")
+        out.append("- %s ÷ %s, %s: **%.2f×** (%s ÷ %s)%s" % (c, ref, label, x, _f(a, _nd(a)), _f(b, _nd(b)), verdict))
+    print("\n".join(out))
+    sys.exit(1 if missed else 0)
 
 
 def main():
     cmds = {"exec": cmd_exec, "run": cmd_run, "parse": cmd_parse, "holder": cmd_holder,
             "idle-client": cmd_idle_client, "mem": cmd_mem, "probe": cmd_probe, "report": cmd_report,
             "free-ports": cmd_free_ports, "cpu": cmd_cpu, "http-load": cmd_http_load,
-            "nginx-accepts": cmd_nginx_accepts}
+            "nginx-accepts": cmd_nginx_accepts, "bars": cmd_bars}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](sys.argv[2:])

@@ -102,6 +102,7 @@ bench_init() {
   mkdir -p "$T/runs" "$OUT_DIR"
   LOGS_DIR=${LOGS_ROOT:-$OUT_DIR/last-logs}/$1
   rm -rf "$LOGS_DIR"
+  rm -f "$OUT_DIR/last-$1.extra.md"
   if [[ -z ${RESULTS:-} ]]; then
     RESULTS=$OUT_DIR/last-$1.tsv
     : >"$RESULTS"
@@ -116,8 +117,8 @@ free_ports() {  # N -> PORTS=(p1 ... pN), distinct, free on 127.0.0.1 right now
   read -ra PORTS <<<"$("$PY" "$BPY" free-ports "$1")"
   ((${#PORTS[@]} == $1)) || die "free-ports"
 }
-port_busy() { [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
-wait_port() {  # PORT TIMEOUT_S [PID]: until something listens on PORT (0), PID died or timeout (1)
+port_busy() { [[ -n $(ss -Hltun "sport = :$1" 2>/dev/null) ]]; }   # a TCP listener or an unconnected UDP socket
+wait_port() {  # PORT TIMEOUT_S [PID]: until something listens on PORT, TCP or UDP (0), PID died or timeout (1)
   local i
   for ((i = 0; i < $2 * 20; i++)); do
     port_busy "$1" && return 0
@@ -160,6 +161,9 @@ EOF
 # start_web_backends [N]: one nginx, 1 worker, on CPU SERVER_CPUS, N server blocks (default 2):
 # /small = 100 B, /64k = 64 KiB (sendfile), header X-Backend: a/b/c...; plus /nginx_status
 # (stub_status) on BE_STATUS. -> BE (array of ports), BE_CSV ("127.0.0.1:p,..."), BE_PGID, BE_STATUS
+# With BE_ACCEPT_PROXY=1 each server block also listens on a second port that requires a PROXY
+# protocol header (v1 or v2; nginx `listen ... proxy_protocol`, a connection without one is closed)
+# -> BE_PP, BE_PP_CSV.
 # The start of every nginx config here (backends and the NGINX anchor): DIR WORKERS. Leaves
 # the http block open.
 nginx_main_block() {
@@ -179,15 +183,16 @@ EOF
 }
 
 start_web_backends() {
-  local n=${1:-2} d=$T/backend body i letters=abcdefgh
+  local n=${1:-2} d=$T/backend body i letters=abcdefgh pp=${BE_ACCEPT_PROXY:-0}
   mkdir -p "$d/tmp" "$T/www"
   printf '%099d\n' 0 | tr 0 a >"$T/www/small.txt"          # 100 bytes with the newline
   head -c 65536 /dev/zero | tr '\0' 'b' >"$T/www/64k.bin"   # 64 KiB
   body=$(cat "$T/www/small.txt")
-  free_ports $((n + 1))
+  free_ports $((n + 1 + (pp ? n : 0)))
   BE=("${PORTS[@]:0:n}")
   BE_STATUS=${PORTS[n]}
-  BE_CSV=
+  BE_PP=("${PORTS[@]:n+1}")
+  BE_CSV= BE_PP_CSV=
   {
     nginx_main_block "$d" 1
     cat <<EOF
@@ -206,7 +211,7 @@ EOF
     for ((i = 0; i < n; i++)); do
       cat <<EOF
   server {
-    listen 127.0.0.1:${BE[i]} backlog=4096;
+    listen 127.0.0.1:${BE[i]} backlog=4096;$( ((pp)) && printf '\n    listen 127.0.0.1:%s backlog=4096 proxy_protocol;' "${BE_PP[i]}")
     root $T/www;
     location = /small { add_header X-Backend ${letters:i:1}; default_type text/plain; return 200 "$body\n"; }
     location = /64k { add_header X-Backend ${letters:i:1}; try_files /64k.bin =404; }
@@ -217,10 +222,20 @@ EOF
     echo "}"
   } >"$d/nginx.conf"
   for ((i = 0; i < n; i++)); do BE_CSV+="${BE_CSV:+,}127.0.0.1:${BE[i]}"; done
+  for ((i = 0; i < ${#BE_PP[@]}; i++)); do BE_PP_CSV+="${BE_PP_CSV:+,}127.0.0.1:${BE_PP[i]}"; done
   nginx -t -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >"$d/test.log" 2>&1 || { cat "$d/test.log" >&2; die "backend nginx config"; }
   start_bg backend-nginx "$SERVER_CPUS" "$d/nginx.out" nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
   BE_PGID=$LAST_PID
   for ((i = 0; i < n; i++)); do wait_port "${BE[i]}" 10 "$BE_PGID" || { cat "$d/error.log" >&2; die "backend nginx did not start"; }; done
+}
+
+# start_udp_echo_backend: lib/udpload.c in echo mode (one socket, recvmmsg/sendmmsg batches) on CPU
+# SERVER_CPUS -> BE_UDP (port), BE_UDP_PGID. Needs build_udpload first.
+start_udp_echo_backend() {
+  free_ports 1; BE_UDP=${PORTS[0]}
+  start_bg udp-echo "$SERVER_CPUS" "$T/udp-echo.log" "$UDPLOAD" echo 127.0.0.1 "$BE_UDP"
+  BE_UDP_PGID=$LAST_PID
+  wait_port "$BE_UDP" 10 "$LAST_PID" || { cat "$T/udp-echo.log" >&2; die "udp echo backend did not start"; }
 }
 backend_accepts() { "$PY" "$BPY" nginx-accepts "http://127.0.0.1:$BE_STATUS/nginx_status"; }
 
@@ -239,15 +254,24 @@ start_holder() {  # idle backend: accepts and holds; "accepted open" in $T/holde
 }
 
 # ------------------------------------------------------------------ proxies
-# start_proxy NAME SPEC...: NAME = haproxy | nginx | sluice; SPEC = MODE=BACKEND[,BACKEND...] with
-# MODE http or tcp. One listener per SPEC on a free port, round robin over its backends, no
+# start_proxy NAME SPEC...: NAME = haproxy | nginx | sluice (or sluice-SOMETHING: a second Sluice
+# with its own config, e.g. sluice-plain); SPEC = MODE=BACKEND[,BACKEND...] with MODE http, https,
+# tcp or udp. One listener per SPEC on a free port, round robin over its backends, no
 # logging, no health checks, keep-alive to the backends (HAProxy http-reuse always, nginx
 # upstream keepalive), as in ../shared/bench/anchors.sh.
+# SEND_PROXY=v1|v2 (environment of the call): tcp listeners send a PROXY protocol header to their
+# backends (HAProxy send-proxy / send-proxy-v2 on the server lines, NGINX `proxy_protocol on` —
+# which sends v1 only: NGINX has no v2 sender —, Sluice `proxy_protocol: v1|v2` on the listener).
 # -> PROXY_PID[NAME], PROXY_PORTS[NAME] ("p1 p2 ..."), 0 when all listeners answer.
-# nginx tcp needs the stream module (libnginx-mod-stream); without it start_proxy returns 3.
+# Returns 3, with the reason in NA_REASON, when the proxy cannot do a SPEC at all: nginx tcp/udp
+# without its stream module (libnginx-mod-stream); HAProxy udp (no UDP proxy in its free version).
 declare -A PROXY_PID=() PROXY_PORTS=()
 MAXCONN=${MAXCONN:-20000}
 SLUICE_GROUP_EXTRA=${SLUICE_GROUP_EXTRA:-}   # extra lines for every generated Sluice target group
+SEND_PROXY=${SEND_PROXY:-}                   # v1|v2: tcp listeners send PROXY headers (see start_proxy)
+NA_REASON=
+declare -A SKIPPED=()                        # candidate -> why start_proxy could not run it (start_candidates)
+declare -A CELL_NOTE=()                      # candidate -> note of every row wrk_cell / load_cell record for it
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 
 # ------------------------------------------------------------------ TLS (tls_* and h2_tls scenarios)
@@ -301,6 +325,7 @@ write_sluice_yaml() {  # FILE DIR SPEC... (ports from PORTS)
       echo "    bind: 127.0.0.1:${PORTS[i]}"
       [[ ${s%%=*} == http* ]] && echo "    access_log: off"
       [[ ${s%%=*} == https ]] && sluice_tls_yaml
+      [[ ${s%%=*} == tcp && -n $SEND_PROXY ]] && echo "    proxy_protocol: $SEND_PROXY"
       echo "    default: { forward: g$i }"
       i=$((i + 1))
     done
@@ -309,7 +334,7 @@ write_sluice_yaml() {  # FILE DIR SPEC... (ports from PORTS)
     for s in "$@"; do
       echo "  - name: g$i"
       echo "    protocol: $(_group_proto "${s%%=*}")"
-      echo "    algorithm: round_robin"
+      [[ ${s%%=*} == udp ]] || echo "    algorithm: round_robin"   # udp groups: flow_hash, the default
       echo "    health_check: off"
       [[ -n $SLUICE_GROUP_EXTRA ]] && echo "$SLUICE_GROUP_EXTRA" | sed 's/^/    /'
       echo "    targets:"
@@ -345,7 +370,9 @@ EOF
       echo "    balance roundrobin"
       [[ ${s%%=*} == http* ]] && echo "    http-reuse always"
       IFS=, read -ra a <<<"${s#*=}"
-      for x in "${a[@]}"; do echo "    server s${x##*:} $x"; done
+      for x in "${a[@]}"; do
+        echo "    server s${x##*:} $x$([[ ${s%%=*} == tcp ]] && case $SEND_PROXY in v1) echo " send-proxy" ;; v2) echo " send-proxy-v2" ;; esac)"
+      done
       i=$((i + 1))
     done
   } >"$f"
@@ -365,8 +392,10 @@ write_nginx_conf() {  # FILE DIR SPEC...
       ups+="    keepalive 128;"$'\n'"    keepalive_requests 100000000;"$'\n'"    keepalive_timeout 60s;"$'\n'"  }"$'\n'
       http+="$ups  server {"$'\n'"    listen 127.0.0.1:${PORTS[i]} ssl http2 backlog=4096 reuseport;"$'\n'"$(nginx_tls_lines)"$'\n'
       http+="    location / { proxy_pass http://u$i; }"$'\n'"  }"$'\n'
+    elif [[ ${s%%=*} == udp ]]; then   # flows live as long as Sluice's default idle timeout; responses not limited
+      stream+="$ups  }"$'\n'"  server { listen 127.0.0.1:${PORTS[i]} udp reuseport; proxy_pass u$i; proxy_timeout 120s; }"$'\n'
     else
-      stream+="$ups  }"$'\n'"  server { listen 127.0.0.1:${PORTS[i]} backlog=4096 reuseport; proxy_pass u$i; }"$'\n'
+      stream+="$ups  }"$'\n'"  server { listen 127.0.0.1:${PORTS[i]} backlog=4096 reuseport; proxy_pass u$i;$([[ -n $SEND_PROXY ]] && echo " proxy_protocol on;") }"$'\n'
     fi
     i=$((i + 1))
   done
@@ -392,8 +421,13 @@ EOF
 start_sluiced_config() {
   local name=$1 cfg=$2 d=$3 p
   shift 3
-  timeout 10 "$SLUICED" --check --config "$cfg" >"$d/check.log" 2>&1 ||
-    { cat "$d/check.log" >&2; log "sluiced --check rejects $cfg"; return 1; }
+  START_ERROR=
+  timeout 10 "$SLUICED" --check --config "$cfg" >"$d/check.log" 2>&1 || {
+    cat "$d/check.log" >&2
+    log "sluiced --check rejects $cfg"
+    START_ERROR="sluiced --check: $(head -1 "$d/check.log" | sed 's/^[^ ]*: //')"
+    return 1
+  }
   start_bg "$name(sluiced, workers $WORKERS)" "$PROXY_CPUS" "$d/sluiced.log" ${SLUICED_ENV:+env $SLUICED_ENV} \
     "$SLUICED" --config "$cfg"
   PROXY_PID[$name]=$LAST_PID
@@ -405,6 +439,12 @@ start_sluiced_config() {
 start_proxy() {  # NAME SPEC...
   local name=$1 d=$T/$1 p
   shift
+  NA_REASON= START_ERROR=
+  if [[ $name == haproxy && " $* " == *" udp="* ]]; then
+    NA_REASON="HAProxy has no UDP proxy in its free version"
+    log "haproxy: $NA_REASON: no UDP cells"
+    return 3
+  fi
   mkdir -p "$d/tmp"
   free_ports $#
   PROXY_PORTS[$name]="${PORTS[*]}"
@@ -414,16 +454,17 @@ start_proxy() {  # NAME SPEC...
       haproxy -c -f "$d/haproxy.cfg" >"$d/check.log" 2>&1 || { cat "$d/check.log" >&2; return 1; }
       start_bg "haproxy(nbthread $WORKERS)" "$PROXY_CPUS" "$d/haproxy.log" haproxy -db -f "$d/haproxy.cfg" ;;
     nginx)
-      if [[ " $* " == *" tcp="* && ! -f $NGINX_STREAM_MODULE ]]; then
-        log "nginx: no stream module ($NGINX_STREAM_MODULE; Debian: libnginx-mod-stream): no L4 cells"
+      if [[ " $* " =~ \ (tcp|udp)= && ! -f $NGINX_STREAM_MODULE ]]; then
+        NA_REASON="no stream module ($NGINX_STREAM_MODULE; Debian: libnginx-mod-stream, make bench-deps)"
+        log "nginx: $NA_REASON: no L4 cells"
         return 3
       fi
       write_nginx_conf "$d/nginx.conf" "$d" "$@"
       nginx -t -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >"$d/check.log" 2>&1 || { cat "$d/check.log" >&2; return 1; }
       start_bg "nginx(workers $WORKERS)" "$PROXY_CPUS" "$d/nginx.out" nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" ;;
-    sluice)
+    sluice | sluice-*)
       write_sluice_yaml "$d/sluice.yaml" "$d" "$@"
-      start_sluiced_config sluice "$d/sluice.yaml" "$d" "${PORTS[@]}"
+      start_sluiced_config "$name" "$d/sluice.yaml" "$d" "${PORTS[@]}"
       return ;;
     *) die "unknown proxy $name" ;;
   esac
@@ -438,13 +479,14 @@ stop_proxy() {  # NAME: sluiced must exit 0 on SIGTERM (HAProxy -db reports 143)
   local name=$1
   [[ -n ${PROXY_PID[$name]:-} ]] || return 0
   stop_pid "${PROXY_PID[$name]}" 35
-  if [[ $name == sluice && $LAST_RC != 0 ]]; then
+  if [[ $name == sluice* && $LAST_RC != 0 ]]; then
     echo "sluiced exited with status $LAST_RC on SIGTERM (expected 0) in $BENCH_NAME" >>"$OUT_DIR/.problems"
   fi
   unset "PROXY_PID[$name]"
 }
 
-# start the side-by-side candidates (PROXIES) for SPEC...; -> CANDS=(direct? + those that run)
+# start the side-by-side candidates (PROXIES) for SPEC...; -> CANDS=(those that run),
+# SKIPPED[NAME]=reason for those that cannot run these SPECs at all (record_skipped)
 start_candidates() {  # SPEC...
   local p rc
   CANDS=()
@@ -452,11 +494,17 @@ start_candidates() {  # SPEC...
     start_proxy "$p" "$@"
     rc=$?
     if ((rc == 0)); then CANDS+=("$p")
-    elif ((rc == 3)); then :
+    elif ((rc == 3)); then SKIPPED[$p]=$NA_REASON
     else
-      echo "$p failed to start in $BENCH_NAME; its cells are missing" >>"$OUT_DIR/.problems"
+      echo "$p failed to start in $BENCH_NAME; its cells are missing${START_ERROR:+ ($START_ERROR)}" >>"$OUT_DIR/.problems"
       stop_proxy "$p"
     fi
+  done
+}
+record_skipped() {  # UNIT [OP]: one "n/a" row (the reason as note) per SKIPPED candidate
+  local p
+  for p in "${!SKIPPED[@]}"; do
+    record candidate="$p" rep=1 attempt=1 status=n/a unit="$1" op_unit="${2:-}" note="${SKIPPED[$p]// /_}"
   done
 }
 rotated() {  # REP ITEM... -> items rotated by REP-1 (drift hits all alike)
@@ -485,7 +533,7 @@ record() {
 }
 
 # measure CAND REP KIND PGID -- CMD...: run a load generator on CLIENT_CPUS with CPU accounting,
-# RSS of PGID before/after; KIND wrk|iperf. -> M (key=value: rps mibps p50_ms p99_ms requests
+# RSS of PGID before/after; KIND wrk|iperf|h2load|tlsload|udpload (the parser). -> M (key=value: rps mibps p50_ms p99_ms requests
 # errors gbps bytes proxy_cpu_s rss_before_kib rss_after_kib foreign_cpu client_cpu rc status)
 measure() {
   local cand=$1 rep=$2 kind=$3 pg=$4 out groups=() r parsed rb ra st=ok
@@ -500,7 +548,7 @@ measure() {
   M="$r $parsed rss_before_kib=${rb:-nan} rss_after_kib=${ra:-nan}"
   if [[ $(kv rc "$M") == 124 ]]; then st=timeout
   elif [[ -n $pg ]] && ! kill -0 "$pg" 2>/dev/null; then st=proxy_died
-  elif [[ $kind =~ ^(wrk|h2load|tlsload)$ ]] && { [[ $(kv requests "$M") == 0 ]] || (($(kv errors "$M") * 100 > $(kv requests "$M") + 1)); }; then
+  elif [[ $kind =~ ^(wrk|h2load|tlsload|udpload)$ ]] && { [[ $(kv requests "$M") == 0 ]] || (($(kv errors "$M") * 100 > $(kv requests "$M") + 1)); }; then
     st="errors($(kv errors "$M")/$(kv requests "$M"))"
   elif [[ $kind == iperf && ($(kv errors "$M") != 0 || $(kv gbps "$M") == nan) ]]; then st=fail
   elif calc "exit !($(kv foreign_cpu "$M") > $FOREIGN_MAX)"; then st=disturbed
@@ -521,7 +569,7 @@ wrk_cell() {
     case $unit in MiB/s) value=$(kv mibps "$M") ;; *) value=$(kv rps "$M") ;; esac
     [[ $unit == conn/s ]] && op=conn
     record candidate="$cand" rep="$rep" attempt="$att" unit="$unit" value="$value" ops="$(kv requests "$M")" op_unit="$op" \
-      $(for k in status cpu_s p50_ms p99_ms rss_before_kib rss_after_kib errors foreign_cpu client_cpu; do echo "$k=$(kv $k "$M")"; done)
+      note="${CELL_NOTE[$cand]:-}" $(for k in status cpu_s p50_ms p99_ms rss_before_kib rss_after_kib errors foreign_cpu client_cpu; do echo "$k=$(kv $k "$M")"; done)
     log "$(printf '%-9s r%s/a%s %-10s %s=%s cpu_s=%s p99=%sms foreign=%.0f%%' "$cand" "$rep" "$att" "$(kv status "$M")" \
       "$unit" "$value" "$(kv cpu_s "$M")" "$(kv p99_ms "$M")" "$(kv foreign_cpu "$M")")"
     [[ $(kv status "$M") == disturbed ]] && ((att <= MAX_RETRIES)) || break
@@ -533,22 +581,35 @@ wrk_cell() {
 # MODE listener each (round robin over both), then REPS x (direct + candidates, order rotated) wrk
 # runs of DUR seconds against PATH. The shape of ka_small, ka_64k, close_small and l4_connrate.
 run_side_by_side() {
-  local mode=$1 path=$2 unit=$3 rep c port
+  local mode=$1 path=$2 unit=$3 c
   shift 3
   need wrk nginx
   [[ " $PROXIES " == *" haproxy "* ]] && need haproxy
   [[ " $PROXIES " == *" sluice "* ]] && ensure_sluiced
   start_web_backends 2
   start_candidates "$mode=$BE_CSV"
-  for c in "${CANDS[@]}"; do log "$c round robin check (X-Backend of 4 connections): $("$PY" "$BPY" probe "${PROXY_PORTS[$c]}" 4)"; done
+  record_skipped "$unit"
+  wrk_rotation "$path" "$unit" direct "${CANDS[@]}" -- "$@"
+  for c in "${CANDS[@]}"; do stop_proxy "$c"; done
+}
+
+# wrk_rotation PATH UNIT CAND... -- [wrk args...]: a round-robin check of each proxy (X-Backend of
+# 4 connections), then REPS x (CANDs, order rotated) wrk_cell runs against PATH (direct = BE[0]).
+wrk_rotation() {
+  local path=$1 unit=$2 rep c port cands=()
+  shift 2
+  while (($#)) && [[ $1 != -- ]]; do cands+=("$1"); shift; done
+  shift
+  for c in "${cands[@]}"; do
+    [[ $c == direct ]] || log "$c round robin check (X-Backend of 4 connections): $("$PY" "$BPY" probe "${PROXY_PORTS[$c]}" 4)"
+  done
   for ((rep = 1; rep <= REPS; rep++)); do
-    for c in $(rotated "$rep" direct "${CANDS[@]}"); do
+    for c in $(rotated "$rep" "${cands[@]}"); do
       if [[ $c == direct ]]; then port=${BE[0]}; else port=${PROXY_PORTS[$c]}; fi
       wrk_cell "$c" "$rep" "$port" "$path" "$unit" "$@"
       sleep 0.2
     done
   done
-  for c in "${CANDS[@]}"; do stop_proxy "$c"; done
 }
 
 # ------------------------------------------------------------------ TLS scenarios (tls_handshake,
@@ -558,12 +619,15 @@ TLS_CONNS=${TLS_CONNS:-32}     # tlsload threads (connections in flight) of tls_
 H2_CONNS=${H2_CONNS:-8}        # h2_tls: h2load connections ...
 H2_STREAMS=${H2_STREAMS:-8}    # ... and concurrent streams on each
 
-build_tlsload() {  # lib/tlsload.c -> TLSLOAD (compiled into the temp dir)
+build_c_tool() {  # NAME [LIBS...]: lib/NAME.c -> $T/NAME (gcc -O2)
+  local name=$1
+  shift
   need gcc
-  TLSLOAD=$T/tlsload
-  gcc -O2 -o "$TLSLOAD" "$BENCH_DIR/lib/tlsload.c" -lssl -lcrypto -lpthread >"$T/tlsload-build.log" 2>&1 ||
-    { cat "$T/tlsload-build.log" >&2; die "cannot build lib/tlsload.c (needs gcc and libssl-dev: make bench-deps)"; }
+  gcc -O2 -o "$T/$name" "$BENCH_DIR/lib/$name.c" "$@" >"$T/$name-build.log" 2>&1 ||
+    { cat "$T/$name-build.log" >&2; die "cannot build lib/$name.c (needs gcc${*:+ and the headers of $*}: make bench-deps)"; }
 }
+build_tlsload() { build_c_tool tlsload -lssl -lcrypto -lpthread && TLSLOAD=$T/tlsload; }   # -> TLSLOAD
+build_udpload() { build_c_tool udpload && UDPLOAD=$T/udpload; }                           # -> UDPLOAD
 
 tls_probe() {  # PORT N: X-Backend of N requests, one TLS connection each, then the ALPN h2 check
   local i seen=()
@@ -574,15 +638,17 @@ tls_probe() {  # PORT N: X-Backend of N requests, one TLS connection each, then 
   echo "${seen[*]}; curl --http2: HTTP/$(curl -sk --http2 --max-time 5 -o /dev/null -w '%{http_version}' "https://127.0.0.1:$1/small")"
 }
 
-# load_cell CAND REP KIND UNIT OP CMD...: measure + record one run of CMD (KIND wrk|h2load|tlsload,
-# the command complete with its URL), one retry if disturbed. Checks beyond measure's: h2load must
-# have negotiated $H2LOAD_PROTO (when set); tlsload's resumptions must match TLS_RESUMED
-# (all: at least 95 % of the connections resumed; none: not one).
+# load_cell CAND REP KIND UNIT OP CMD...: measure + record one run of CMD (KIND wrk|h2load|tlsload|
+# udpload, the command complete with its URL/address), one retry if disturbed; CAND direct = no
+# proxy. Checks beyond measure's: h2load must have negotiated $H2LOAD_PROTO (when set); tlsload's
+# resumptions must match TLS_RESUMED (all: at least 95 % of the connections resumed; none: not
+# one); udpload must not have received one bad reply (bad_replies(N)). ops = the parser's ops when
+# it gives them (udpload: round trips of the whole run, warm-up included), else requests.
 load_cell() {
-  local cand=$1 rep=$2 kind=$3 unit=$4 op=$5 att=1 pg value st note res n
+  local cand=$1 rep=$2 kind=$3 unit=$4 op=$5 att=1 pg="" value st note res n ops
   shift 5
-  pg=${PROXY_PID[$cand]:-}
-  if ! kill -0 "${pg:-0}" 2>/dev/null; then
+  [[ $cand != direct ]] && pg=${PROXY_PID[$cand]:-}
+  if [[ $cand != direct ]] && ! kill -0 "${pg:-0}" 2>/dev/null; then
     record candidate="$cand" rep="$rep" attempt=1 status=not_running unit="$unit"; return
   fi
   while :; do
@@ -600,8 +666,14 @@ load_cell() {
           none) ((res > 0)) && st="resumed($res/$n)" ;;
         esac
       fi
+    elif [[ $kind == udpload ]]; then
+      note="lost_$(kv lost "$M"),_late_$(kv late "$M"),_bad_$(kv bad "$M")"
+      [[ $st =~ ^(ok|disturbed)$ && $(kv bad "$M") != 0 ]] && st="bad_replies($(kv bad "$M"))"
     fi
-    record candidate="$cand" rep="$rep" attempt="$att" unit="$unit" value="$value" ops="$(kv requests "$M")" op_unit="$op" \
+    ops=$(kv ops "$M")
+    [[ $ops == nan ]] && ops=$(kv requests "$M")
+    [[ -n ${CELL_NOTE[$cand]:-} ]] && note+="${note:+,_}${CELL_NOTE[$cand]}"
+    record candidate="$cand" rep="$rep" attempt="$att" unit="$unit" value="$value" ops="$ops" op_unit="$op" \
       status="$st" note="$note" \
       $(for k in cpu_s p50_ms p99_ms rss_before_kib rss_after_kib errors foreign_cpu client_cpu; do echo "$k=$(kv $k "$M")"; done)
     log "$(printf '%-9s r%s/a%s %-10s %s=%s cpu_s=%s p99=%sms foreign=%.0f%% %s' "$cand" "$rep" "$att" "$st" \
@@ -631,4 +703,16 @@ run_tls_side_by_side() {
     done
   done
   for c in "${CANDS[@]}"; do stop_proxy "$c"; done
+}
+
+# report_bars TITLE SPEC...: compare cells of this scenario in RESULTS (lib/bench.py bars: SPEC =
+# CAND/REF:value|cpu[>=X|<=X]); the list goes to the log and to out/last-$BENCH_NAME.extra.md
+# (appended to run.sh's report). Status 1 when a bar is missed.
+report_bars() {
+  local out rc
+  out=$("$PY" "$BPY" bars "$RESULTS" "$BENCH_NAME" "$@")
+  rc=$?
+  printf '%s\n' "$out" >&2
+  printf '%s\n' "$out" >>"$OUT_DIR/last-$BENCH_NAME.extra.md"
+  return "$rc"
 }

@@ -9,6 +9,7 @@ need iperf3
 [[ " $PROXIES " == *" sluice "* ]] && ensure_sluiced
 start_iperf_backend
 start_candidates "tcp=127.0.0.1:$BE_IPERF"
+record_skipped Gbit/s MiB
 LOAD_TIMEOUT=$((DUR_IPERF + 20))
 for ((rep = 1; rep <= REPS; rep++)); do
   for c in $(rotated "$rep" direct "${CANDS[@]}"); do
