@@ -18,6 +18,7 @@ private final class Backend: ControlBackend {
         StatusInfo(version: "v", uptimeSeconds: 1e19, zone: nil, workers: 1, configFile: "/c", configHash: "h",
                    connectionsActive: 0, connectionsTotal: 0, planGeneration: 1)
     }
+    func nodes() -> [NodeInfo] { [] }
     func groups() -> [GroupInfo] { [group("web")!] }
     func group(_ name: String) -> GroupInfo? {
         name == "web" ? GroupInfo(name: "web", proto: "http", algorithm: "rr", crossZone: "true", failOpen: false,

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
 /// The validated configuration: what `ConfigLoader` produces from a YAML file once every
 /// check of SPEC §2 has passed. Plain values, `Sendable`, no Yams types.
 ///
@@ -23,6 +27,8 @@ public struct Config: Sendable, Equatable {
 
 /// `node:` — this process.
 public struct NodeConfig: Sendable, Equatable {
+    /// This node's name (`node.name`), unique in a fleet (SPEC §10); the host name by default.
+    public var name: String
     /// Availability zone of this node (`node.zone`); targets without a zone get this one.
     public var zone: String
     /// Worker threads; `nil` means `auto` (one per usable CPU).
@@ -33,12 +39,20 @@ public struct NodeConfig: Sendable, Equatable {
     public var shutdownGrace: UInt64
 
     public static let defaultZone = "default"
+    /// The host name (`gethostname`), or `sluice` when it cannot be read.
+    public static var defaultName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "sluice" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "sluice" : name
+    }
     public static let defaultMaxConnections = 100_000
     public static let defaultShutdownGrace: UInt64 = 30 * Nanoseconds.second
 
-    public init(zone: String = NodeConfig.defaultZone, workers: Int? = nil,
+    public init(name: String = NodeConfig.defaultName, zone: String = NodeConfig.defaultZone, workers: Int? = nil,
                 maxConnections: Int = NodeConfig.defaultMaxConnections,
                 shutdownGrace: UInt64 = NodeConfig.defaultShutdownGrace) {
+        self.name = name
         self.zone = zone
         self.workers = workers
         self.maxConnections = maxConnections

@@ -60,6 +60,9 @@ struct ConfigBuilder {
         guard let value, reader.kind(value.node) != .null else { return config }
         guard let node = reader.mapping(value, supported: Schema.nodeKeys) else { return nil }
         let before = reader.errors.count
+        if let name = node["name"] {
+            config.name = reader.name(name) ?? config.name
+        }
         if let zone = node["zone"] {
             config.zone = reader.name(zone) ?? config.zone
         }

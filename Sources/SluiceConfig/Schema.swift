@@ -20,7 +20,7 @@ enum Schema {
     static let topLevelKeys = ["node", "control", "listeners", "target_groups"]
     static let topLevelLater: KeyValuePairs<String, LaterFeature> = ["registry": .registry]
 
-    static let nodeKeys = ["zone", "workers", "max_connections", "shutdown_grace"]
+    static let nodeKeys = ["name", "zone", "workers", "max_connections", "shutdown_grace"]
     static let controlKeys = ["socket", "metrics", "state"]
 
     /// Keys of every listener.

@@ -46,6 +46,37 @@ public struct StatusInfo: Codable, Sendable, Equatable {
     }
 }
 
+/// One node of the fleet (`GET /v1/nodes`, SPEC §10): what `{prefix}/nodes/{name}` holds, with
+/// the name. A standalone node (no `registry`) is a fleet of one.
+public struct NodeInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var zone: String
+    public var version: String
+    public var planGeneration: UInt64
+    /// When the node started, RFC 3339.
+    public var started: String
+
+    public init(name: String, zone: String, version: String, planGeneration: UInt64, started: String) {
+        self.name = name
+        self.zone = zone
+        self.version = version
+        self.planGeneration = planGeneration
+        self.started = started
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, zone, version
+        case planGeneration = "plan_generation"
+        case started
+    }
+}
+
+/// `GET /v1/nodes`.
+public struct NodesInfo: Codable, Sendable, Equatable {
+    public var nodes: [NodeInfo]
+    public init(nodes: [NodeInfo]) { self.nodes = nodes }
+}
+
 /// One target of a group as the API shows it.
 public struct TargetInfo: Codable, Sendable, Equatable {
     /// `host:port`, IPv6 in brackets (`[::1]:80`).

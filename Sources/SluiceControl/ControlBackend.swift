@@ -3,6 +3,8 @@
 public protocol ControlBackend: Sendable {
     /// `GET /v1/status`.
     func status() -> StatusInfo
+    /// `GET /v1/nodes`: the fleet's live nodes (this node alone when standalone).
+    func nodes() -> [NodeInfo]
     /// `GET /v1/target-groups`: every group with its targets.
     func groups() -> [GroupInfo]
     /// `GET /v1/target-groups/{g}`; nil answers 404.

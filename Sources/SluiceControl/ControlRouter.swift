@@ -83,6 +83,9 @@ public struct ControlRouter: Sendable {
             case "target-groups":
                 try allow("GET")
                 return .respond(try Self.json(200, backend.groups()))
+            case "nodes":
+                try allow("GET")
+                return .respond(try Self.json(200, NodesInfo(nodes: backend.nodes())))
             case "events":
                 try allow("GET")
                 return .events(group: request.query["group"])

@@ -71,6 +71,15 @@ enum Render {
         return out
     }
 
+    /// `nodes`: one row per live node of the fleet (`NAME ZONE VERSION PLAN STARTED`).
+    static func nodes(_ info: NodesInfo) -> String {
+        var table = Table([("NAME", .left), ("ZONE", .left), ("VERSION", .left), ("PLAN", .right), ("STARTED", .left)])
+        for n in info.nodes {
+            table.append([n.name, n.zone, n.version, String(n.planGeneration), n.started])
+        }
+        return table.render()
+    }
+
     /// One event as a line: time, type, group, target, state, reason, then the message if any.
     /// Fields have minimum widths so a stream of events lines up.
     static func event(_ e: ControlEvent) -> String {

@@ -19,6 +19,25 @@ extension SluiceCtl {
         }
     }
 
+    /// `sluicectl nodes`: `GET /v1/nodes`.
+    struct Nodes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the fleet's live nodes with zone, version and plan generation.",
+            discussion: """
+                Reads GET /v1/nodes. A node without a registry (SPEC §10) is a fleet of one and lists \
+                itself. With --json, prints the answer as the daemon sent it.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let answer = try global.call("GET", "/v1/nodes")
+            if global.printJSONIfAsked(answer.body) { return }
+            let nodes = try decodeAnswer(NodesInfo.self, answer.body, socket: global.socketPath)
+            print(Render.nodes(nodes), terminator: "")
+        }
+    }
+
     /// `sluicectl reload`: `POST /v1/reload`.
     struct Reload: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -54,6 +54,13 @@ final class DaemonBackend: ControlBackend {
 
     func groups() -> [GroupInfo] { control.groupViews().map(DaemonBackend.info) }
 
+    /// Standalone: this node alone (the etcd fleet of SPEC §10 lists every live node).
+    func nodes() -> [NodeInfo] {
+        [NodeInfo(name: control.config.node.name, zone: control.config.node.zone, version: Sluiced.version,
+                  planGeneration: runtime.planStore.generation,
+                  started: RFC3339.format(secondsSinceEpoch: started.timeIntervalSince1970))]
+    }
+
     func group(_ name: String) -> GroupInfo? { groups().first { $0.name == name } }
 
     static func info(_ g: ControlPlane.GroupView) -> GroupInfo {

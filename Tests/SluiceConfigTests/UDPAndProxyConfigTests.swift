@@ -1,6 +1,23 @@
 import SluiceConfig
 import Testing
 
+/// `node.name` (SPEC §10): the host name unless written; a name like the others.
+@Suite struct NodeNameConfigTests {
+    @Test func nameDefaultsToTheHostName() throws {
+        let config = try #require(load(listenerDocument("")))
+        #expect(config.node.name == NodeConfig.defaultName)
+        #expect(!config.node.name.isEmpty)
+    }
+
+    @Test func writtenName() throws {
+        let config = try #require(load("node: { name: lb-a1, zone: zone-a }\n" + listenerDocument("")))
+        #expect(config.node.name == "lb-a1")
+        let errors = loadErrors("node: { name: \"lb a1\" }\n" + listenerDocument(""))
+        #expect(errors.map(\.path) == ["node.name"])
+        #expect(errors.first?.message == "expected a name of letters, digits, _ . and -, got \"lb a1\"")
+    }
+}
+
 /// udp and tcp_udp listeners and groups, `max_flows`, `proxy_protocol` and
 /// `accept_proxy_protocol` (SPEC §2, §5).
 @Suite struct UDPAndProxyConfigTests {

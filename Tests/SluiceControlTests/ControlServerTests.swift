@@ -20,6 +20,20 @@ struct ControlServerTests {
         #expect(try r.json(StatusInfo.self) == h.backend.status())
     }
 
+    @Test func nodesAnswersTheFleetWithSnakeCaseKeys() throws {
+        let h = try Harness()
+        defer { h.finish() }
+        let r = try h.client().request("GET", "/v1/nodes")
+        #expect(r.status == 200)
+        let object = try JSONSerialization.jsonObject(with: Data(r.body)) as! [String: Any]
+        let nodes = try #require(object["nodes"] as? [[String: Any]])
+        #expect(nodes.count == 1)
+        #expect(nodes.first?["name"] as? String == "lb-a1")
+        #expect(nodes.first?["plan_generation"] as? Int == 7)
+        #expect(try r.json(NodesInfo.self) == NodesInfo(nodes: h.backend.nodes()))
+        #expect(try h.client().request("POST", "/v1/nodes").status == 405)
+    }
+
     @Test func socketIsCreatedWithMode0660InANewDirectory() throws {
         let h = try Harness()
         defer { h.finish() }

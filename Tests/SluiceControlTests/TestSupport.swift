@@ -41,6 +41,9 @@ final class FakeBackend: ControlBackend {
             configHash: "abc123", connectionsActive: 3, connectionsTotal: 42, planGeneration: 7)
     }
 
+    func nodes() -> [NodeInfo] {
+        [NodeInfo(name: "lb-a1", zone: "zone-a", version: "0.1.0", planGeneration: 7, started: "2025-01-01T00:00:00.000Z")]
+    }
     func groups() -> [GroupInfo] { groupsState.withLock { $0.values.sorted { $0.name < $1.name } } }
     func group(_ name: String) -> GroupInfo? { groupsState.withLock { $0[name] } }
 

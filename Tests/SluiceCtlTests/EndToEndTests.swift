@@ -70,6 +70,10 @@ struct EndToEndTests {
                 version: "9.9.9", uptimeSeconds: 61, zone: "zone-a", workers: 2, configFile: "/etc/sluice/sluice.yaml",
                 configHash: "abc", connectionsActive: 1, connectionsTotal: 2, planGeneration: 3)
         }
+        func nodes() -> [NodeInfo] {
+            [NodeInfo(name: "lb-a1", zone: "zone-a", version: "0.1.0", planGeneration: 3, started: "2025-01-01T00:00:00.000Z"),
+             NodeInfo(name: "lb-b1", zone: "zone-b", version: "0.1.0", planGeneration: 4, started: "2025-01-01T00:00:01.000Z")]
+        }
         func groups() -> [GroupInfo] { state.withLock { $0.values.sorted { $0.name < $1.name } } }
         func group(_ name: String) -> GroupInfo? { state.withLock { $0[name] } }
         func register(group: String, _ r: RegisterRequest) throws(ControlError) -> (created: Bool, target: TargetInfo) {
@@ -134,6 +138,16 @@ struct EndToEndTests {
             web    10.0.0.5:8080 (static)  zone-a       1  healthy  -               0
 
             """)
+        let nodes = try Self.run(["nodes", "--socket", socket])
+        #expect(nodes.status == 0)
+        #expect(nodes.stdout == """
+            NAME   ZONE    VERSION  PLAN  STARTED
+            lb-a1  zone-a  0.1.0       3  2025-01-01T00:00:00.000Z
+            lb-b1  zone-b  0.1.0       4  2025-01-01T00:00:01.000Z
+
+            """)
+        let nodesJSON = try Self.run(["nodes", "--socket", socket, "--json"])
+        #expect(nodesJSON.stdout.contains("\"plan_generation\" : 4"), "\(nodesJSON.stdout)")
         let missing = try Self.run(["targets", "list", "nope", "--socket", socket])
         #expect(missing.status == 1)
         #expect(missing.stderr == "error: not_found: target group \"nope\" does not exist\n")

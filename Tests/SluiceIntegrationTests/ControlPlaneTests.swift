@@ -49,6 +49,13 @@ struct ControlPlaneTests {
         #expect(try runTool(sluicectlPath, ["status", "--socket", d.directory.path + "/missing.sock"]).status == 3)
         let status = try ctl(d, ["status", "--json"])
         #expect(status.status == 0 && status.output.contains("\"workers\""), "\(status.output)")
+        // A standalone node is a fleet of one: it lists itself under its host name.
+        let nodes = try ctl(d, ["nodes"])
+        #expect(nodes.status == 0 && nodes.output.hasPrefix("NAME "), "\(nodes.output)")
+        var host = [CChar](repeating: 0, count: 256)
+        #expect(gethostname(&host, 255) == 0)
+        let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(nodes.output.contains("\n\(name) "), "\(nodes.output)")
     }
 
     @Test func registrationsSurviveARestart() throws {
