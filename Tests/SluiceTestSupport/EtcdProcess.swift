@@ -51,8 +51,9 @@ public final class EtcdProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private func start() throws {
+    private func start(clientURL: String? = nil) throws {
         let peer = "http://127.0.0.1:\(peerPort)"
+        let endpoint = clientURL ?? self.endpoint
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binaryPath)
         p.arguments = [
@@ -71,11 +72,12 @@ public final class EtcdProcess: @unchecked Sendable {
         p.standardError = log
         try p.run()
         process = p
-        try waitHealthy(seconds: 30)
+        try waitHealthy(seconds: 30, port: clientURL.flatMap { UInt16($0.split(separator: ":").last ?? "") })
     }
 
     /// Polls `/health` until it says healthy or `seconds` pass.
-    public func waitHealthy(seconds: Double) throws {
+    public func waitHealthy(seconds: Double, port: UInt16? = nil) throws {
+        let clientPort = port ?? self.clientPort
         let deadline = Date().addingTimeInterval(seconds)
         var last = "no answer"
         while Date() < deadline {
@@ -119,14 +121,23 @@ public final class EtcdProcess: @unchecked Sendable {
         try start()
     }
 
+    /// Starts etcd again on its data directory but answering clients on `port` only, so
+    /// clients of `endpoint` still cannot reach it (`restart()` goes back to the usual port).
+    public func restart(onClientPort port: UInt16) throws {
+        stop()
+        try start(clientURL: "http://127.0.0.1:\(port)")
+    }
+
     private func waitExit(_ p: Process, seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while p.isRunning && Date() < deadline { usleep(10_000) }
         return !p.isRunning
     }
 
-    /// Compacts the history up to `revision` through the gateway.
-    public func compact(revision: Int64) throws {
+    /// Compacts the history up to `revision` through the gateway (on `port` when etcd was
+    /// restarted on another client port).
+    public func compact(revision: Int64, port: UInt16? = nil) throws {
+        let clientPort = port ?? self.clientPort
         let body = "{\"revision\":\"\(revision)\",\"physical\":true}"
         let r = try HTTPClient.request(port: clientPort, "POST /v3/kv/compaction HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
