@@ -127,7 +127,7 @@ final class EtcdConnection: Sendable {
     /// Waits for `interest` on the socket (errors and hang-ups count as ready: the next call
     /// reports them), the wake descriptor, or the deadline.
     private func wait(_ interest: Interest, until deadline: UInt64, wake: Int32?) throws(Failure) {
-        let events = Int16(interest == .readable ? POLLIN : POLLOUT)
+        let events = interest == .readable ? Int16(POLLIN) : Int16(POLLOUT)
         while true {
             let now = Posix.monotonicNanos()
             guard now < deadline else { throw .timeout(sent: false) }

@@ -53,7 +53,7 @@ final class EtcdTransport: Sendable {
             guard s.failures.indices.contains(endpoint) else { return }
             let f = min(s.failures[endpoint], 16)
             s.failures[endpoint] = f + 1
-            s.retryAt[endpoint] = now &+ min(Self.backoffBaseNanos << UInt64(f), Self.backoffMaxNanos)
+            s.retryAt[endpoint] = now &+ min(Self.backoffBaseNanos << UInt64(truncatingIfNeeded: f), Self.backoffMaxNanos)
             if s.preferred == endpoint { s.preferred = (endpoint + 1) % endpoints.count }
             s.idle.removeAll { $0.endpoint == endpoint }
         }

@@ -27,7 +27,7 @@ public final class EtcdWatch: Sendable {
         thread = Mutex(nil)
         resume.store(max(startRevision, 0), ordering: .relaxed)
         let body: @Sendable () -> Void = { [self] in
-            threadID.store(UInt(pthread_self()), ordering: .releasing)
+            threadID.store(pthread_self(), ordering: .releasing)
             run(client: client, prefix: prefix, startRevision: startRevision, onEvent: onEvent)
         }
         do {
@@ -50,7 +50,7 @@ public final class EtcdWatch: Sendable {
     public func cancel() {
         stopped.store(true, ordering: .releasing)
         Posix.signalEventfd(wake)
-        if threadID.load(ordering: .acquiring) == UInt(pthread_self()) { return }
+        if threadID.load(ordering: .acquiring) == pthread_self() { return }
         let t = thread.withLock { t in
             let taken = t
             t = nil
@@ -77,7 +77,7 @@ public final class EtcdWatch: Sendable {
                 if state.connected { failures = 0 }
                 let f = min(failures, 16)
                 failures += 1
-                let pause = min(Self.backoffBaseNanos << UInt64(f), Self.backoffMaxNanos)
+                let pause = min(Self.backoffBaseNanos << UInt64(truncatingIfNeeded: f), Self.backoffMaxNanos)
                 // Back-off that a cancel cuts short.
                 Posix.waitReadable(wake, timeoutNanos: pause)
             }

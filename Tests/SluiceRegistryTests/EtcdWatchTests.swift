@@ -102,6 +102,19 @@ import SluiceTestSupport
         #expect(log.changes == ["put /d/1=1"])
     }
 
+    @Test func deliversProgressNotifications() throws {
+        let etcd = try EtcdProcess(extraArguments: ["--experimental-watch-progress-notify-interval", "500ms"])
+        let client = try EtcdClient(endpoints: [etcd.endpoint])
+        let log = EventLog()
+        let watch = try client.watch(prefix: "/q/", startRevision: 0) { log.append($0) }
+        defer { watch.cancel() }
+        try client.put(key: "/elsewhere", value: bytes("x"))
+        let rev = try client.range(key: "/").revision
+        // A notification after the write outside the prefix moves the resume point past it.
+        #expect(log.wait { $0.contains(.progress(revision: rev)) }, "\(log.all)")
+        #expect(watch.nextRevision == rev + 1)
+    }
+
     @Test func cancelStopsPromptlyEvenWhileEtcdIsAway() throws {
         let closed = try TestSocket.freePort()
         let client = try EtcdClient(endpoints: ["http://127.0.0.1:\(closed)"])
