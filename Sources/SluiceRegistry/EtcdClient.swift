@@ -14,14 +14,31 @@ public final class EtcdClient: Sendable {
     /// notification every 10 minutes by default).
     let watchIdleNanos: UInt64
 
-    /// `endpoints` are `http://HOST:PORT` URLs (IP literals or `localhost`); `https://` is
-    /// refused for now. Throws `.unavailable` naming a bad endpoint.
-    public init(endpoints: [String], dialTimeout: Duration = .seconds(2), requestTimeout: Duration = .seconds(5),
-                watchIdleTimeout: Duration = .seconds(15 * 60)) throws(EtcdError) {
+    /// `endpoints` are `http://HOST:PORT` or `https://HOST:PORT` URLs (IP literals or
+    /// `localhost`); `tls` applies to the `https://` ones (default: verify against the system's
+    /// CAs). Throws `.unavailable` naming a bad endpoint or unusable TLS files.
+    public init(endpoints: [String], tls: EtcdTLS? = nil, dialTimeout: Duration = .seconds(2),
+                requestTimeout: Duration = .seconds(5), watchIdleTimeout: Duration = .seconds(15 * 60)) throws(EtcdError) {
         guard !endpoints.isEmpty else { throw .unavailable("no etcd endpoint configured") }
         var parsed: [EtcdEndpoint] = []
         for e in endpoints { parsed.append(try EtcdEndpoint(e)) }
-        transport = EtcdTransport(endpoints: parsed, dialTimeoutNanos: Self.nanos(dialTimeout))
+        var context: TLSClientContext?
+        if parsed.contains(where: \.tls) {
+            let settings = tls ?? EtcdTLS()
+            var certificate: TLSCertificateFiles?
+            switch (settings.certificateFile, settings.keyFile) {
+            case (let cert?, let key?): certificate = TLSCertificateFiles(cert: cert, key: key)
+            case (nil, nil): certificate = nil
+            default: throw .unavailable("TLS: a client certificate needs both its certificate and key files")
+            }
+            do {
+                context = try TLSClientContext(verify: settings.verify, caFile: settings.caFile, alpn: ["http/1.1"],
+                                               certificate: certificate)
+            } catch {
+                throw .unavailable("TLS: \(error)")
+            }
+        }
+        transport = EtcdTransport(endpoints: parsed, dialTimeoutNanos: Self.nanos(dialTimeout), tls: context)
         requestTimeoutNanos = Self.nanos(requestTimeout)
         watchIdleNanos = Self.nanos(watchIdleTimeout)
     }

@@ -7,11 +7,14 @@ import Glibc
 /// `poll` bounded by a deadline (monotonic nanoseconds), optionally also woken by an eventfd
 /// (`wake`) so a watch can be cancelled while it waits. Closed when released.
 ///
-/// Used by one thread at a time (a call holds it, then returns it to the transport's pool).
-final class EtcdConnection: Sendable {
+/// `@unchecked Sendable`: used by one thread at a time (a call holds it, then hands it back to
+/// the transport's pool under its Mutex); the TLS stream is only touched by that thread.
+final class EtcdConnection: @unchecked Sendable {
     let fd: Int32
     /// Index of the endpoint in the transport's list.
     let endpoint: Int
+    /// The TLS layer on `fd` for `https://` endpoints.
+    private var tls: TLSStream?
 
     /// Why an exchange did not give an answer.
     enum Failure: Error {
@@ -30,11 +33,10 @@ final class EtcdConnection: Sendable {
         self.endpoint = endpoint
     }
 
-    deinit { Posix.close(fd) }
-
-    /// Connects to `address`, waiting at most until `deadline`.
-    static func open(_ address: SocketAddress, endpoint: Int, deadline: UInt64, wake: Int32? = nil) throws(Failure)
-        -> EtcdConnection
+    /// Connects to `address` (and completes a TLS handshake with `tls` when given: the
+    /// certificate must match `serverName`), waiting at most until `deadline`.
+    static func open(_ address: SocketAddress, endpoint: Int, tls: TLSClientContext? = nil, serverName: String = "",
+                     deadline: UInt64, wake: Int32? = nil) throws(Failure) -> EtcdConnection
     {
         let fd: Int32
         do {
@@ -60,7 +62,26 @@ final class EtcdConnection: Sendable {
         try? Socket.setOption(fd, Int32(IPPROTO_TCP), 4 /* TCP_KEEPIDLE */, 5)
         try? Socket.setOption(fd, Int32(IPPROTO_TCP), 5 /* TCP_KEEPINTVL */, 2)
         try? Socket.setOption(fd, Int32(IPPROTO_TCP), 6 /* TCP_KEEPCNT */, 3)
+        if let tls {
+            guard let stream = tls.makeStream(fd: fd, serverName: serverName) else {
+                throw .lost("TLS: cannot make a session", answered: false)
+            }
+            c.tls = stream
+            while true {
+                switch stream.handshake() {
+                case .done: return c
+                case .wantsRead: try c.wait(.readable, until: deadline, wake: wake)
+                case .wantsWrite: try c.wait(.writable, until: deadline, wake: wake)
+                case .failed(let f): throw .lost("TLS handshake: \(f.rawValue) \(stream.failureDetail)", answered: false)
+                }
+            }
+        }
         return c
+    }
+
+    deinit {
+        tls?.shutdown()
+        Posix.close(fd)
     }
 
     /// The request bytes for `POST path` with a JSON `body`.
@@ -72,6 +93,7 @@ final class EtcdConnection: Sendable {
 
     /// Writes all of `bytes` by `deadline`.
     func send(_ bytes: [UInt8], until deadline: UInt64, wake: Int32? = nil) throws(Failure) {
+        if let tls { return try sendTLS(tls, bytes, until: deadline, wake: wake) }
         var offset = 0
         while offset < bytes.count {
             let r: IOResult<Int>
@@ -99,6 +121,7 @@ final class EtcdConnection: Sendable {
     /// Reads what has arrived (waiting until `deadline` for something): the bytes, or empty at
     /// end of stream.
     func receive(into buffer: inout [UInt8], until deadline: UInt64, wake: Int32? = nil) throws(Failure) -> Int {
+        if let tls { return try receiveTLS(tls, into: &buffer, until: deadline, wake: wake) }
         while true {
             let r: IOResult<Int>
             do {
@@ -118,6 +141,55 @@ final class EtcdConnection: Sendable {
                     if case .timeout = error { throw .timeout(sent: true) }
                     throw error
                 }
+            }
+        }
+    }
+
+    private func sendTLS(_ tls: TLSStream, _ bytes: [UInt8], until deadline: UInt64, wake: Int32?) throws(Failure) {
+        var offset = 0
+        while offset < bytes.count {
+            // offset < bytes.count, so the pointer stays inside the buffer.
+            let r = bytes.withUnsafeBytes { tls.write(from: $0.baseAddress! + offset, count: $0.count - offset) }
+            switch r {
+            case .bytes(let n), .drained(let n): offset += n
+            case .wouldBlock: try waitSending(.writable, until: deadline, wake: wake)
+            case .wantsRead: try waitSending(.readable, until: deadline, wake: wake)
+            case .wantsWrite: try waitSending(.writable, until: deadline, wake: wake)
+            case .closed: throw .lost("TLS: closed while sending", answered: false)
+            case .failed(let e): throw .lost("TLS send: \(e) \(tls.failureDetail)", answered: false)
+            }
+        }
+    }
+
+    private func waitSending(_ interest: Interest, until deadline: UInt64, wake: Int32?) throws(Failure) {
+        do throws(Failure) {
+            try wait(interest, until: deadline, wake: wake)
+        } catch {
+            if case .timeout = error { throw .timeout(sent: false) }
+            throw error
+        }
+    }
+
+    private func receiveTLS(_ tls: TLSStream, into buffer: inout [UInt8], until deadline: UInt64, wake: Int32?)
+        throws(Failure) -> Int
+    {
+        while true {
+            // The buffer is never empty (the caller allocates it once, 64 KiB).
+            let r = buffer.withUnsafeMutableBytes { tls.read(into: $0.baseAddress!, count: $0.count) }
+            var interest = Interest.readable
+            switch r {
+            case .bytes(let n) where n > 0, .drained(let n) where n > 0: return n
+            case .bytes, .drained, .wouldBlock: interest = .readable
+            case .wantsWrite: interest = .writable
+            case .wantsRead: interest = .readable
+            case .closed: return 0
+            case .failed(let e): throw .lost("TLS read: \(e) \(tls.failureDetail)", answered: false)
+            }
+            do throws(Failure) {
+                try wait(interest, until: deadline, wake: wake)
+            } catch {
+                if case .timeout = error { throw .timeout(sent: true) }
+                throw error
             }
         }
     }

@@ -1,14 +1,18 @@
 internal import SluiceCore
 
-/// One etcd client URL: `http://HOST:PORT` with HOST an IPv4 literal, a bracketed IPv6 literal
-/// or `localhost`. Host names are refused: resolving them would be a blocking call without a
-/// bound (`getaddrinfo`) on the control plane.
+/// One etcd client URL: `http://HOST:PORT` or `https://HOST:PORT` with HOST an IPv4 literal, a
+/// bracketed IPv6 literal or `localhost`. Host names are refused: resolving them would be a
+/// blocking call without a bound (`getaddrinfo`) on the control plane.
 struct EtcdEndpoint: Sendable, Equatable, CustomStringConvertible {
     let address: SocketAddress
     /// As written, for messages.
     let url: String
     /// The `Host` header: `host:port` as written.
     let authority: String
+    /// Whether the endpoint is `https://`.
+    let tls: Bool
+    /// The host as written (without brackets): the name or address the certificate must match.
+    let host: String
 
     var description: String { url }
 
@@ -19,10 +23,14 @@ struct EtcdEndpoint: Sendable, Equatable, CustomStringConvertible {
         self.url = url
         var rest = Substring(url)
         if rest.hasPrefix("https://") {
-            throw .unavailable("\(url): https endpoints are not supported yet (TLS to etcd is not implemented)")
+            tls = true
+            rest = rest.dropFirst("https://".count)
+        } else if rest.hasPrefix("http://") {
+            tls = false
+            rest = rest.dropFirst("http://".count)
+        } else {
+            throw .unavailable("\(url): endpoint must start with http:// or https://")
         }
-        guard rest.hasPrefix("http://") else { throw .unavailable("\(url): endpoint must start with http://") }
-        rest = rest.dropFirst("http://".count)
         while rest.hasSuffix("/") { rest = rest.dropLast() }
         guard !rest.contains("/"), !rest.contains("@") else { throw .unavailable("\(url): endpoint must be http://HOST:PORT") }
         let host: Substring
@@ -45,5 +53,6 @@ struct EtcdEndpoint: Sendable, Equatable, CustomStringConvertible {
         }
         address = a
         authority = String(rest)
+        self.host = String(host)
     }
 }

@@ -11,6 +11,8 @@ import Synchronization
 final class EtcdTransport: Sendable {
     let endpoints: [EtcdEndpoint]
     let dialTimeoutNanos: UInt64
+    /// For `https://` endpoints.
+    let tls: TLSClientContext?
 
     static let backoffBaseNanos: UInt64 = 100_000_000
     static let backoffMaxNanos: UInt64 = 5_000_000_000
@@ -27,9 +29,10 @@ final class EtcdTransport: Sendable {
 
     private let state: Mutex<State>
 
-    init(endpoints: [EtcdEndpoint], dialTimeoutNanos: UInt64) {
+    init(endpoints: [EtcdEndpoint], dialTimeoutNanos: UInt64, tls: TLSClientContext?) {
         self.endpoints = endpoints
         self.dialTimeoutNanos = dialTimeoutNanos
+        self.tls = tls
         state = Mutex(State(failures: Array(repeating: 0, count: endpoints.count),
                             retryAt: Array(repeating: 0, count: endpoints.count)))
     }
@@ -77,16 +80,6 @@ final class EtcdTransport: Sendable {
         }
     }
 
-    /// Closes the idle connections.
-    func closeIdle() {
-        let dropped = state.withLock { s in
-            let d = s.idle
-            s.idle = []
-            return d
-        }
-        _ = dropped
-    }
-
     /// A new connection to the first endpoint that accepts one by `deadline`.
     func connect(deadline: UInt64, wake: Int32? = nil) throws(EtcdError) -> EtcdConnection {
         var reasons: [String] = []
@@ -95,7 +88,9 @@ final class EtcdTransport: Sendable {
             guard now < deadline else { break }
             let dial = min(deadline, now &+ dialTimeoutNanos)
             do {
-                return try EtcdConnection.open(endpoints[e].address, endpoint: e, deadline: dial, wake: wake)
+                let ep = endpoints[e]
+                return try EtcdConnection.open(ep.address, endpoint: e, tls: ep.tls ? tls : nil, serverName: ep.host,
+                                               deadline: dial, wake: wake)
             } catch {
                 switch error {
                 case .woken: throw .unavailable("cancelled")

@@ -147,7 +147,7 @@ import SluiceTestSupport
     }
 
     @Test func badEndpointsAreRefused() {
-        for e in ["https://127.0.0.1:2379", "127.0.0.1:2379", "http://etcd.example:2379", "http://127.0.0.1", "http://127.0.0.1:99999"] {
+        for e in ["ftp://127.0.0.1:2379", "127.0.0.1:2379", "http://etcd.example:2379", "http://127.0.0.1", "http://127.0.0.1:99999"] {
             #expect(throws: EtcdError.self, "\(e)") { try EtcdClient(endpoints: [e]) }
         }
         #expect(throws: EtcdError.self) { try EtcdClient(endpoints: []) }

@@ -15,6 +15,30 @@ public final class EtcdProcess: @unchecked Sendable {
     public let directory: URL
     private var process: Process?
     private let extraArguments: [String]
+    /// Files of the test PKI (`TestCerts`) when etcd serves clients over TLS.
+    public let tls: TLSFiles?
+
+    /// etcd's server certificate and key, and the CA it requires client certificates from
+    /// (`--client-cert-auth`) when `clientCA` is set.
+    public struct TLSFiles: Sendable {
+        public var cert: String
+        public var key: String
+        public var clientCA: String?
+        /// What `curl` uses to reach it (health and compaction): the CA, and a client pair.
+        public var ca: String
+        public var clientCert: String?
+        public var clientKey: String?
+
+        public init(cert: String, key: String, ca: String, clientCA: String? = nil, clientCert: String? = nil,
+                    clientKey: String? = nil) {
+            self.cert = cert
+            self.key = key
+            self.ca = ca
+            self.clientCA = clientCA
+            self.clientCert = clientCert
+            self.clientKey = clientKey
+        }
+    }
 
     /// Where the etcd binary is: `ETCD` from the environment, else Debian's path, else PATH.
     public static var binaryPath: String {
@@ -28,14 +52,16 @@ public final class EtcdProcess: @unchecked Sendable {
         ["/usr/bin/etcdctl", "/usr/local/bin/etcdctl"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    public var endpoint: String { "http://127.0.0.1:\(clientPort)" }
+    public var endpoint: String { url(port: clientPort) }
+    private func url(port: UInt16) -> String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
     public var dataDirectory: String { directory.appendingPathComponent("data").path }
     public var logPath: String { directory.appendingPathComponent("etcd.log").path }
     public var isRunning: Bool { process?.isRunning ?? false }
 
     /// Starts etcd; `extraArguments` are added to its command line.
-    public init(name: String = "etcd0", extraArguments: [String] = []) throws {
+    public init(name: String = "etcd0", extraArguments: [String] = [], tls: TLSFiles? = nil) throws {
         self.name = name
+        self.tls = tls
         self.extraArguments = extraArguments
         clientPort = try TestSocket.freePort()
         var p = try TestSocket.freePort()
@@ -62,7 +88,7 @@ public final class EtcdProcess: @unchecked Sendable {
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", "\(name)=\(peer)", "--initial-cluster-state", "new",
             "--initial-cluster-token", "sluice-test-\(clientPort)",
-        ] + extraArguments
+        ] + extraArguments + tlsArguments
         if !FileManager.default.fileExists(atPath: logPath) {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         }
@@ -75,6 +101,24 @@ public final class EtcdProcess: @unchecked Sendable {
         try waitHealthy(seconds: 30, port: clientURL.flatMap { UInt16($0.split(separator: ":").last ?? "") })
     }
 
+    private var tlsArguments: [String] {
+        guard let tls else { return [] }
+        var a = ["--cert-file", tls.cert, "--key-file", tls.key]
+        if let ca = tls.clientCA { a += ["--client-cert-auth", "--trusted-ca-file", ca] }
+        return a
+    }
+
+    /// One request through curl (TLS endpoints): status and body.
+    private func curl(port: UInt16, path: String, body: String?) throws -> (status: Int, text: String) {
+        guard let tls else { throw TestSocket.Failure("curl is for TLS endpoints") }
+        var args = ["-s", "--max-time", "3", "--cacert", tls.ca, "-o", "-", "-w", "\n%{http_code}"]
+        if let c = tls.clientCert, let k = tls.clientKey { args += ["--cert", c, "--key", k] }
+        if let body { args += ["-X", "POST", "-d", body] }
+        let r = try runTool("curl", args + [url(port: port) + path])
+        let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
     /// Polls `/health` until it says healthy or `seconds` pass.
     public func waitHealthy(seconds: Double, port: UInt16? = nil) throws {
         let clientPort = port ?? self.clientPort
@@ -83,8 +127,14 @@ public final class EtcdProcess: @unchecked Sendable {
         while Date() < deadline {
             guard isRunning else { break }
             do {
-                let r = try HTTPClient.request(
-                    port: clientPort, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                let r: (status: Int, text: String)
+                if tls != nil {
+                    r = try curl(port: clientPort, path: "/health", body: nil)
+                } else {
+                    let a = try HTTPClient.request(
+                        port: clientPort, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    r = (a.status, a.text)
+                }
                 if r.status == 200, r.text.contains("\"true\"") { return }
                 last = "HTTP \(r.status) \(r.text)"
             } catch {
@@ -125,7 +175,7 @@ public final class EtcdProcess: @unchecked Sendable {
     /// clients of `endpoint` still cannot reach it (`restart()` goes back to the usual port).
     public func restart(onClientPort port: UInt16) throws {
         stop()
-        try start(clientURL: "http://127.0.0.1:\(port)")
+        try start(clientURL: url(port: port))
     }
 
     private func waitExit(_ p: Process, seconds: Double) -> Bool {
@@ -139,6 +189,11 @@ public final class EtcdProcess: @unchecked Sendable {
     public func compact(revision: Int64, port: UInt16? = nil) throws {
         let clientPort = port ?? self.clientPort
         let body = "{\"revision\":\"\(revision)\",\"physical\":true}"
+        if tls != nil {
+            let r = try curl(port: clientPort, path: "/v3/kv/compaction", body: body)
+            guard r.status == 200 else { throw TestSocket.Failure("compaction: HTTP \(r.status) \(r.text)") }
+            return
+        }
         let r = try HTTPClient.request(port: clientPort, "POST /v3/kv/compaction HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         guard r.status == 200 else { throw TestSocket.Failure("compaction: HTTP \(r.status) \(r.text)") }
@@ -149,7 +204,12 @@ public final class EtcdProcess: @unchecked Sendable {
         guard let path = Self.etcdctlPath else { return nil }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = ["--endpoints", endpoint, "--dial-timeout", "3s", "--command-timeout", "5s"] + arguments
+        var tlsArgs: [String] = []
+        if let tls {
+            tlsArgs = ["--cacert", tls.ca]
+            if let c = tls.clientCert, let k = tls.clientKey { tlsArgs += ["--cert", c, "--key", k] }
+        }
+        p.arguments = ["--endpoints", endpoint, "--dial-timeout", "3s", "--command-timeout", "5s"] + tlsArgs + arguments
         p.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
         let pipe = Pipe()
         p.standardOutput = pipe
