@@ -92,4 +92,11 @@ import Testing
                                                         success: [.put("k", [1])], failure: [.range("k")])), as: UTF8.self)
         #expect(txn == #"{"compare":[{"create_revision":"0","key":"aw==","result":"EQUAL","target":"CREATE"}],"failure":[{"request_range":{"key":"aw=="}}],"success":[{"request_put":{"key":"aw==","value":"AQ=="}}]}"#)
     }
+
+    @Test func deepNestingIsRefusedNotOverflowed() {
+        let deep = String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000)
+        #expect(throws: EtcdError.self) { try EtcdWire.answer(status: 200, body: Array(deep.utf8)) }
+        var s = EtcdWatchStream()
+        #expect(throws: EtcdError.self) { try s.feed(Array((#"{"result":"# + deep + "}\n").utf8)) }
+    }
 }
