@@ -265,8 +265,8 @@ struct Sluiced: ParsableCommand {
         var tlsFailures = TLSFailureLog()
         var udpFlowsFull = UDPFlowLog()
         while true {
-            // ≤ 60 000 ms; at least every TLSFailureLog.interval for the handshake-failure log.
-            let tlsMillis = Int32(TLSFailureLog.interval / 1_000_000)
+            // ≤ 60 000 ms; at least every CounterLog.interval for the handshake-failure log.
+            let tlsMillis = Int32(CounterLog.interval / 1_000_000)
             let timeout: Int32 = watchdog.map { min(Int32(min(max(1, $0 / 1_000_000), 60_000)), tlsMillis) } ?? tlsMillis
             _ = epoll.wait(timeoutMillis: timeout)
             tlsFailures.check(runtime: runtime, control: control, log: log, now: Posix.monotonicNanos())

@@ -7,27 +7,21 @@ import SluiceProxy
 /// scan or a misconfigured client fleet would otherwise flood the log. The counters
 /// (`sluice_tls_handshakes_total`) are summed over the workers and compared with the last look.
 struct TLSFailureLog {
-    /// How often the counters are compared.
-    static let interval: UInt64 = 10_000_000_000
-    private var last: [String: UInt64] = [:]
-    private(set) var nextCheck: UInt64 = 0
+    private var counters = CounterLog()
 
     mutating func check(runtime: Runtime, control: ControlPlane, log: Logger, now: UInt64) {
-        guard now >= nextCheck else { return }
-        nextCheck = now &+ TLSFailureLog.interval
+        guard counters.due(now: now) else { return }
         let tlsListeners = Set(runtime.planStore.plan.config.listeners.filter { $0.tls != nil }.map(\.name))
         guard !tlsListeners.isEmpty else { return }
         for (name, l) in control.statsIds.listeners where tlsListeners.contains(name) {
             // Results 0 and 1 are successes; the rest are failure causes.
             for (i, cause) in StatsBlock.tlsResults.enumerated() where i >= 2 {
                 let total = runtime.stats.reduce(UInt64(0)) { $0 &+ $1.tlsHandshakes(listener: l, result: i) }
-                let key = name + "|" + cause
-                let before = last[key] ?? 0
-                last[key] = total
-                if total > before {
+                let count = counters.increase(name + "|" + cause, total: total)
+                if count > 0 {
                     log.warning("tls handshakes failed", metadata: [
-                        "listener": "\(name)", "cause": "\(cause)", "count": "\(total &- before)",
-                        "interval": "\(TLSFailureLog.interval / 1_000_000_000)s",
+                        "listener": "\(name)", "cause": "\(cause)", "count": "\(count)",
+                        "interval": "\(CounterLog.intervalText)",
                     ])
                 }
             }

@@ -260,15 +260,33 @@ private func acceptingHTTPConfig(port: UInt16, backend: UInt16, log: String, ext
     return yaml
 }
 
+/// A daemon whose http listener accepts PROXY headers (`acceptingHTTPConfig`), its target and
+/// its access log; `stop()` ends the daemon and removes the log.
+private struct AcceptingHTTP {
+    let backend: HTTPBackend
+    let port: UInt16
+    let log: String
+    let daemon: SluicedProcess
+
+    init() throws {
+        backend = try HTTPBackend(name: "a")
+        port = try TestSocket.freePort()
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pp-\(UUID().uuidString).log").path
+        daemon = try SluicedProcess(yaml: acceptingHTTPConfig(port: port, backend: backend.port, log: log))
+    }
+
+    func stop() {
+        daemon.terminate()
+        try? FileManager.default.removeItem(atPath: log)
+    }
+}
+
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct ProxyProtocolAcceptTests {
     @Test func curlHAProxyProtocolIsAccepted() throws {
-        let a = try HTTPBackend(name: "a")
-        let port = try TestSocket.freePort()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pp-\(UUID().uuidString).log").path
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let d = try SluicedProcess(yaml: acceptingHTTPConfig(port: port, backend: a.port, log: log))
-        defer { d.terminate() }
+        let f = try AcceptingHTTP()
+        defer { f.stop() }
+        let (port, d) = (f.port, f.daemon)
         let r = try runTool("curl", ["-s", "--max-time", "10", "--haproxy-protocol", "--interface", "127.0.0.4",
                                      "http://127.0.0.1:\(port)/x"])
         #expect(r.output.contains("\"x-forwarded-for\": \"127.0.0.4\""), "\(r.output)")
@@ -282,12 +300,9 @@ struct ProxyProtocolAcceptTests {
 
     /// The carried client drives X-Forwarded-For, `source` rules and the access log.
     @Test func carriedClientDrivesRulesForwardedForAndLogs() throws {
-        let a = try HTTPBackend(name: "a")
-        let port = try TestSocket.freePort()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pp-\(UUID().uuidString).log").path
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let d = try SluicedProcess(yaml: acceptingHTTPConfig(port: port, backend: a.port, log: log))
-        defer { d.terminate() }
+        let f = try AcceptingHTTP()
+        defer { f.stop() }
+        let (port, log, d) = (f.port, f.log, f.daemon)
         let header = "PROXY TCP4 203.0.113.7 127.0.0.1 40001 \(port)\r\n"
         let viaTarget = try HTTPClient.request(port: port, header + "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         #expect(receivedHeaders(viaTarget)["x-forwarded-for"] == "203.0.113.7", "\(viaTarget.text)")
@@ -317,12 +332,9 @@ struct ProxyProtocolAcceptTests {
 
     /// HTTP/2 streams (h2c prior knowledge) take the address of their connection's header.
     @Test func http2StreamsUseTheCarriedClient() throws {
-        let a = try HTTPBackend(name: "a")
-        let port = try TestSocket.freePort()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pp-\(UUID().uuidString).log").path
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let d = try SluicedProcess(yaml: acceptingHTTPConfig(port: port, backend: a.port, log: log))
-        defer { d.terminate() }
+        let f = try AcceptingHTTP()
+        defer { f.stop() }
+        let port = f.port
         // Preface, empty SETTINGS, HEADERS (GET http://t/h2, HPACK literals) with END_STREAM.
         let script = """
         import socket, sys, json

@@ -12,42 +12,12 @@ final class UDPClient {
     let localPort: UInt16
 
     init(host: String = "127.0.0.1", port: UInt16, timeoutMillis: Int = 3000) throws {
-        let v6 = host.contains(":")
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw TestSocket.Failure("socket: \(errno)") }
+        let fd = try TestSocket.connect(port: port, host: host, type: Int32(SOCK_DGRAM.rawValue))
         var tv = timeval(tv_sec: timeoutMillis / 1000, tv_usec: (timeoutMillis % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var big: Int32 = 4 * 1024 * 1024
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, socklen_t(MemoryLayout<Int32>.size))
-        var ss = sockaddr_storage()
-        let len: socklen_t
-        if v6 {
-            var a = sockaddr_in6()
-            a.sin6_family = sa_family_t(AF_INET6)
-            a.sin6_port = port.bigEndian
-            inet_pton(AF_INET6, host, &a.sin6_addr)
-            withUnsafeMutableBytes(of: &ss) { d in withUnsafeBytes(of: a) { d.copyMemory(from: $0) } }
-            len = socklen_t(MemoryLayout<sockaddr_in6>.size)
-        } else {
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = port.bigEndian
-            inet_pton(AF_INET, host, &a.sin_addr)
-            withUnsafeMutableBytes(of: &ss) { d in withUnsafeBytes(of: a) { d.copyMemory(from: $0) } }
-            len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        }
-        let r = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, len) } }
-        guard r == 0 else {
-            close(fd)
-            throw TestSocket.Failure("connect: \(errno)")
-        }
-        var local = sockaddr_storage()
-        var llen = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &llen) } }
-        localPort = withUnsafeBytes(of: local) { raw in
-            v6 ? UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
-                : UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
-        }
+        localPort = TestSocket.localPort(fd)
         self.fd = fd
     }
 

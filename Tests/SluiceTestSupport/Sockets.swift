@@ -10,28 +10,45 @@ public enum TestSocket {
         public init(_ d: String) { description = d }
     }
 
-    /// Connects to `host:port` (IPv4 or IPv6 literal); throws with errno text on failure.
-    public static func connect(port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10) throws -> Int32 {
-        let v6 = host.contains(":")
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
-        setTimeouts(fd, seconds: timeoutSeconds)
-        let r: Int32
-        if v6 {
+    /// Calls `body` with `host:port` (an IPv4 or IPv6 literal) as a `sockaddr` and its length.
+    public static func withSockaddr<R>(host: String, port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        if host.contains(":") {
             var a = sockaddr_in6()
             a.sin6_family = sa_family_t(AF_INET6)
             a.sin6_port = port.bigEndian
             inet_pton(AF_INET6, host, &a.sin6_addr)
-            r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-        } else {
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = port.bigEndian
-            inet_pton(AF_INET, host, &a.sin_addr)
-            r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            return withUnsafePointer(to: &a) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
         }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = port.bigEndian
+        inet_pton(AF_INET, host, &a.sin_addr)
+        return withUnsafePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+
+    /// The local port a socket is bound to.
+    public static func localPort(_ fd: Int32) -> UInt16 {
+        var ss = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return withUnsafeBytes(of: ss) { raw in
+            Int32(ss.ss_family) == AF_INET6 ? UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
+                : UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
+        }
+    }
+
+    /// Connects a socket of `type` (TCP by default; UDP: a connected datagram socket) to
+    /// `host:port` (IPv4 or IPv6 literal); throws with errno text on failure.
+    public static func connect(port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int = 10,
+                               type: Int32 = Int32(SOCK_STREAM.rawValue)) throws -> Int32 {
+        let fd = socket(host.contains(":") ? AF_INET6 : AF_INET, type, 0)
+        guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
+        setTimeouts(fd, seconds: timeoutSeconds)
+        let r = withSockaddr(host: host, port: port) { Glibc.connect(fd, $0, $1) }
         if r != 0 {
             let e = errno
             close(fd)
@@ -53,34 +70,13 @@ public enum TestSocket {
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
-        var r: Int32
-        if v6 {
-            var a = sockaddr_in6()
-            a.sin6_family = sa_family_t(AF_INET6)
-            a.sin6_port = port.bigEndian
-            inet_pton(AF_INET6, host, &a.sin6_addr)
-            r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-        } else {
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = port.bigEndian
-            inet_pton(AF_INET, host, &a.sin_addr)
-            r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        }
+        let r = withSockaddr(host: host, port: port) { bind(fd, $0, $1) }
         guard r == 0, Glibc.listen(fd, backlog) == 0 else {
             let e = errno
             close(fd)
             throw Failure("listen \(host):\(port): \(String(cString: strerror(e)))")
         }
-        var ss = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        let bound = withUnsafeBytes(of: ss) { raw in
-            v6 ? UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
-                : UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
-        }
+        let bound = localPort(fd)
         return (fd, bound)
     }
 
