@@ -40,7 +40,7 @@ let package = Package(
         // data plane only through `DataPlane` (SluiceProxy/DataPlane.swift).
         .target(
             name: "SluiceControlPlane",
-            dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "SluiceHTTP2"]
+            dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "SluiceHTTP2", "SluiceRegistry"]
         ),
         // The etcd v3 client (JSON gateway over HTTP/1.1) for fleets: control plane only.
         .target(name: "SluiceRegistry", dependencies: ["SluiceCore", "SluiceHTTP"]),

@@ -35,12 +35,12 @@ extension ConfigBuilder {
         if let ttl = etcd["lease_ttl"], let nanos = reader.duration(ttl) {
             let seconds = nanos / Nanoseconds.second
             let whole = nanos % Nanoseconds.second == 0
-            if !whole || !RegistryConfig.leaseTTLRange.contains(Int(seconds)) {
+            if !whole || !RegistryConfig.leaseTTLRange.contains(Int(clamping: seconds)) {
                 reader.error(
                     "expected whole seconds from \(RegistryConfig.leaseTTLRange.lowerBound)s to "
                         + "\(RegistryConfig.leaseTTLRange.upperBound)s, got \(reader.describe(ttl.node))", at: ttl)
             } else {
-                config.leaseTTLSeconds = Int(seconds)
+                config.leaseTTLSeconds = Int(clamping: seconds)
             }
         }
         if let tlsValue = etcd["tls"], let tls = reader.mapping(tlsValue, supported: Schema.etcdTLSKeys) {
