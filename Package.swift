@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
         .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),
+        .testTarget(name: "SluiceFleetTests", dependencies: ["SluiceControlPlane", "SluiceRegistry", "SluiceTestSupport", "SluiceConfig"]),
         .testTarget(name: "SluiceRegistryTests", dependencies: ["SluiceRegistry", "SluiceTestSupport", "SluiceCore"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceTestSupport", "SluiceBalancer"]),
     ]

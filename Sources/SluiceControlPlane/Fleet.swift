@@ -80,6 +80,15 @@ public final class Fleet: Sendable {
         wake = try Posix.eventfd()
     }
 
+    deinit { Posix.close(wake) }
+
+    /// A leader election among the fleet's nodes for `{prefix}/leader/scaling` on this node's
+    /// etcd client (not started).
+    public func scalingLeader(onChange: @escaping @Sendable (Bool) -> Void) throws -> FleetLeader {
+        try FleetLeader(client: client, key: keys.leaderScaling, identity: settings.nodeName,
+                        ttlSeconds: Int64(clamping: settings.registry.leaseTTLSeconds), onChange: onChange)
+    }
+
     // MARK: lifecycle
 
     public func start() throws {
@@ -238,7 +247,11 @@ public final class Fleet: Sendable {
             }
             state.withLock { s in
                 var k = known
-                if k.record.draining { k.seenDraining = s.targets[key]?.seenDraining ?? Posix.monotonicNanos() }
+                if k.record.draining {
+                    k.seenDraining = s.targets[key]?.seenDraining ?? Posix.monotonicNanos()
+                } else {
+                    s.acked.remove(key)
+                }
                 s.targets[key] = k
             }
             apply()
@@ -349,6 +362,8 @@ public final class Fleet: Sendable {
         let key = c.group + "|" + c.address
         let record = FleetRecords.TargetRecord(zone: c.zone, weight: c.weight)
         let revision = try write(keys.target(group: c.group, address: c.address), record)
+        // Acknowledgements of an earlier drain of the same address must not count for the next.
+        _ = try? client.delete(key: keys.acks(group: c.group, address: c.address), prefix: true)
         let created = state.withLock { s -> Bool in
             let existed = s.targets[key].map { !$0.record.draining } ?? false
             if (s.targets[key]?.modRevision ?? 0) < revision { s.targets[key] = Known(record: record, modRevision: revision) }
@@ -423,6 +438,10 @@ public final class Fleet: Sendable {
 
     /// The fleet's live nodes (`{prefix}/nodes/`), the last ones read when etcd is unreachable.
     public func nodes() -> [FleetRecords.NodeRecord] {
+        guard isConnected else {
+            let cached = state.withLock { $0.nodes }
+            return cached.isEmpty ? [nodeRecord()] : cached
+        }
         do {
             let range = try client.range(key: keys.nodes, prefix: true)
             let nodes = range.kvs.compactMap { kv in keys.nodeName(kv.key).flatMap { FleetRecords.decodeNode(name: $0, kv.value) } }

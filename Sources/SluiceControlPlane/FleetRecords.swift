@@ -26,6 +26,14 @@ public enum FleetRecords {
         public var version: String
         public var planGeneration: UInt64
         public var started: String
+
+        public init(name: String, zone: String, version: String, planGeneration: UInt64, started: String) {
+            self.name = name
+            self.zone = zone
+            self.version = version
+            self.planGeneration = planGeneration
+            self.started = started
+        }
     }
 
     public static func encode(_ t: TargetRecord) -> [UInt8] {
