@@ -308,7 +308,7 @@ public final class Fleet: Sendable {
             let label = s.malformed[group] != nil || s.malformed.count < Fleet.maxMalformedLabels ? group : "other"
             s.malformed[label, default: 0] &+= 1
         }
-        control.tell(type: "registry_malformed", group: group.isEmpty ? nil : String(group.prefix(200)),
+        control.tell(type: "error", group: group.isEmpty ? nil : String(group.prefix(200)),
                      message: "ignored \(key.prefix(300)): \(problem)")
     }
 

@@ -20,10 +20,10 @@ func fleetConfig(port: UInt16, etcd: EtcdProcess, name: String, zone: String, pr
 
 /// One call to etcd's JSON gateway (keys and values base64), its JSON answer.
 @discardableResult
-func etcdCall(_ etcd: EtcdProcess, _ path: String, _ body: [String: Any]) throws -> [String: Any] {
+func etcdCall(_ etcd: EtcdProcess, _ path: String, _ body: [String: Any], port: UInt16? = nil) throws -> [String: Any] {
     let data = try JSONSerialization.data(withJSONObject: body)
     let text = String(decoding: data, as: UTF8.self)
-    let r = try HTTPClient.request(port: etcd.clientPort, "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    let r = try HTTPClient.request(port: port ?? etcd.clientPort, "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         + "Content-Type: application/json\r\nContent-Length: \(text.utf8.count)\r\n\r\n\(text)")
     guard r.status == 200 else { throw TestSocket.Failure("etcd \(path): HTTP \(r.status) \(r.text)") }
     return r.json
@@ -102,7 +102,12 @@ struct FleetTests {
         defer { a.terminate() }
         let nb = try SluicedProcess(yaml: fleetConfig(port: pb, etcd: etcd, name: "node-b", zone: "zone-b"))
         defer { nb.terminate() }
-        try etcdPut(etcd, "/sluice/test/targets/app/127.0.0.1:\(b.port)", "{\"zone\": \"zone-a\", \"weight\": 1}")
+        let key = "/sluice/test/targets/app/127.0.0.1:\(b.port)"
+        if let put = try etcd.etcdctl(["put", key, "{\"zone\": \"zone-a\", \"weight\": 1}"]) {
+            #expect(put.status == 0, "\(put.output)")
+        } else {
+            try etcdPut(etcd, key, "{\"zone\": \"zone-a\", \"weight\": 1}")
+        }
         #expect(poll(5) { backendOf(pa) == "b" && backendOf(pb) == "b" }, "an autoscaler's put registers on every node")
         try etcdPut(etcd, "/sluice/test/targets/app/127.0.0.1:1", "{not json")
         try etcdPut(etcd, "/sluice/test/targets/app/not-an-address", "{\"zone\": \"z\", \"weight\": 1}")
@@ -115,6 +120,7 @@ struct FleetTests {
                     && m.contains("sluice_registry_malformed_total{group=\"nope\"} 1")
             }, "\((try? fleetMetrics(d)) ?? "")")
             #expect(d.isRunning)
+            #expect(d.log.contains("ignored /sluice/test/targets/app/not-an-address"), "an event says what was ignored")
             #expect(try targetStates(d, group: "app").keys.sorted() == ["127.0.0.1:\(b.port)"])
         }
         #expect(backendOf(pb) == "b")
@@ -198,5 +204,30 @@ struct FleetTests {
         let again = try SluicedProcess(yaml: yaml)
         defer { again.terminate() }
         #expect(poll(5) { backendOf(pa) == "b" }, "the state file's registrations, without etcd")
+    }
+
+    @Test func changesMissedWhileCompactedAwayAreReadAgain() throws {
+        let etcd = try EtcdProcess()
+        let b = try HTTPBackend(name: "b")
+        let c = try HTTPBackend(name: "c")
+        let pa = try TestSocket.freePort()
+        let a = try SluicedProcess(yaml: fleetConfig(port: pa, etcd: etcd, name: "node-a", zone: "zone-a"))
+        defer { a.terminate() }
+        #expect(try ctl(a, ["targets", "register", "app", "127.0.0.1:\(b.port)"]).status == 0)
+        #expect(poll(5) { backendOf(pa) == "b" })
+        // etcd answers elsewhere: the node is cut off while the registry changes and is compacted.
+        let other = try TestSocket.freePort()
+        try etcd.restart(onClientPort: other)
+        #expect(try poll(10) { try fleetMetrics(a).contains("sluice_registry_connected 0") })
+        try etcdCall(etcd, "/v3/kv/put", ["key": b64("/sluice/test/targets/app/127.0.0.1:\(c.port)"),
+                                          "value": b64("{\"zone\": \"zone-a\", \"weight\": 1}")], port: other)
+        let deleted = try etcdCall(etcd, "/v3/kv/deleterange", ["key": b64("/sluice/test/targets/app/127.0.0.1:\(b.port)")],
+                                   port: other)
+        let revision = Int64((deleted["header"] as? [String: Any])?["revision"] as? String ?? "0") ?? 0
+        try etcd.compact(revision: revision, port: other)
+        try etcd.restart()
+        #expect(poll(15) { Set((0..<4).compactMap { _ in backendOf(pa) }) == ["c"] },
+                "after compaction the node re-read everything: c added, b drained")
+        #expect(try fleetMetrics(a).contains("sluice_registry_connected 1"))
     }
 }
