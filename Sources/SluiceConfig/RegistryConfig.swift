@@ -37,9 +37,13 @@ public struct RegistryConfig: Sendable, Equatable {
         } else {
             return "expected http://HOST:PORT or https://HOST:PORT"
         }
-        let trimmed = rest.hasSuffix("/") ? rest.dropLast() : rest
-        guard let spec = AddressParser.parse(String(trimmed)), spec.port > 0 else {
+        guard !rest.contains("/"), !rest.contains("@"), let spec = AddressParser.parse(String(rest)), spec.port > 0 else {
             return "expected http://HOST:PORT or https://HOST:PORT"
+        }
+        // Names are not resolved by the etcd client (a blocking lookup): IP literals only.
+        let hostText = rest.hasPrefix("[") ? rest.dropFirst().prefix { $0 != "]" } : rest.prefix { $0 != ":" }
+        guard hostText == "localhost" || hostText == Substring(spec.host) else {
+            return "an etcd endpoint's host must be an IP address or localhost"
         }
         return nil
     }

@@ -218,16 +218,23 @@ public final class Fleet: Sendable {
         for kv in range.kvs {
             if let (key, known) = decode(kv) { targets[key] = known }
         }
+        // The old watch is joined before the read's view replaces the known one, and the new
+        // watch starts after it: no event is applied out of order.
         let old = state.withLock { s in
             defer { s.watch = nil }
             return s.watch
         }
         old?.cancel()
+        state.withLock { s in
+            for (key, k) in targets where k.record.draining {
+                targets[key]?.seenDraining = s.targets[key]?.seenDraining ?? k.seenDraining
+            }
+            s.targets = targets
+        }
         let watch = try client.watch(prefix: keys.targets, startRevision: range.revision &+ 1) { [self] event in
             watched(event)
         }
         state.withLock { s in
-            s.targets = targets
             s.watch = watch
             s.needsResync = false
         }
@@ -320,6 +327,8 @@ public final class Fleet: Sendable {
                 return (s.targets, s.lastApply)
             }
             _ = now
+            // When this node learnt of a registration (kept for those it already has).
+            let wall = FleetRecords.timestamp()
             var live: [ControlPlane.Registration] = []
             var draining = Set<String>()
             for (key, k) in targets {
@@ -327,7 +336,7 @@ public final class Fleet: Sendable {
                 let group = String(key[..<bar])
                 let address = String(key[key.index(after: bar)...])
                 live.append(ControlPlane.Registration(group: group, address: address, zone: k.record.zone,
-                                                      weight: k.record.weight, registeredAt: ""))
+                                                      weight: k.record.weight, registeredAt: wall))
                 if k.record.draining { draining.insert(key) }
             }
             control.applyRegistry(live, draining: draining)
@@ -396,6 +405,10 @@ public final class Fleet: Sendable {
     public func deregister(group: String, address: String, wait: Bool, timeout: UInt64?) throws(ControlPlane.Refusal)
         -> ControlPlane.TargetView {
         let c = try control.check(group: group, address: address, zone: nil, weight: nil)
+        if c.isStatic {
+            // The file's targets are this node's own: drained here, as a standalone node does.
+            return try control.deregister(group: group, address: address, wait: wait, timeout: timeout)
+        }
         let key = c.group + "|" + c.address
         guard var known = state.withLock({ $0.targets[key] }) else {
             throw ControlPlane.Refusal(status: 404, code: "TargetNotFound", message: "\(c.address) is not registered in \(group)")

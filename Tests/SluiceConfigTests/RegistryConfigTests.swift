@@ -60,6 +60,17 @@ import Testing
             == "expected http://HOST:PORT or https://HOST:PORT, got \"ftp://x:1\"")
     }
 
+    @Test func endpointShapes() {
+        #expect(RegistryConfig.endpointProblem("http://127.0.0.1:2379") == nil)
+        #expect(RegistryConfig.endpointProblem("https://[::1]:2379") == nil)
+        #expect(RegistryConfig.endpointProblem("http://localhost:2379") == nil)
+        #expect(RegistryConfig.endpointProblem("http://127.0.0.1:2379/") != nil)
+        #expect(RegistryConfig.endpointProblem("http://127.0.0.1") != nil)
+        #expect(RegistryConfig.endpointProblem("http://user@127.0.0.1:1") != nil)
+        #expect(RegistryConfig.endpointProblem("etcd.example:2379") != nil)
+        #expect(RegistryConfig.endpointProblem("http://etcd.invalid:2379") != nil)
+    }
+
     @Test func endpointsAreRequired() {
         let errors = loadErrors("registry: { etcd: { prefix: /x } }\n" + groupDocument(""))
         #expect(errors.map(\.path) == ["registry.etcd.endpoints"])
