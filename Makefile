@@ -5,7 +5,7 @@
 #   make fuzz   build and run every libFuzzer target in Fuzz/ (FUZZ=Name for one, FUZZ_SECONDS each)
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iperf3 nghttp2-client nginx gcc openssl python3-grpcio
+APT_PACKAGES := libssl-dev libnghttp2-dev pkg-config python3 curl socat wrk iperf3 nghttp2-client nginx gcc openssl python3-grpcio etcd-server etcd-client
 PREFIX ?= /usr/local
 CONFIG ?= etc/sluice/sluice.yaml
 

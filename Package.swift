@@ -42,6 +42,8 @@ let package = Package(
             name: "SluiceControlPlane",
             dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "SluiceHTTP2"]
         ),
+        // The etcd v3 client (JSON gateway over HTTP/1.1) for fleets: control plane only.
+        .target(name: "SluiceRegistry", dependencies: ["SluiceCore", "SluiceHTTP"]),
         .executableTarget(
             name: "sluiced",
             dependencies: [
@@ -69,6 +71,7 @@ let package = Package(
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
         .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),
+        .testTarget(name: "SluiceRegistryTests", dependencies: ["SluiceRegistry", "SluiceTestSupport", "SluiceCore"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceTestSupport", "SluiceBalancer"]),
     ]
 )
