@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig"]),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluiceControlPlane", "SluiceControl", "SluiceConfig"]),
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
-        .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl"]),
+        .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl", "SluiceHTTP"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),
         .testTarget(name: "SluiceFleetTests", dependencies: ["SluiceControlPlane", "SluiceRegistry", "SluiceTestSupport", "SluiceConfig"]),
         .testTarget(name: "SluiceRegistryTests", dependencies: ["SluiceRegistry", "SluiceTestSupport", "SluiceCore"]),

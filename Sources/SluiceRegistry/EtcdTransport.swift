@@ -1,4 +1,5 @@
 internal import SluiceCore
+internal import SluiceHTTP
 import Synchronization
 
 /// The endpoints, which one to use, and idle keep-alive connections for unary calls.

@@ -1,4 +1,5 @@
 internal import SluiceCore
+internal import SluiceHTTP
 import Synchronization
 #if canImport(Glibc)
 import Glibc

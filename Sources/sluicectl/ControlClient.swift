@@ -7,6 +7,9 @@ import Foundation
 #if canImport(SluiceCore)
     import SluiceCore
 #endif
+#if canImport(SluiceHTTP)
+    import SluiceHTTP
+#endif
 
 /// Why a request to the control socket failed below HTTP: the daemon could not be reached or
 /// did not answer properly. See `exitCode`; the message names the socket.

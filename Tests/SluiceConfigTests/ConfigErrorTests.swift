@@ -24,7 +24,7 @@ import Testing
         #expect(
             errors[0].message == "unknown key \"nodes\" (did you mean \"node\"?); "
                 + "allowed keys: node, control, listeners, target_groups")
-        #expect(errors[1].message.hasPrefix("unknown key \"max_conn\"; allowed keys: zone, workers"))
+        #expect(errors[1].message.hasPrefix("unknown key \"max_conn\"; allowed keys: name, zone, workers"))
     }
 
     @Test func missingRequiredKeyPointsAtTheMapping() {

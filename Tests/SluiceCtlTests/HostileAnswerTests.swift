@@ -3,6 +3,7 @@
 #endif
 import Foundation
 import SluiceControl
+import SluiceHTTP
 import Testing
 
 @testable import sluicectl

@@ -1,8 +1,3 @@
-// Guarded so Fuzz/CtlResponseFuzz can compile this file in one module with SluiceHTTP's sources.
-#if canImport(SluiceHTTP)
-    internal import SluiceHTTP
-#endif
-
 /// A sans-I/O decoder for one HTTP/1.1 response: feed it the bytes read from the socket, in any
 /// split, and it hands back the head once and then body bytes, with chunked transfer coding
 /// removed.
@@ -12,43 +7,44 @@
 /// the same way. Bodies are framed by `Transfer-Encoding: chunked`, by `Content-Length`, or
 /// (neither present) by the end of the connection, as RFC 9112 §6.3 says; a Transfer-Encoding
 /// that does not end in chunked is refused. Interim `1xx` heads are skipped. Limits are named
-/// constants: a control-socket answer has no business with a 64 KiB head.
-struct HTTPResponseDecoder {
+/// constants: a control-socket or etcd answer has no business with a 64 KiB head. Used by
+/// sluicectl and the etcd client (SluiceRegistry).
+public struct HTTPResponseDecoder {
     /// The status line and headers. Header names are lowercased.
-    struct Head: Equatable {
-        var status: Int
-        var headers: [(name: String, value: String)]
+    public struct Head: Equatable {
+        public var status: Int
+        public var headers: [(name: String, value: String)]
 
-        func value(_ name: String) -> String? {
+        public func value(_ name: String) -> String? {
             headers.first { $0.name == name }?.value
         }
 
-        static func == (a: Head, b: Head) -> Bool {
+        public static func == (a: Head, b: Head) -> Bool {
             a.status == b.status && a.headers.elementsEqual(b.headers) { $0 == $1 }
         }
     }
 
     /// What one `feed` produced.
-    enum Event: Equatable {
+    public enum Event: Equatable {
         case head(Head)
         case body([UInt8])
         case end
     }
 
-    enum DecodeError: Error, Equatable {
+    public enum DecodeError: Error, Equatable {
         case malformed(String)
         case tooLarge(String)
         /// The connection ended before the response did.
         case truncated
     }
 
-    static let maxHeadBytes = 64 * 1024
+    public static let maxHeadBytes = 64 * 1024
     /// Most header fields in a head.
-    static let maxHeaders = 256
+    public static let maxHeaders = 256
     /// Longest chunk-size line and largest trailer section: `ChunkedBodyScanner`'s limits.
-    static let maxChunkLineBytes = ChunkedBodyScanner.maxSizeLine
+    public static let maxChunkLineBytes = ChunkedBodyScanner.maxSizeLine
     /// Largest run of chunk data handed to the scanner at once (see `chunked`).
-    static let maxDataRun = 1 << 20
+    public static let maxDataRun = 1 << 20
 
     private static let limits = HTTPLimits(maxRequestLine: maxHeadBytes, maxHeadBytes: maxHeadBytes, maxHeaders: maxHeaders)
 
@@ -68,17 +64,17 @@ struct HTTPResponseDecoder {
     /// Set by the caller for `HEAD` requests and the like; a control client never sends them.
     private let bodyless: Bool
 
-    init(bodyless: Bool = false) {
+    public init(bodyless: Bool = false) {
         self.bodyless = bodyless
     }
 
-    var isComplete: Bool {
+    public var isComplete: Bool {
         if case .done = state { return true }
         return false
     }
 
     /// Consumes `bytes` and returns what they completed, in order.
-    mutating func feed(_ bytes: some Collection<UInt8>) throws(DecodeError) -> [Event] {
+    public mutating func feed(_ bytes: some Collection<UInt8>) throws(DecodeError) -> [Event] {
         var events: [Event] = []
         switch state {
         case .done:
@@ -96,7 +92,7 @@ struct HTTPResponseDecoder {
     }
 
     /// Signals the end of the connection: completes an until-close body or reports truncation.
-    mutating func finish() throws(DecodeError) -> [Event] {
+    public mutating func finish() throws(DecodeError) -> [Event] {
         switch state {
         case .done:
             return []
@@ -159,8 +155,8 @@ struct HTTPResponseDecoder {
             case .chunked:
                 state = .chunked
             case .untilClose:
-                if head.value("transfer-encoding") != nil {
-                    throw .malformed("unsupported transfer-encoding \"\(head.value("transfer-encoding")!.prefix(64))\"")
+                if let te = head.value("transfer-encoding") {
+                    throw .malformed("unsupported transfer-encoding \"\(te.prefix(64))\"")
                 }
                 state = .untilClose
             }
@@ -247,16 +243,5 @@ struct HTTPResponseDecoder {
     /// The first line of `bytes`, at most 64 bytes, for error messages.
     private static func preview(_ bytes: ArraySlice<UInt8>) -> String {
         String(decoding: bytes.prefix(64).prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
-    }
-}
-
-extension StringProtocol {
-    /// The text without leading and trailing spaces and tabs.
-    var trimmingSpaces: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
-            return ""
-        }
-        return String(self[first...last])
     }
 }
