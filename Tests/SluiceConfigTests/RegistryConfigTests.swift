@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SluiceConfig
@@ -84,5 +85,14 @@ import Testing
         let errors = loadErrors(yaml)
         #expect(errors.map(\.path) == ["registry.etcd.tls.ca_file"])
         #expect(errors.first?.message.hasPrefix("cannot read /nonexistent/ca.pem") == true)
+    }
+
+    @Test func theFleetExampleLoads() throws {
+        let path = #filePath.replacingOccurrences(of: "Tests/SluiceConfigTests/RegistryConfigTests.swift",
+                                                  with: "etc/sluice/fleet-example.yaml")
+        let config = try ConfigLoader.load(path: path)
+        #expect(config.node.name == "lb-a1")
+        #expect(config.registry?.prefix == "/sluice/prod")
+        #expect(config.registry?.endpoints.count == 3)
     }
 }

@@ -153,6 +153,25 @@ struct FleetTests {
         #expect(try etcdCount(etcd, prefix: "/sluice/test/drained/") == 0)
     }
 
+    @Test func aDeadNodeStopsHoldingUpADrainOnceItsLeaseExpires() throws {
+        let etcd = try EtcdProcess()
+        let b = try HTTPBackend(name: "b")
+        let (pa, pb) = (try TestSocket.freePort(), try TestSocket.freePort())
+        let a = try SluicedProcess(yaml: fleetConfig(port: pa, etcd: etcd, name: "node-a", zone: "zone-a"))
+        defer { a.terminate() }
+        let nb = try SluicedProcess(yaml: fleetConfig(port: pb, etcd: etcd, name: "node-b", zone: "zone-b"))
+        defer { nb.terminate() }
+        #expect(try ctl(a, ["targets", "register", "app", "127.0.0.1:\(b.port)"]).status == 0)
+        #expect(poll(5) { backendOf(pb) == "b" })
+        nb.send(signal: SIGKILL)
+        let started = Date()
+        let dereg = try ctl(a, ["targets", "deregister", "app", "127.0.0.1:\(b.port)", "--wait", "--timeout", "30s"])
+        #expect(dereg.status == 0, "\(dereg.output)")
+        // node B never acknowledged: its lease (2 s) expiring let the drain end, not the 20 s delay.
+        #expect(Date().timeIntervalSince(started) < 15)
+        #expect(try etcdCount(etcd, prefix: "/sluice/test/targets/") == 0)
+    }
+
     @Test func losingEtcdKeepsServingAndRefusesRegistrations() throws {
         let etcd = try EtcdProcess()
         let b = try HTTPBackend(name: "b")
@@ -176,9 +195,14 @@ struct FleetTests {
         #expect(failed == 0, "requests to known targets go on without etcd")
         let refused = try ctl(a, ["targets", "register", "app", "127.0.0.1:\(c.port)"])
         #expect(refused.status != 0 && refused.output.contains("RegistryUnavailable"), "\(refused.output)")
+        for args in [["targets", "deregister", "app", "127.0.0.1:\(b.port)"], ["targets", "set", "app", "127.0.0.1:\(b.port)", "--weight", "3"]] {
+            let r = try ctl(nb, args)
+            #expect(r.status != 0 && r.output.contains("RegistryUnavailable"), "\(args): \(r.output)")
+        }
         #expect(a.log.contains("registry_lost"))
         try etcd.restart()
         #expect(try poll(15) { try fleetMetrics(a).contains("sluice_registry_connected 1") })
+        #expect(a.log.contains("registry_connected"))
         let again = try ctl(a, ["targets", "register", "app", "127.0.0.1:\(c.port)"])
         #expect(again.status == 0, "\(again.output)")
         #expect(poll(5) { Set((0..<6).compactMap { _ in backendOf(pb) }) == ["b", "c"] })
