@@ -146,11 +146,15 @@ public final class Fleet: Sendable {
                 try drainWork()
                 backoff = 100_000_000
             } catch {
-                if case .server(let code, _) = error, code == EtcdError.codeNotFound {
+                switch error {
+                case .server(let code, _) where code == EtcdError.codeNotFound:
                     // The lease is unknown (expired, or etcd lost its data): grant again.
                     state.withLock { s in s.lease = nil; s.acked.removeAll() }
-                } else {
+                case .unavailable, .timeout:
                     setConnected(false, reason: "\(error)")
+                case .server, .malformed:
+                    // etcd answered: reachable, but this round failed; retried after back-off.
+                    control.tell(type: "error", message: "registry: \(error)")
                 }
                 Posix.waitReadable(wake, timeoutNanos: backoff)
                 Posix.drainEventfd(wake)

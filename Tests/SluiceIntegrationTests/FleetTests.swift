@@ -134,8 +134,11 @@ struct FleetTests {
         defer { a.terminate() }
         let nb = try SluicedProcess(yaml: fleetConfig(port: pb, etcd: etcd, name: "node-b", zone: "zone-b"))
         defer { nb.terminate() }
+        let pc = try TestSocket.freePort()
+        let nc = try SluicedProcess(yaml: fleetConfig(port: pc, etcd: etcd, name: "node-c", zone: "zone-c"))
+        defer { nc.terminate() }
         #expect(try ctl(a, ["targets", "register", "app", "127.0.0.1:\(b.port)"]).status == 0)
-        #expect(poll(5) { backendOf(pb) == "b" })
+        #expect(poll(5) { backendOf(pb) == "b" && backendOf(pc) == "b" })
         let finished = Mutex<Date?>(nil)
         let slow = Thread {
             let r = try? get(pb, "/slow?ms=2000")
