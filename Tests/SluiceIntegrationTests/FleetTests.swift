@@ -88,6 +88,17 @@ struct FleetTests {
         #expect(backendOf(pa) == "b")
         let nodes = try ctl(a, ["nodes"])
         #expect(nodes.output.contains("node-a") && nodes.output.contains("zone-b"), "\(nodes.output)")
+        // Leases lost (revoked here; expired during a long outage alike): granted again and the
+        // node keys put again.
+        let leases = try etcdCall(etcd, "/v3/lease/leases", [:])["leases"] as? [[String: Any]] ?? []
+        #expect(leases.count >= 2)
+        for l in leases { try etcdCall(etcd, "/v3/lease/revoke", ["ID": l["ID"] as? String ?? "0"]) }
+        let revoked = Set(leases.compactMap { $0["ID"] as? String })
+        #expect(try poll(10) {
+            let now = try etcdCall(etcd, "/v3/lease/leases", [:])["leases"] as? [[String: Any]] ?? []
+            let announced = try etcdCount(etcd, prefix: "/sluice/test/nodes/")
+            return Set(now.compactMap { $0["ID"] as? String }).subtracting(revoked).count >= 2 && announced == 2
+        }, "both nodes announced again on new leases")
         // A node killed without a goodbye leaves the list once its lease expires.
         nb.send(signal: SIGKILL)
         #expect(try poll(15) { !(try ctl(a, ["nodes"]).output.contains("node-b")) }, "node B's lease expired")
