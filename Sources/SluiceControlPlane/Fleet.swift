@@ -326,11 +326,10 @@ public final class Fleet: Sendable {
     /// Applies the known registrations to the control plane (idempotent).
     func apply() {
         applying.withLock { _ in
-            let (targets, now) = state.withLock { s -> ([String: Known], UInt64) in
+            let targets = state.withLock { s -> [String: Known] in
                 s.lastApply = Posix.monotonicNanos()
-                return (s.targets, s.lastApply)
+                return s.targets
             }
-            _ = now
             // When this node learnt of a registration (kept for those it already has).
             let wall = FleetRecords.timestamp()
             var live: [ControlPlane.Registration] = []
