@@ -15,13 +15,14 @@ import Glibc
 @Suite(.serialized, .timeLimit(.minutes(45)))
 struct UDPChaosTests {
     /// Listener `dns` (IPv4, `max_flows: 64`) forwards to `echo` (three targets); `dns6`
-    /// (IPv6) forwards to `alt` (the third target alone) when it exists, else to `echo`.
+    /// (IPv6 wildcard: replies leave from the address written to, `IPV6_PKTINFO`) forwards to
+    /// `alt` (the third target alone) when it exists, else to `echo`.
     static func config(port: UInt16, port6: UInt16, targets: [UInt16], withAlt: Bool) -> String {
         var text = """
         node: { workers: 2, shutdown_grace: 2s }
         listeners:
           - { name: dns, protocol: udp, bind: "127.0.0.1:\(port)", max_flows: 64, idle_timeout: 1s, default: { forward: echo } }
-          - { name: dns6, protocol: udp, bind: "[::1]:\(port6)", max_flows: 64, idle_timeout: 1s, default: { forward: \(withAlt ? "alt" : "echo") } }
+          - { name: dns6, protocol: udp, bind: "[::]:\(port6)", max_flows: 64, idle_timeout: 1s, default: { forward: \(withAlt ? "alt" : "echo") } }
         target_groups:
           - name: echo
             protocol: udp
