@@ -16,13 +16,18 @@ import Glibc
 struct UDPChaosTests {
     /// Listener `dns` (IPv4, `max_flows: 64`) forwards to `echo` (three targets); `dns6`
     /// (IPv6 wildcard: replies leave from the address written to, `IPV6_PKTINFO`) forwards to
-    /// `alt` (the third target alone) when it exists, else to `echo`.
-    static func config(port: UInt16, port6: UInt16, targets: [UInt16], withAlt: Bool) -> String {
+    /// `alt` (the third target alone) when it exists, else to `echo`. `flip` lists the
+    /// listeners the other way round (their indices change; their sockets and flows stay).
+    static func config(port: UInt16, port6: UInt16, targets: [UInt16], withAlt: Bool, flip: Bool = false) -> String {
+        var listeners = [
+            "  - { name: dns, protocol: udp, bind: \"127.0.0.1:\(port)\", max_flows: 64, idle_timeout: 1s, default: { forward: echo } }",
+            "  - { name: dns6, protocol: udp, bind: \"[::]:\(port6)\", max_flows: 64, idle_timeout: 1s, default: { forward: \(withAlt ? "alt" : "echo") } }",
+        ]
+        if flip { listeners.reverse() }
         var text = """
         node: { workers: 2, shutdown_grace: 2s }
         listeners:
-          - { name: dns, protocol: udp, bind: "127.0.0.1:\(port)", max_flows: 64, idle_timeout: 1s, default: { forward: echo } }
-          - { name: dns6, protocol: udp, bind: "[::]:\(port6)", max_flows: 64, idle_timeout: 1s, default: { forward: \(withAlt ? "alt" : "echo") } }
+        \(listeners.joined(separator: "\n"))
         target_groups:
           - name: echo
             protocol: udp
@@ -178,8 +183,8 @@ struct UDPChaosTests {
         let d = try SluicedProcess(yaml: Self.config(port: port, port6: port6, targets: ports, withAlt: true))
         defer { d.terminate() }
         let baselineFds = DataPathChaosTests.openDescriptors(d.pid)
-        func reload(withAlt: Bool) throws {
-            try (Self.config(port: port, port6: port6, targets: ports, withAlt: withAlt)
+        func reload(withAlt: Bool, flip: Bool = false) throws {
+            try (Self.config(port: port, port6: port6, targets: ports, withAlt: withAlt, flip: flip)
                 + "control:\n  socket: \(d.controlSocket)\n  state: \(d.statePath)\n")
                 .write(toFile: d.configPath, atomically: true, encoding: .utf8)
             _ = try? ctl(d, ["reload"])
@@ -211,15 +216,34 @@ struct UDPChaosTests {
         var warmRSS = -1
         var round = 0
         var actions: [String: Int] = [:]
+        var diedAt = [0, 0, 0]
+        var deregisteredAt: [Int?] = [nil, nil, nil]
         while Date() < end {
             round += 1
             if warmRSS < 0 && Date().timeIntervalSince(start) > 3 { warmRSS = DataPathChaosTests.rssKiB(d.pid) }
+            // A target stays dead or deregistered for a few rounds at most (else a listener
+            // could see no echo for most of the run and the assertions on echoes would
+            // depend on the seed).
+            for j in 0..<3 {
+                if targets[j] == nil && round - diedAt[j] >= 4 {
+                    targets[j] = try? Self.echoTarget(port: ports[j])
+                    actions["restart", default: 0] += 1
+                }
+                if let r = deregisteredAt[j], round - r >= 4 {
+                    _ = try? ctl(d, ["targets", "register", "echo", addresses[j]])
+                    deregisteredAt[j] = nil
+                    actions["register", default: 0] += 1
+                }
+            }
             let i = round == 1 ? 0 : Int(rng.next() % 3)
             switch round == 1 ? 0 : rng.next() % 4 {  // a target dies first, so port unreachable is met
             case 0:
-                targets[i]?.stop()
-                targets[i] = nil
-                actions["kill", default: 0] += 1
+                if targets[i] != nil {
+                    targets[i]?.stop()
+                    targets[i] = nil
+                    diedAt[i] = round
+                    actions["kill", default: 0] += 1
+                }
             case 1:
                 if targets[i] == nil {
                     targets[i] = try? Self.echoTarget(port: ports[i])
@@ -228,10 +252,11 @@ struct UDPChaosTests {
             case 2:
                 let verb = rng.next() % 2 == 0 ? "deregister" : "register"
                 _ = try? ctl(d, ["targets", verb, "echo", addresses[i]])
+                deregisteredAt[i] = verb == "deregister" ? round : nil
                 actions[verb, default: 0] += 1
             default:
                 let withAlt = rng.next() % 2 == 0
-                try reload(withAlt: withAlt)
+                try reload(withAlt: withAlt, flip: rng.next() % 2 == 0)
                 actions[withAlt ? "reload+alt" : "reload-alt", default: 0] += 1
             }
             usleep(UInt32(150_000 + rng.next() % 350_000))  // pacing the chaos, not synchronisation
