@@ -283,6 +283,15 @@ struct UDPChaosTests {
                 && metricValue(m, "sluice_connections_active{listener=\"dns6\"}") == 0
         }
         let m = try metricsText(d)
+        // No flow left, so no target has one in flight (opened/closed and re-pins balanced,
+        // across reloads that moved flows between Plans).
+        for group in ["echo", "alt"] {
+            let r = try runTool(sluicectlPath, ["targets", "list", group, "--json", "--socket", d.controlSocket])
+            let obj = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any]
+            let listed = obj?["targets"] as? [[String: Any]] ?? []
+            #expect(listed.count >= (group == "echo" ? 1 : 0), "\(group): \(r.output)")
+            for t in listed { #expect(t["in_flight"] as? Int == 0, "\(group): \(t) (seed \(seed))") }
+        }
         #expect(metricValue(m, "sluice_errors_total{listener=\"dns\",kind=\"udp_flow_table_full\"}") > 0, "\(m)")
         #expect(metricValue(m, "sluice_errors_total{listener=\"dns\",kind=\"udp_dropped\"}") > 0, "port unreachable: \(m)")
         // Every flow socket closed with its flow: the listeners' sockets, the control plane's
