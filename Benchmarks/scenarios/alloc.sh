@@ -11,6 +11,12 @@
 #          ALLOC_N (10000) requests, SIGUSR2                                  budget BUDGET_KA 0.1/request
 #   close  the same with a new client connection per request (ALLOC_N_CONN, 3000)  BUDGET_CLOSE 0.1/request
 #   l4     the same through the tcp listener (per connection)                  BUDGET_L4 0.1/connection
+#   udp    a udp listener (idle_timeout ALLOC_UDP_IDLE_S, 2 s) to `udpload echo`: `udpload count`
+#          16 flows x 4 in flight x 64 B for ALLOC_N round trips, SIGUSR2, then ALLOC_UDP_NEW (300)
+#          new flows (a fresh client port each, one round trip) and the wait until every flow of
+#          the window expired, SIGUSR2                                    BUDGET_UDP 0.1/round trip
+#          (all round trips, the new flows' and their expiry included); the table also gives the
+#          steady round trips alone and allocations per new flow (open, round trip, expiry).
 # Sluice allocates in the background without traffic (~40/s here: timers, health checks), which a
 # slow fixed-count client would charge to the requests; so before each part the background rate is
 # measured over ALLOC_IDLE_S (2) s, and allocations per request = (difference of the counters −
@@ -23,10 +29,13 @@ ALLOC_WARM_N=${ALLOC_WARM_N:-2000}
 ALLOC_CONNS=${ALLOC_CONNS:-16}
 ALLOC_IDLE_S=${ALLOC_IDLE_S:-2}
 ALLOC_WARM_CONN_S=${ALLOC_WARM_CONN_S:-22}   # background rate measured over this long before each part
-ALLOC_PARTS=${ALLOC_PARTS:-"ka close l4"}
+ALLOC_UDP_NEW=${ALLOC_UDP_NEW:-300}
+ALLOC_UDP_IDLE_S=${ALLOC_UDP_IDLE_S:-2}
+ALLOC_PARTS=${ALLOC_PARTS:-"ka close l4 udp"}
 BUDGET_KA=${BUDGET_KA:-0.1}
 BUDGET_CLOSE=${BUDGET_CLOSE:-0.1}
 BUDGET_L4=${BUDGET_L4:-0.1}
+BUDGET_UDP=${BUDGET_UDP:-0.1}
 CC=${CC:-gcc}
 need nginx wrk "$CC"
 [[ ${ALLOC_CLIENT:-h2load} == h2load ]] && need h2load
@@ -34,8 +43,10 @@ ensure_sluiced
 "$CC" -O2 -shared -fPIC -o "$T/malloc-count.so" "$BENCH_DIR/malloc-count.c" -ldl || die "compiling malloc-count.c"
 
 start_web_backends 1
-free_ports 2
-PH=${PORTS[0]} PT=${PORTS[1]}
+build_udpload
+start_udp_echo_backend
+free_ports 3
+PH=${PORTS[0]} PT=${PORTS[1]} PU=${PORTS[2]}
 d=$T/sluice
 mkdir -p "$d"
 cat >"$d/sluice.yaml" <<EOF
@@ -53,6 +64,11 @@ listeners:
     protocol: tcp
     bind: 127.0.0.1:$PT
     default: { forward: l4 }
+  - name: udp
+    protocol: udp
+    bind: 127.0.0.1:$PU
+    idle_timeout: ${ALLOC_UDP_IDLE_S}s
+    default: { forward: udp }
 target_groups:
   - name: web
     protocol: http
@@ -61,11 +77,15 @@ target_groups:
     protocol: tcp
     algorithm: round_robin
     targets: [ { address: "127.0.0.1:${BE[0]}" } ]
+  - name: udp
+    protocol: udp
+    health_check: off
+    targets: [ { address: "127.0.0.1:$BE_UDP" } ]
 EOF
 COUNTS=$d/counts.txt
 : >"$COUNTS"
 WORKERS=1 SLUICED_ENV="MALLOC_COUNT_OUT=$COUNTS LD_PRELOAD=$T/malloc-count.so" \
-  start_sluiced_config sluice "$d/sluice.yaml" "$d" "$PH" "$PT" || die "sluiced did not start"
+  start_sluiced_config sluice "$d/sluice.yaml" "$d" "$PH" "$PT" "$PU" || die "sluiced did not start"
 PG=${PROXY_PID[sluice]}
 sleep 0.5   # start-up allocations settle
 
@@ -81,10 +101,25 @@ snapshot() {  # -> SNAP="mallocs frees"
 pin=()
 ((PIN)) && pin=(taskset -c "$CLIENT_CPUS")
 LOAD=
-load() {  # PORT N [close] -> LOAD="requests=.. errors=.. secs=.."
+load() {  # PORT N [close|udp [NEW]] -> LOAD="requests=.. errors=.. secs=.."
   # h2load --h1 -n N: a fixed request count from a fast C client (with Connection: close it opens
-  # a new connection per request); ALLOC_CLIENT=python: lib/bench.py http-load (slower)
+  # a new connection per request); ALLOC_CLIENT=python: lib/bench.py http-load (slower).
+  # udp: `udpload count`, N round trips on 16 flows x 4 in flight x 64 B (none with N 0) and NEW
+  # one-round-trip flows; a lost datagram (resent after 200 ms) or send error counts as an error.
   local t0=$EPOCHREALTIME out=$T/runs/load-$RANDOM.txt hdr=() ok
+  if [[ ${3:-} == udp ]]; then
+    local flows=16
+    (($2 == 0)) && flows=0
+    timeout 150 "${pin[@]}" "$UDPLOAD" count 127.0.0.1 "$1" "$2" "$flows" 4 64 "${4:-0}" >"$out" 2>&1
+    local line lost e
+    line=$(tail -1 "$out"); ok=$(kv rtts "$line"); lost=$(kv lost "$line"); e=$(kv errors "$line")
+    if [[ $ok == nan || $lost == nan || $e == nan || $(kv bad "$line") != 0 ]]; then   # no result line, or a bad reply
+      log "udpload count failed: $(tail -3 "$out")"
+      ok=0 lost=0 e=$(($2 + ${4:-0}))
+    fi
+    LOAD="requests=$ok errors=$((lost + e)) secs=$(calc "printf \"%.3f\", $EPOCHREALTIME - $t0")"
+    return
+  fi
   [[ ${3:-} == close ]] && hdr=(-H "Connection: close")
   if [[ ${ALLOC_CLIENT:-h2load} == python ]]; then
     LOAD=$(timeout 150 "${pin[@]}" "$PY" "$BPY" http-load 127.0.0.1 "$1" /small "$2" "$ALLOC_CONNS" ${3:-})
@@ -115,10 +150,19 @@ for part in $ALLOC_PARTS; do
     ka) port=$PH; n=$ALLOC_N; mode=""; budget=$BUDGET_KA; what="keep-alive HTTP request" ;;
     close) port=$PH; n=$ALLOC_N_CONN; mode=close; budget=$BUDGET_CLOSE; what="HTTP request, new client connection" ;;
     l4) port=$PT; n=$ALLOC_N_CONN; mode=close; budget=$BUDGET_L4; what="L4 (tcp listener) connection" ;;
+    udp) port=$PU; n=$ALLOC_N; mode=udp; budget=$BUDGET_UDP; what="UDP round trip (udp listener), $ALLOC_UDP_NEW new flows and expiry included" ;;
     *) die "unknown part $part" ;;
   esac
-  load "$port" "$ALLOC_WARM_N" $mode
-  log "$part: warm-up $LOAD"
+  if [[ $mode == udp ]]; then
+    # the flow slab, table and descriptor arrays grow to the window's flow count, then every flow
+    # expires (its slot is free again, as in a steady state with clients coming and going)
+    load "$port" "$ALLOC_WARM_N" udp "$ALLOC_UDP_NEW"
+    log "$part: warm-up $LOAD; waiting $((ALLOC_UDP_IDLE_S + 1)) s for its flows to expire"
+    sleep $((ALLOC_UDP_IDLE_S + 1))
+  else
+    load "$port" "$ALLOC_WARM_N" $mode
+    log "$part: warm-up $LOAD"
+  fi
   sleep 0.3
   # background: what sluiced allocates without traffic (timers, health checks), per second
   snapshot; ia=$SNAP; t_i=$EPOCHREALTIME; sleep "$ALLOC_IDLE_S"; snapshot; ib=$SNAP
@@ -126,11 +170,36 @@ for part in $ALLOC_PARTS; do
   snapshot; a=$SNAP; t_a=$EPOCHREALTIME
   c0=$(cpu_s "$PG")
   load "$port" "$n" $mode
-  sleep 0.3   # the last closes are processed (their frees belong to this run)
+  if [[ $mode == udp ]]; then
+    # steady round trips so far; then the new flows, and every flow of the window expires
+    snapshot; m=$SNAP; t_m=$EPOCHREALTIME; steady=$LOAD
+    load "$port" 0 udp "$ALLOC_UDP_NEW"
+    newf=$LOAD
+    sleep $((ALLOC_UDP_IDLE_S + 1))
+    LOAD="requests=$(( $(kv requests "$steady") + $(kv requests "$newf") )) errors=$(( $(kv errors "$steady") + $(kv errors "$newf") ))"
+    log "$part: steady $steady; new flows $newf"
+  else
+    sleep 0.3   # the last closes are processed (their frees belong to this run)
+  fi
   snapshot; b=$SNAP
   el=$(calc "printf \"%.3f\", $EPOCHREALTIME - $t_a")
   req=$(kv requests "$LOAD"); err=$(kv errors "$LOAD")
   [[ $req == nan ]] && req=0 && err=0
+  SUB=() FLOWREC=()
+  if [[ $mode == udp ]]; then   # the two halves: steady round trips, and per new flow
+    e1=$(calc "printf \"%.3f\", $t_m - $t_a"); e2=$(calc "printf \"%.3f\", $el - $e1")
+    r1=$(kv requests "$steady"); r2=$(kv requests "$newf")
+    d1=$(( ${m%% *} - ${a%% *} )); d2=$(( ${b%% *} - ${m%% *} ))
+    if ((r1 > 0 && r2 > 0)); then
+      p1=$(calc "x = ($d1 - $bg * $e1) / $r1; if (x < 0) x = 0; printf \"%.4f\", x")
+      p2=$(calc "x = ($d2 - $bg * $e2) / $r2; if (x < 0) x = 0; printf \"%.4f\", x")
+      SUB+=("| udp: steady | UDP round trip, 16 flows x 4 in flight | $r1 | | $d1 | $(( ${m##* } - ${a##* } )) | $e1 | $bg | $(calc "printf \"%.4f\", $d1 / $r1") | $p1 | | (part of udp) |")
+      SUB+=("| udp: new flow | open, one round trip, expiry (with the steady flows' expiry) | $r2 | | $d2 | $(( ${b##* } - ${m##* } )) | $e2 | $bg | $(calc "printf \"%.4f\", $d2 / $r2") | $p2 | | (part of udp, per flow) |")
+      log "$part: steady round trips $p1 allocations each ($d1 raw in $e1 s); new flows $p2 allocations each ($d2 raw in $e2 s)"
+      FLOWREC=(scenario="alloc:udp_flow" candidate=sluice rep=1 attempt=1 status=ok unit=allocs/flow value="$p2" better=lower \
+        ops="$r2" op_unit=flow note="${d2}_allocs_in_${e2}_s_(flow_open,_one_round_trip,_expiry_of_all_flows_of_the_window),_background_${bg}/s_subtracted;_steady_round_trips:_${p1}/rtt")
+    fi
+  fi
   dm=$(( ${b%% *} - ${a%% *} )); df=$(( ${b##* } - ${a##* } ))
   st=ok
   if ((req == 0)); then per=nan; st=fail_no_requests; FAILED=1
@@ -145,6 +214,8 @@ for part in $ALLOC_PARTS; do
   record scenario="alloc:$part" candidate=sluice rep=1 attempt=1 status="$st" unit=allocs/req value="$per" better=lower \
     ops="$req" op_unit=req cpu_s="$(calc "print $(cpu_s "$PG") - $c0")" errors="$err" note="${dm}_allocs_(raw_${raw:-nan}/req)_in_${el}_s,_background_${bg}/s_subtracted,_budget_$budget"
   ROWS+=("| $part | $what | $req | $err | $dm | $df | $el | $bg | ${raw:-nan} | **$per** | $budget | $st |")
+  ((${#FLOWREC[@]})) && record "${FLOWREC[@]}"   # after its part's row
+  ROWS+=("${SUB[@]}")
   log "$part: $req requests ($err errors) in $el s, mallocs +$dm frees +$df => raw ${raw:-nan}, net of background ($bg/s) $per per request; budget $budget: $st"
 done
 {
