@@ -155,7 +155,7 @@ def propagate(sock_a, port_b, ports, timeout=10.0):
         print("unexpected answers of B while waiting: %s" % odd, file=sys.stderr)
     lat.sort(); gone.sort(); regs.sort()
     pct = lambda xs, q: xs[min(len(xs) - 1, int(len(xs) * q))] * 1e3 if xs else float("nan")
-    print("%.2f %.2f %.2f %.2f %d %d %d %.2f %.2f %d" % (pct(lat, 0.5), pct(lat, 0.99), (lat[-1] * 1e3 if lat else float("nan")),
+    print("%.2f %.2f %.2f %.2f %d %d %d %.2f %.2f %d %.2f %.2f %d" % (pct(lat, 0.5), pct(lat, 0.99), (lat[-1] * 1e3 if lat else float("nan")),
           (lat[0] * 1e3 if lat else float("nan")), len(lat), timeouts, before_ok, pct(gone, 0.5),
           (gone[-1] * 1e3 if gone else float("nan")), polls, pct(regs, 0.5), pct(regs, 0.99), first))
 

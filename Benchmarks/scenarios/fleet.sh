@@ -92,8 +92,8 @@ PREFIX1=/sluice/bench-$RUN_ID-1
 log "1. propagation: $N_PROP registrations on A, each until B routes to it (prefix $PREFIX1)"
 start_node A zone-a "$PORT_A" "$PREFIX1"
 start_node B zone-b "$PORT_B" "$PREFIX1"
-read -r P50 P99 PMAX PMIN POK PTO PBEFORE G50 GMAX POLLS R50 R99 FIRST < <("$PY" "$H" propagate "${NODE_SOCK[A]}" "$PORT_B" "$BE_PORTS_CSV" 2>"$T/propagate.err")
-[[ -s $T/propagate.err ]] && log "   $(head -5 "$T/propagate.err" | tr '\n' ' ')"
+read -r P50 P99 PMAX PMIN POK PTO PBEFORE G50 GMAX POLLS R50 R99 FIRST < <("$PY" "$H" propagate "${NODE_SOCK[A]}" "$PORT_B" "$BE_PORTS_CSV" 2>"$T/propagate-err.txt")
+[[ -s $T/propagate-err.txt ]] && log "   $(tail -4 "$T/propagate-err.txt" | tr "\n" " ")"
 log "   register on A -> B answers from it: p50 $P50 ms, p99 $P99 ms, min $PMIN, max $PMAX ms ($POK/$N_PROP seen, $PTO failed; B answered 503 before $PBEFORE/$N_PROP times; $POLLS polls); deregister -> B 503 again: p50 $G50 ms, max $GMAX ms"
 ok1=$(( $(lt "$P99" 200) && POK == N_PROP && PTO == 0 ))
 ROWS+=("Registration on A until B routes to it (p99 of $N_PROP): < 200 ms|p50 $P50 ms, p99 $P99 ms (min $PMIN, max $PMAX ms; $POK/$N_PROP seen, $PTO failed)|$(pf $ok1)")
@@ -101,8 +101,8 @@ DETAILS+=("Test 1: before each registration B answered 503 (no target) $PBEFORE 
 
 # ================================================================== 2. 1,000 registrations through etcd
 log "2. $N_BULK registrations on A over one keep-alive control connection"
-read -r B_TOTAL B_SEEN B_CREATED B_201 B_OTHER B_CONNS B_COUNT < <("$PY" "$H" bulk "${NODE_SOCK[A]}" "${NODE_SOCK[B]}" "$N_BULK" 10.77 2>"$T/bulk.err")
-[[ -s $T/bulk.err ]] && log "   $(head -3 "$T/bulk.err" | tr '\n' ' ')"
+read -r B_TOTAL B_SEEN B_CREATED B_201 B_OTHER B_CONNS B_COUNT < <("$PY" "$H" bulk "${NODE_SOCK[A]}" "${NODE_SOCK[B]}" "$N_BULK" 10.77 2>"$T/bulk-err.txt")
+[[ -s $T/bulk-err.txt ]] && log "   $(tail -3 "$T/bulk-err.txt" | tr "\n" " ")"
 read -r A_ALL A_LIVE < <("$PY" "$H" count "${NODE_SOCK[A]}" app)
 log "   A: ${B_TOTAL}s for $N_BULK (2xx=$B_CREATED of which 201=$B_201, other=$B_OTHER, connections=$B_CONNS); B lists all after ${B_SEEN}s ($B_COUNT listed); A lists $A_LIVE"
 ok2=$(( B_CREATED == N_BULK && B_COUNT >= N_BULK && A_LIVE >= N_BULK ))
