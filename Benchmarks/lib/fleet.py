@@ -162,7 +162,7 @@ def propagate(sock_a, port_b, ports, timeout=10.0):
 def bulk(sock_a, sock_b, n, prefix, timeout=60.0):
     """N registrations on A one after another over one keep-alive connection, then poll B's
     GET /v1/target-groups/app until it lists all N.
-    -> 'total_s until_b_s answered_2xx answered_201 other conns b_count'."""
+    -> 'total_s until_b_s answered_2xx answered_201 other conns b_count p50_ms p99_ms first_k_ms last_k_ms k'."""
     a = UDSConnection(sock_a, timeout=30)
     connects = 0
     orig = a.connect
@@ -173,12 +173,17 @@ def bulk(sock_a, sock_b, n, prefix, timeout=60.0):
     a.connect = counting
     path = "/v1/target-groups/app/targets"
     bodies = [json.dumps({"address": "%s.%d.%d:8080" % (prefix, i // 250, i % 250 + 1)}).encode() for i in range(n)]
-    codes = {}
+    codes, lat = {}, []
     t0 = time.perf_counter()
     for b in bodies:
+        s = time.perf_counter()
         st, _ = call(a, "POST", path, b)
+        lat.append(time.perf_counter() - s)
         codes[st] = codes.get(st, 0) + 1
     total = time.perf_counter() - t0
+    k = max(1, min(100, n // 10))
+    first, last = sum(lat[:k]) / k * 1e3, sum(lat[-k:]) / k * 1e3
+    lat.sort()
     seen, until = 0, None
     while time.perf_counter() - t0 < total + timeout:
         _, seen = count(sock_b, "app")
@@ -189,8 +194,9 @@ def bulk(sock_a, sock_b, n, prefix, timeout=60.0):
     if set(codes) - {200, 201}:
         print("status codes: %s" % codes, file=sys.stderr)
     ok = codes.get(200, 0) + codes.get(201, 0)   # a fresh address may be answered 200 (see the README)
-    print("%.4f %s %d %d %d %d %d" % (total, "%.4f" % until if until is not None else "timeout",
-          ok, codes.get(201, 0), n - ok, connects, seen))
+    print("%.4f %s %d %d %d %d %d %.2f %.2f %.2f %.2f %d" % (total, "%.4f" % until if until is not None else "timeout",
+          ok, codes.get(201, 0), n - ok, connects, seen, lat[len(lat) // 2] * 1e3,
+          lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3, first, last, k))
 
 def register_all(sock, ports):
     """Registers 127.0.0.1:PORT for each port on A -> number of 2xx answers."""

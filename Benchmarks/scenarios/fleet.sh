@@ -101,13 +101,14 @@ DETAILS+=("Test 1: before each registration B answered 503 (no target) $PBEFORE 
 
 # ================================================================== 2. 1,000 registrations through etcd
 log "2. $N_BULK registrations on A over one keep-alive control connection"
-read -r B_TOTAL B_SEEN B_CREATED B_201 B_OTHER B_CONNS B_COUNT < <("$PY" "$H" bulk "${NODE_SOCK[A]}" "${NODE_SOCK[B]}" "$N_BULK" 10.77 2>"$T/bulk-err.txt")
+read -r B_TOTAL B_SEEN B_CREATED B_201 B_OTHER B_CONNS B_COUNT B_P50 B_P99 B_FIRST B_LAST B_K < <("$PY" "$H" bulk "${NODE_SOCK[A]}" "${NODE_SOCK[B]}" "$N_BULK" 10.77 2>"$T/bulk-err.txt")
 [[ -s $T/bulk-err.txt ]] && log "   $(tail -3 "$T/bulk-err.txt" | tr "\n" " ")"
 read -r A_ALL A_LIVE < <("$PY" "$H" count "${NODE_SOCK[A]}" app)
-log "   A: ${B_TOTAL}s for $N_BULK (2xx=$B_CREATED of which 201=$B_201, other=$B_OTHER, connections=$B_CONNS); B lists all after ${B_SEEN}s ($B_COUNT listed); A lists $A_LIVE"
+log "   A: ${B_TOTAL}s for $N_BULK (2xx=$B_CREATED of which 201=$B_201, other=$B_OTHER, connections=$B_CONNS); B lists all after ${B_SEEN}s ($B_COUNT listed); A lists $A_LIVE; per request p50 $B_P50 ms, p99 $B_P99 ms, first/last $B_K: $B_FIRST/$B_LAST ms"
 ok2=$(( B_CREATED == N_BULK && B_COUNT >= N_BULK && A_LIVE >= N_BULK ))
 [[ $B_SEEN == timeout ]] && ok2=0
 ROWS+=("$N_BULK registrations on A, one after another (python, keep-alive UDS), each answered after etcd accepted it|$B_TOTAL s ($B_CREATED×2xx of which $B_201×201, $B_CONNS connection(s))|$(pf $ok2)")
+DETAILS+=("Test 2: per registration on A p50 $B_P50 ms, p99 $B_P99 ms; mean of the first $B_K $B_FIRST ms, of the last $B_K $B_LAST ms.")
 ((B_201 < B_CREATED)) && DETAILS+=("Test 2: $B_CREATED registrations answered 2xx, only $B_201 of them 201 Created, the others 200 although every address was new (Fleet.register decides \`created\` after the etcd write, when A's own watch may already have applied the put).")
 ROWS+=("… until B's \`GET /v1/target-groups/app\` lists all $N_BULK (from the first request)|$B_SEEN s ($B_COUNT listed)|$(pf $ok2)")
 stop_nodes
