@@ -40,7 +40,7 @@ let package = Package(
         // data plane only through `DataPlane` (SluiceProxy/DataPlane.swift).
         .target(
             name: "SluiceControlPlane",
-            dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "SluiceHTTP2"]
+            dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "SluiceHTTP2", "SluiceRegistry"]
         ),
         // The etcd v3 client (JSON gateway over HTTP/1.1) for fleets: control plane only.
         .target(name: "SluiceRegistry", dependencies: ["SluiceCore", "SluiceHTTP"]),
@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
         .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl", "SluiceHTTP"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),
+        .testTarget(name: "SluiceFleetTests", dependencies: ["SluiceControlPlane", "SluiceRegistry", "SluiceTestSupport", "SluiceConfig"]),
         .testTarget(name: "SluiceRegistryTests", dependencies: ["SluiceRegistry", "SluiceTestSupport", "SluiceCore"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceTestSupport", "SluiceBalancer"]),
     ]

@@ -9,12 +9,16 @@ internal import Glibc
 public struct Config: Sendable, Equatable {
     public var node: NodeConfig
     public var control: ControlConfig
+    /// `registry:`; nil for a standalone node.
+    public var registry: RegistryConfig?
     public var listeners: [ListenerConfig]
     public var targetGroups: [TargetGroupConfig]
 
-    public init(node: NodeConfig, control: ControlConfig, listeners: [ListenerConfig], targetGroups: [TargetGroupConfig]) {
+    public init(node: NodeConfig, control: ControlConfig, registry: RegistryConfig? = nil, listeners: [ListenerConfig],
+                targetGroups: [TargetGroupConfig]) {
         self.node = node
         self.control = control
+        self.registry = registry
         self.listeners = listeners
         self.targetGroups = targetGroups
     }

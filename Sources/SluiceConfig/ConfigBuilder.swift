@@ -34,6 +34,7 @@ struct ConfigBuilder {
         reportLater(top, Schema.topLevelLater)
         let node = nodeConfig(top["node"])
         let control = controlConfig(top["control"])
+        let registry = registryConfig(top["registry"])
         if let metrics = control?.metrics, let value = top["control"] {
             binds.append(BindEntry(address: metrics, owner: "control.metrics", path: value.path(key: "metrics")))
         }
@@ -41,15 +42,15 @@ struct ConfigBuilder {
         let listeners = reader.required("listeners", in: top, expected: "a list of listeners").flatMap {
             listenerConfigs($0)
         }
-        guard let node, let control, let targetGroups, let listeners else { return nil }
-        return Config(node: node, control: control, listeners: listeners, targetGroups: targetGroups)
+        guard let node, let control, let registry, let targetGroups, let listeners else { return nil }
+        return Config(node: node, control: control, registry: registry, listeners: listeners, targetGroups: targetGroups)
     }
 
     /// Reports every later-release key present in `mapping`, at the key.
     mutating func reportLater(_ mapping: YAMLMapping, _ table: KeyValuePairs<String, LaterFeature>) {
-        for (key, feature) in table {
-            if let keyNode = mapping.keyNode(key) {
-                reader.notSupportedYet(keyNode, key: key, reason: feature.reason)
+        for entry in table {
+            if let keyNode = mapping.keyNode(entry.key) {
+                reader.notSupportedYet(keyNode, key: entry.key, reason: entry.value.reason)
             }
         }
     }

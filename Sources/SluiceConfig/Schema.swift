@@ -1,13 +1,9 @@
 /// A feature of SPEC §2 that a later release brings. Its keys and values are refused with a
 /// message that says so, never silently accepted, and told apart from unknown keys (typos).
 enum LaterFeature {
-    case registry
-
     /// Completes "… is not supported yet (REASON)".
     var reason: String {
-        switch self {
-        case .registry: "the shared etcd registry arrives with a later release"
-        }
+        switch self {}
     }
 }
 
@@ -17,8 +13,11 @@ enum LaterFeature {
 /// such as `proxy_protocol: off`); a key in a `…Later` table is refused as not supported yet; any
 /// other key is unknown.
 enum Schema {
-    static let topLevelKeys = ["node", "control", "listeners", "target_groups"]
-    static let topLevelLater: KeyValuePairs<String, LaterFeature> = ["registry": .registry]
+    static let topLevelKeys = ["node", "control", "registry", "listeners", "target_groups"]
+    static let topLevelLater: KeyValuePairs<String, LaterFeature> = [:]
+    static let registryKeys = ["etcd"]
+    static let etcdKeys = ["endpoints", "prefix", "dial_timeout", "lease_ttl", "tls"]
+    static let etcdTLSKeys = ["ca_file", "cert", "key"]
 
     static let nodeKeys = ["name", "zone", "workers", "max_connections", "shutdown_grace"]
     static let controlKeys = ["socket", "metrics", "state"]

@@ -21,6 +21,8 @@ final class ConfigHash: Sendable {
 final class DaemonBackend: ControlBackend {
     let control: ControlPlane
     let runtime: Runtime
+    /// Fleet mode: registrations go through etcd.
+    let fleet: Fleet?
     let configPath: String
     let workers: Int
     let started = Date()
@@ -28,10 +30,11 @@ final class DaemonBackend: ControlBackend {
     let configHash: ConfigHash
     let reloading: @Sendable () -> ReloadResult
 
-    init(control: ControlPlane, runtime: Runtime, configPath: String, workers: Int, configHash: ConfigHash, log: Logger,
+    init(control: ControlPlane, runtime: Runtime, fleet: Fleet?, configPath: String, workers: Int, configHash: ConfigHash, log: Logger,
          reload: @escaping @Sendable () -> ReloadResult) {
         self.control = control
         self.runtime = runtime
+        self.fleet = fleet
         self.configPath = configPath
         self.workers = workers
         self.configHash = configHash
@@ -54,9 +57,15 @@ final class DaemonBackend: ControlBackend {
 
     func groups() -> [GroupInfo] { control.groupViews().map(DaemonBackend.info) }
 
-    /// Standalone: this node alone (the etcd fleet of SPEC §10 lists every live node).
+    /// The fleet's live nodes (SPEC §10); standalone, this node alone.
     func nodes() -> [NodeInfo] {
-        [NodeInfo(name: control.config.node.name, zone: control.config.node.zone, version: Sluiced.version,
+        if let fleet {
+            return fleet.nodes().map {
+                NodeInfo(name: $0.name, zone: $0.zone, version: $0.version, planGeneration: $0.planGeneration,
+                         started: $0.started)
+            }
+        }
+        return [NodeInfo(name: control.config.node.name, zone: control.config.node.zone, version: Sluiced.version,
                   planGeneration: runtime.planStore.generation,
                   started: RFC3339.format(secondsSinceEpoch: started.timeIntervalSince1970))]
     }
@@ -75,8 +84,13 @@ final class DaemonBackend: ControlBackend {
 
     func register(group: String, _ request: RegisterRequest) throws(ControlError) -> (created: Bool, target: TargetInfo) {
         do {
-            let r = try control.register(group: group, address: request.address, zone: request.zone,
+            let r: (created: Bool, target: ControlPlane.TargetView)
+            if let fleet {
+                r = try fleet.register(group: group, address: request.address, zone: request.zone, weight: request.weight)
+            } else {
+                r = try control.register(group: group, address: request.address, zone: request.zone,
                                          weight: request.weight, now: ControlEvent.now())
+            }
             return (r.created, DaemonBackend.info(r.target))
         } catch {
             throw ControlError(status: error.status, code: error.code, message: error.message)
@@ -85,6 +99,9 @@ final class DaemonBackend: ControlBackend {
 
     func deregister(group: String, address: String, wait: Bool, timeout: UInt64?) throws(ControlError) -> TargetInfo {
         do {
+            if let fleet {
+                return DaemonBackend.info(try fleet.deregister(group: group, address: address, wait: wait, timeout: timeout))
+            }
             return DaemonBackend.info(try control.deregister(group: group, address: address, wait: wait, timeout: timeout))
         } catch {
             throw ControlError(status: error.status, code: error.code, message: error.message)
@@ -93,6 +110,10 @@ final class DaemonBackend: ControlBackend {
 
     func update(group: String, address: String, _ request: UpdateRequest) throws(ControlError) -> TargetInfo {
         do {
+            if let fleet {
+                return DaemonBackend.info(try fleet.update(group: group, address: address, weight: request.weight,
+                                                           zone: request.zone))
+            }
             return DaemonBackend.info(try control.update(group: group, address: address, weight: request.weight,
                                                          zone: request.zone))
         } catch {
@@ -103,7 +124,17 @@ final class DaemonBackend: ControlBackend {
     func reload() -> ReloadResult { reloading() }
 
     func metrics() -> String {
-        MetricsCollector.text(runtime: runtime, control: control)
+        var text = MetricsCollector.text(runtime: runtime, control: control)
+        if let fleet {
+            var w = MetricsWriter()
+            w.gauge("sluice_registry_connected", help: "1 while etcd is reachable, else 0.", value: fleet.isConnected ? 1 : 0)
+            for (group, count) in fleet.malformedCounts {
+                w.counter("sluice_registry_malformed_total", help: "Registry values ignored as malformed.",
+                          labels: [("group", group)], value: count)
+            }
+            text += w.text
+        }
+        return text
     }
 }
 

@@ -157,12 +157,29 @@ struct Sluiced: ParsableCommand {
             throw ExitCode(1)
         }
 
+        // Fleet mode (SPEC §10): registrations through etcd. A node that cannot reach etcd
+        // starts anyway with the state file's registrations and keeps trying.
+        var fleet: Fleet?
+        if let registry = cfg.registry {
+            do {
+                let f = try Fleet(
+                    settings: Fleet.Settings(registry: registry, nodeName: cfg.node.name, zone: cfg.node.zone,
+                                             version: Sluiced.version, started: FleetRecords.timestamp()),
+                    control: control, planGeneration: { runtime.planStore.generation })
+                try f.start()
+                fleet = f
+            } catch {
+                log.critical("registry: \(error)")
+                throw ExitCode(1)
+            }
+        }
+
         let configPath = config
         let hash = ConfigHash(Sluiced.fileHash(config))
         let reload: @Sendable () -> ReloadResult = {
             Sluiced.reload(path: configPath, control: control, runtime: runtime, hash: hash)
         }
-        let backend = DaemonBackend(control: control, runtime: runtime, configPath: config, workers: workers,
+        let backend = DaemonBackend(control: control, runtime: runtime, fleet: fleet, configPath: config, workers: workers,
                                     configHash: hash, log: log, reload: reload)
         let server = ControlServer(socketPath: cfg.control.socket, backend: backend, events: events,
                                    log: { Logger(label: "sluiced.control").info("\($0)") })
@@ -200,6 +217,7 @@ struct Sluiced: ParsableCommand {
         _ = SystemdNotify.send("STOPPING=1")
         server.stop()
         metricsServer?.stop()
+        fleet?.stop()
         checker.stop()
         for t in threads { t.join() }
         checkerThread.join()

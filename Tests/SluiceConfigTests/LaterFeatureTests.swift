@@ -39,18 +39,10 @@ import Testing
         #expect(group.healthCheck?.protocolKind == .https)
     }
 
-    @Test func registryAndLaterActions() {
-        let yaml =
-            "registry: etcd://127.0.0.1:2379/sluice\n"
-            + listenerDocument("").replacingOccurrences(of: "{ forward: db }", with: "{ respond: { status: 200 } }")
+    @Test func laterActionsAreRefused() {
+        let yaml = listenerDocument("").replacingOccurrences(of: "{ forward: db }", with: "{ respond: { status: 200 } }")
         let errors = loadErrors(yaml)
-        #expect(
-            errors.map { "\($0.line):\($0.column) \($0.path)" } == [
-                "1:1 registry", "6:16 listeners[0].default.respond",
-            ])
-        #expect(
-            errors[0].message == "\"registry\" is not supported yet (the shared etcd registry arrives with a "
-                + "later release)")
+        #expect(errors.map { "\($0.line):\($0.column) \($0.path)" } == ["5:16 listeners[0].default.respond"])
     }
 
     @Test func typoOfALaterKeyIsUnknownNotLater() {
