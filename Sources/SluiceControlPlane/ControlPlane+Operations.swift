@@ -10,10 +10,9 @@ import Glibc
 /// Registration, deregistration (draining), changes, health results, the periodic tick and
 /// reload.
 extension ControlPlane {
-    /// Registers (or re-registers) a target; persisted before it returns. Returns whether it
-    /// was new.
-    public func register(group: String, address: String, zone: String?, weight: Int?,
-                         now wall: String) throws(Refusal) -> (created: Bool, target: TargetView) {
+    /// The checks of a registration's input, the API's and the fleet's alike: the parsed
+    /// address, or the refusal naming what is wrong.
+    static func checkedInput(address: String, zone: String?, weight: Int?) throws(Refusal) -> SocketAddressSpec {
         if let problem = ControlPlane.addressProblem(address) {
             throw Refusal(status: 400, code: "InvalidAddress", message: problem)
         }
@@ -26,6 +25,14 @@ extension ControlPlane {
         if let z = zone, let problem = ControlPlane.zoneProblem(z) {
             throw Refusal(status: 400, code: "InvalidZone", message: problem)
         }
+        return spec
+    }
+
+    /// Registers (or re-registers) a target; persisted before it returns. Returns whether it
+    /// was new.
+    public func register(group: String, address: String, zone: String?, weight: Int?,
+                         now wall: String) throws(Refusal) -> (created: Bool, target: TargetView) {
+        let spec = try ControlPlane.checkedInput(address: address, zone: zone, weight: weight)
         var outcome: Result<(Bool, TargetView), Refusal> = .failure(Refusal(status: 500, code: "Internal", message: "no outcome"))
         let stored = mutate(persisting: true) { s in
             guard let gi = s.groups.firstIndex(where: { $0.config.name == group }) else {

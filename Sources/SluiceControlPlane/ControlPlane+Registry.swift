@@ -17,19 +17,7 @@ extension ControlPlane {
     }
 
     public func check(group: String, address: String, zone: String?, weight: Int?) throws(Refusal) -> CheckedRegistration {
-        if let problem = ControlPlane.addressProblem(address) {
-            throw Refusal(status: 400, code: "InvalidAddress", message: problem)
-        }
-        guard let spec = AddressParser.parse(address) else {
-            throw Refusal(status: 400, code: "InvalidAddress", message: "expected HOST:PORT or [IPv6]:PORT")
-        }
-        if let w = weight, let problem = ControlPlane.weightProblem(w) {
-            throw Refusal(status: 400, code: "InvalidWeight", message: problem)
-        }
-        if let z = zone, let problem = ControlPlane.zoneProblem(z) {
-            throw Refusal(status: 400, code: "InvalidZone", message: problem)
-        }
-        let key = spec.description
+        let key = try ControlPlane.checkedInput(address: address, zone: zone, weight: weight).description
         let found: (zone: String, isStatic: Bool)? = state.withLock { s in
             guard let g = s.groups.first(where: { $0.config.name == group }) else { return nil }
             return (s.config.node.zone, g.targets.contains { $0.address == key && $0.isStatic })
