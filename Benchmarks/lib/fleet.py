@@ -193,7 +193,7 @@ def bulk(sock_a, sock_b, n, prefix, timeout=60.0):
         time.sleep(0.005)
     if set(codes) - {200, 201}:
         print("status codes: %s" % codes, file=sys.stderr)
-    ok = codes.get(200, 0) + codes.get(201, 0)   # a fresh address may be answered 200 (see the README)
+    ok = codes.get(200, 0) + codes.get(201, 0)   # Fleet.register may answer 200 for a fresh address (its watch applied the put first)
     print("%.4f %s %d %d %d %d %d %.2f %.2f %.2f %.2f %d" % (total, "%.4f" % until if until is not None else "timeout",
           ok, codes.get(201, 0), n - ok, connects, seen, lat[len(lat) // 2] * 1e3,
           lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3, first, last, k))
