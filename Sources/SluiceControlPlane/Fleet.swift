@@ -373,16 +373,17 @@ public final class Fleet: Sendable {
         }
         let key = c.group + "|" + c.address
         let record = FleetRecords.TargetRecord(zone: c.zone, weight: c.weight)
+        // New or not is decided before the write: this node's own watch may apply the write
+        // before the answer comes back (then it would look as if it had been there already).
+        let existed = state.withLock { s in s.targets[key].map { !$0.record.draining } ?? false }
         let revision = try write(keys.target(group: c.group, address: c.address), record)
         // Acknowledgements of an earlier drain of the same address must not count for the next.
         _ = try? client.delete(key: keys.acks(group: c.group, address: c.address), prefix: true)
-        let created = state.withLock { s -> Bool in
-            let existed = s.targets[key].map { !$0.record.draining } ?? false
+        state.withLock { s in
             if (s.targets[key]?.modRevision ?? 0) < revision { s.targets[key] = Known(record: record, modRevision: revision) }
-            return !existed
         }
         apply()
-        return (created, view(c, state: "initial"))
+        return (!existed, view(c, state: "initial"))
     }
 
     public func update(group: String, address: String, weight: Int?, zone: String?) throws(ControlPlane.Refusal)

@@ -86,6 +86,14 @@ struct FleetTests {
         #expect(poll(3) { backendOf(pb) == "b" }, "node B routes to a target registered through node A")
         #expect(Date().timeIntervalSince(registered) < 1.5, "applied within about a second")
         #expect(backendOf(pa) == "b")
+        // The API says 201 for a new registration and 200 for one already there (SPEC §6).
+        let post = { (address: String) throws -> String in
+            try runTool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--unix-socket",
+                                 a.controlSocket, "-H", "Content-Type: application/json", "-d", "{\"address\": \"\(address)\"}",
+                                 "http://x/v1/target-groups/app/targets"]).output
+        }
+        #expect(try post("127.0.0.1:1") == "201")
+        #expect(try post("127.0.0.1:1") == "200")
         let nodes = try ctl(a, ["nodes"])
         #expect(nodes.output.contains("node-a") && nodes.output.contains("zone-b"), "\(nodes.output)")
         // Leases lost (revoked here; expired during a long outage alike): granted again and the
