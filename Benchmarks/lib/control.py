@@ -167,4 +167,5 @@ def main():
         print("sent=%d logged=%d refused=%d bad_answers=%d span_s=%.2f post_p50_ms=%s post_max_ms=%s"
               % (n, logged, refused(logf) - ref0, bad, total, p50, mx))
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,17 +1,10 @@
 #!/usr/bin/env python3
 """Fleet helper of scenarios/fleet.sh (stdlib only): conf, nginx, metric, wait-metric, count,
 wait-count, propagate, bulk."""
-import http.client, json, socket, sys, time
+import http.client, json, os, socket, sys, time
 
-class UDSConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("sluice", timeout=timeout)
-        self.path = path
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.path)
-        self.sock = s
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from control import UDSConnection  # the control socket client, written once
 
 def call(conn, method, path, body=None):
     """One request on a keep-alive connection (reconnects when the server closes): (status, body)."""
