@@ -80,36 +80,14 @@ func connectFrom(_ source: String, to host: String, port: UInt16) throws -> (fd:
     let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestSocket.Failure("socket failed") }
     TestSocket.setTimeouts(fd, seconds: 10)
-    func withAddress<R>(_ h: String, _ p: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        if v6 {
-            var a = sockaddr_in6()
-            a.sin6_family = sa_family_t(AF_INET6)
-            a.sin6_port = p.bigEndian
-            inet_pton(AF_INET6, h, &a.sin6_addr)
-            return withUnsafePointer(to: &a) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-        }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = p.bigEndian
-        inet_pton(AF_INET, h, &a.sin_addr)
-        return withUnsafePointer(to: &a) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-    }
-    guard withAddress(source, 0, { bind(fd, $0, $1) }) == 0, withAddress(host, port, { Glibc.connect(fd, $0, $1) }) == 0 else {
+    guard TestSocket.withSockaddr(host: source, port: 0, { bind(fd, $0, $1) }) == 0,
+        TestSocket.withSockaddr(host: host, port: port, { Glibc.connect(fd, $0, $1) }) == 0
+    else {
         let e = String(cString: strerror(errno))
         close(fd)
         throw TestSocket.Failure("connect from \(source) to \(host):\(port): \(e)")
     }
-    var ss = sockaddr_storage()
-    var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-    _ = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    let local = withUnsafeBytes(of: ss) { raw in
-        v6 ? UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port)
-            : UInt16(bigEndian: raw.load(as: sockaddr_in.self).sin_port)
-    }
+    let local = TestSocket.localPort(fd)
     return (fd, local)
 }
 
