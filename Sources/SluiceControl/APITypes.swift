@@ -204,17 +204,23 @@ public struct ReloadResult: Codable, Sendable, Equatable {
 
 /// One line of `GET /v1/events`.
 public struct ControlEvent: Codable, Sendable, Equatable {
-    /// Event kinds (the `type` field).
+    /// Event kinds (the `type` field, SPEC §13).
     public enum Kind: String, Codable, Sendable {
         case targetState = "target_state"
-        case registered
-        case deregistered
+        case registration
+        case deregistration
         case drained
         case reload
         case failOpen = "fail_open"
         case failOpenEnded = "fail_open_ended"
+        case scalingActivity = "scaling_activity"
+        case registryConnected = "registry_connected"
+        case registryLost = "registry_lost"
     }
 
+    /// Unique per event and stable once assigned (`EventBus.publish` assigns it): rules' webhooks send it
+    /// as `X-Sluice-Event-Id`, for deduplication. Nil only in events decoded from an older daemon.
+    public var id: String?
     /// RFC 3339 with fractional seconds, UTC (`2025-01-02T03:04:05.678Z`).
     public var time: String
     /// Raw `type` string; see `Kind`. Kept as a string so a newer daemon's kinds still decode.
@@ -224,11 +230,19 @@ public struct ControlEvent: Codable, Sendable, Equatable {
     public var state: String?
     public var reason: String?
     public var message: String?
+    /// `scaling_activity` (SPEC §11): the activity's id, what caused it, its result (`in_progress`,
+    /// `successful`, `failed`) and the group's `desired` count after it.
+    public var activity: String?
+    public var cause: String?
+    public var result: String?
+    public var desired: Int?
 
     public init(
-        time: String = ControlEvent.now(), type: String, group: String? = nil, target: String? = nil,
-        state: String? = nil, reason: String? = nil, message: String? = nil
+        id: String? = nil, time: String = ControlEvent.now(), type: String, group: String? = nil, target: String? = nil,
+        state: String? = nil, reason: String? = nil, message: String? = nil, activity: String? = nil,
+        cause: String? = nil, result: String? = nil, desired: Int? = nil
     ) {
+        self.id = id
         self.time = time
         self.type = type
         self.group = group
@@ -236,6 +250,10 @@ public struct ControlEvent: Codable, Sendable, Equatable {
         self.state = state
         self.reason = reason
         self.message = message
+        self.activity = activity
+        self.cause = cause
+        self.result = result
+        self.desired = desired
     }
 
     public init(

@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import Synchronization
 
 /// Fan-out of `ControlEvent`s to any number of subscribers (the `/v1/events` streams).
@@ -12,18 +13,35 @@ public final class EventBus: Sendable {
     private struct State {
         var nextID: UInt64 = 0
         var subscribers: [UInt64: EventSubscription] = [:]
+        /// Events published so far: the sequence part of event ids.
+        var published: UInt64 = 0
     }
 
     private let state = Mutex(State())
+    /// Makes event ids unique across restarts: the wall-clock second and millisecond the bus was made, in hex.
+    private let idPrefix: String
 
-    public init() {}
+    public init() {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let millis = String(ts.tv_nsec / 1_000_000, radix: 16)  // 0 ..< 0x3e8: three digits at most
+        idPrefix = String(ts.tv_sec, radix: 16) + String(repeating: "0", count: max(0, 3 - millis.count)) + millis
+    }
 
-    /// Delivers `event` to every current subscriber. Safe from any thread; O(subscribers).
-    public func publish(_ event: ControlEvent) {
-        let targets = state.withLock { Array($0.subscribers.values) }
+    /// Delivers `event` to every current subscriber, with an `id` assigned (`{start}-{sequence}`) when it
+    /// has none. Safe from any thread; O(subscribers). Returns the event as delivered.
+    @discardableResult
+    public func publish(_ event: ControlEvent) -> ControlEvent {
+        var event = event
+        let (targets, sequence) = state.withLock { state in
+            state.published &+= 1
+            return (Array(state.subscribers.values), state.published)
+        }
+        if event.id == nil { event.id = "\(idPrefix)-\(sequence)" }
         for subscriber in targets {
             subscriber.enqueue(event)
         }
+        return event
     }
 
     /// A new subscription that receives every event published from now on.

@@ -64,7 +64,7 @@ extension ControlPlane {
                                healthySince: clockNow())
                 s.groups[gi].targets.append(t)
                 outcome = .success((true, ControlPlane.view(t)))
-                s.pending.append(Event(type: "registered", group: group, target: key, state: t.state.rawValue, reason: t.reason?.rawValue))
+                s.pending.append(Event(type: "registration", group: group, target: key, state: t.state.rawValue, reason: t.reason?.rawValue))
             }
             return true
         }
@@ -97,7 +97,7 @@ extension ControlPlane {
                 s.groups[gi].targets[ti].drainDeadline = clockNow() &+ s.groups[gi].config.deregistrationDelay
                 s.groups[gi].targets[ti].state = .draining
                 s.groups[gi].targets[ti].reason = .deregistrationInProgress
-                s.pending.append(Event(type: "deregistered", group: group, target: key, state: "draining",
+                s.pending.append(Event(type: "deregistration", group: group, target: key, state: "draining",
                            reason: TargetReason.deregistrationInProgress.rawValue))
             }
             runtime = s.groups[gi].targets[ti].runtime

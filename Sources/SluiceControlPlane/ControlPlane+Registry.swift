@@ -84,7 +84,7 @@ extension ControlPlane {
                         s.groups[gi].targets[ti].drainDeadline = now &+ g.deregistrationDelay
                         s.groups[gi].targets[ti].state = .draining
                         s.groups[gi].targets[ti].reason = .deregistrationInProgress
-                        s.pending.append(Event(type: "deregistered", group: name, target: t.address, state: "draining",
+                        s.pending.append(Event(type: "deregistration", group: name, target: t.address, state: "draining",
                                                reason: TargetReason.deregistrationInProgress.rawValue))
                         changed = true
                     }
@@ -109,7 +109,7 @@ extension ControlPlane {
                                health: checks, state: checks == nil ? .unavailable : .initial,
                                reason: checks == nil ? .healthCheckDisabled : .initialHealthChecking, healthySince: now)
                 s.groups[gi].targets.append(t)
-                s.pending.append(Event(type: "registered", group: r.group, target: t.address, state: t.state.rawValue,
+                s.pending.append(Event(type: "registration", group: r.group, target: t.address, state: t.state.rawValue,
                                        reason: t.reason?.rawValue))
                 changed = true
             }

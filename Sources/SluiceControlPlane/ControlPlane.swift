@@ -19,6 +19,26 @@ public final class ControlPlane: Sendable {
         public var state: String?
         public var reason: String?
         public var message: String?
+        /// `scaling_activity` only: activity id, cause, result and `desired` after it (SPEC §11).
+        public var activity: String?
+        public var cause: String?
+        public var result: String?
+        public var desired: Int?
+
+        public init(type: String, group: String? = nil, target: String? = nil, state: String? = nil,
+                    reason: String? = nil, message: String? = nil, activity: String? = nil, cause: String? = nil,
+                    result: String? = nil, desired: Int? = nil) {
+            self.type = type
+            self.group = group
+            self.target = target
+            self.state = state
+            self.reason = reason
+            self.message = message
+            self.activity = activity
+            self.cause = cause
+            self.result = result
+            self.desired = desired
+        }
     }
 
     /// A refused control request.

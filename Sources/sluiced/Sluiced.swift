@@ -120,7 +120,8 @@ struct Sluiced: ParsableCommand {
             },
             onEvent: { e in
                 events.publish(ControlEvent(type: e.type, group: e.group, target: e.target, state: e.state,
-                                            reason: e.reason, message: e.message))
+                                            reason: e.reason, message: e.message, activity: e.activity,
+                                            cause: e.cause, result: e.result, desired: e.desired))
                 var meta: Logger.Metadata = ["event": "\(e.type)"]
                 if let g = e.group { meta["group"] = "\(g)" }
                 if let t = e.target { meta["target"] = "\(t)" }

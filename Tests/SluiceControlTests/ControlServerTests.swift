@@ -207,7 +207,7 @@ struct ControlServerTests {
         #expect(status == 200)
         #expect(headers["transfer-encoding"] == "chunked")
         #expect(headers["content-type"] == "application/x-ndjson")
-        h.events.publish(ControlEvent(kind: .registered, group: "api", target: "1.1.1.1:1"))
+        h.events.publish(ControlEvent(kind: .registration, group: "api", target: "1.1.1.1:1"))
         h.events.publish(ControlEvent(time: "2025-01-02T03:04:05.678Z", kind: .targetState, group: "web",
                                       target: "10.0.0.1:8080", state: "unhealthy", reason: "connect_refused"))
         h.events.publish(ControlEvent(kind: .failOpen, group: "web"))

@@ -46,7 +46,7 @@ import Testing
         let (control, r) = try make()
         control.applyRegistry([reg("127.0.0.1:1"), reg("127.0.0.1:2")], draining: [])
         #expect(registered(control) == ["127.0.0.1:1": 1, "127.0.0.1:2": 1])
-        #expect(r.take().sorted() == ["registered 127.0.0.1:1", "registered 127.0.0.1:2"])
+        #expect(r.take().sorted() == ["registration 127.0.0.1:1", "registration 127.0.0.1:2"])
         #expect(r.saved.withLock { $0.last?.map(\.address).sorted() } == ["127.0.0.1:1", "127.0.0.1:2"], "persisted")
 
         // The same view again changes nothing and tells nothing.
@@ -58,12 +58,12 @@ import Testing
         // Weight changed, :2 gone, :3 new.
         control.applyRegistry([reg("127.0.0.1:1", weight: 5), reg("127.0.0.1:3")], draining: [])
         #expect(registered(control) == ["127.0.0.1:1": 5, "127.0.0.1:3": 1])
-        #expect(r.take().sorted() == ["deregistered 127.0.0.1:2", "registered 127.0.0.1:3"])
+        #expect(r.take().sorted() == ["deregistration 127.0.0.1:2", "registration 127.0.0.1:3"])
 
         // Marked draining in the registry: drained here.
         control.applyRegistry([reg("127.0.0.1:1", weight: 5), reg("127.0.0.1:3")], draining: ["app|127.0.0.1:3"])
         #expect(registered(control) == ["127.0.0.1:1": 5])
-        #expect(r.take() == ["deregistered 127.0.0.1:3"])
+        #expect(r.take() == ["deregistration 127.0.0.1:3"])
     }
 
     @Test func staticTargetsStayAndAreNotDuplicated() throws {

@@ -292,7 +292,7 @@ struct ControlPlaneTests {
                 if data.isEmpty { break }
                 text += String(decoding: data, as: UTF8.self)
                 lines.set(text)
-                if text.contains("\"registered\"") { seen.signal() }
+                if text.contains("\"registration\"") { seen.signal() }
             }
         }.start()
         // The stream starts asynchronously: register until an event comes through (bounded).
@@ -302,10 +302,11 @@ struct ControlPlaneTests {
             got = seen.wait(timeout: .now() + 0.2) == .success
         }
         #expect(got, "no registered event: \(lines.value ?? "")")
-        let first = (lines.value ?? "").split(separator: "\n").first { $0.contains("registered") } ?? ""
+        let first = (lines.value ?? "").split(separator: "\n").first { $0.contains("\"registration\"") } ?? ""
         let obj = try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any]
         #expect(obj?["group"] as? String == "app")
         #expect((obj?["time"] as? String)?.hasSuffix("Z") == true)
+        #expect((obj?["id"] as? String)?.isEmpty == false)
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "sluicectl events exits 0 on SIGINT")
