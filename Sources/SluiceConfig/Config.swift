@@ -241,6 +241,8 @@ public struct TargetGroupConfig: Sendable, Equatable {
     /// PROXY protocol sent to this group's targets (tcp, tls, udp, tcp_udp groups), whatever
     /// the listener says; `nil` = as the listener says.
     public var proxyProtocol: ProxyProtocolSetting?
+    /// `scaling:` (SPEC §11); nil for a group that is not managed.
+    public var scaling: ScalingConfig?
 
     /// `healthCheck` defaults to `nil` (off) here, so configs built in code keep the behaviour
     /// they had; the YAML loader fills in `HealthCheckConfig.default(for:)` when the key is absent.

@@ -83,7 +83,15 @@ enum Schema {
     static let groupKeys = [
         "name", "protocol", "algorithm", "targets", "cross_zone", "slow_start", "health_check", "hash_key",
         "stickiness", "deregistration_delay", "min_healthy", "tls", "protocol_version", "proxy_protocol",
+        "scaling",
     ]
+    /// Keys of a group's `scaling:` (SPEC §11).
+    static let scalingKeys = [
+        "min", "max", "desired", "launch", "terminate", "hook_timeout", "cooldown", "replace_unhealthy_after",
+        "schedule", "target_tracking",
+    ]
+    static let scheduleKeys = ["cron", "desired"]
+    static let targetTrackingKeys = ["metric", "target", "window"]
     static let groupLater: KeyValuePairs<String, LaterFeature> = [:]
     static let healthCheckKeys = [
         "protocol", "path", "port", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "matcher",

@@ -1,0 +1,519 @@
+import SluiceConfig
+import SluiceCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the managed groups (SPEC §11) on a thread of its own: every `tickInterval` it
+/// measures each group, lets its `ScalingPlanner` and schedule set `desired`, and starts at
+/// most one activity per group — a launch while `actual < desired`, a termination while
+/// `actual > desired`, a replacement of a target unhealthy too long. Each activity runs its
+/// hook on a thread of its own, so one group's slow hook never delays another group.
+///
+/// Everything outside (registering, draining, targets, hooks, clocks, events, persistence)
+/// comes in through `Environment`, so it runs against a ControlPlane in `sluiced` and
+/// against plain closures in tests.
+public final class Scaler: Sendable {
+    public struct Environment: Sendable {
+        /// Registers a launched target (state `initial`, then health checks).
+        public var register: @Sendable (_ group: String, _ address: String, _ zone: String) throws -> Void
+        /// Deregisters and returns once it has drained (`deregister --wait`, bounded by the
+        /// group's deregistration delay).
+        public var deregisterAndWait: @Sendable (_ group: String, _ address: String) throws -> Void
+        /// The group's targets, nil for a group that does not exist.
+        public var targets: @Sendable (_ group: String) -> [ControlPlane.ScalingTarget]?
+        /// The group's surge queue length (§12).
+        public var queueLength: @Sendable (_ group: String) -> Int = { _ in 0 }
+        /// Whether this node scales (standalone: always; in a fleet, the elected leader).
+        public var isLeader: @Sendable () -> Bool = { true }
+        public var emit: @Sendable (ControlPlane.Event) -> Void = { _ in }
+        /// A line for the daemon's log (hooks' stderr, persistence problems).
+        public var log: @Sendable (String) -> Void = { _ in }
+        public var nodeZone: @Sendable () -> String = { "default" }
+        /// Zones of the fleet's live nodes (empty when standalone).
+        public var fleetZones: @Sendable () -> [String] = { [] }
+        /// Stores every managed group's `desired`.
+        public var persist: @Sendable ([String: Int]) -> Void = { _ in }
+        public var runHook: @Sendable (_ path: String, _ environment: [String: String], _ timeout: UInt64)
+            -> HookRunner.Outcome = { HookRunner.run($0, environment: $1, timeout: $2) }
+        /// Monotonic nanoseconds.
+        public var clock: @Sendable () -> UInt64 = { Posix.monotonicNanos() }
+        /// Seconds since the epoch (UTC), for schedules.
+        public var wallSeconds: @Sendable () -> Int64 = { Int64(time(nil)) }
+        /// RFC 3339 now, for activities.
+        public var timestamp: @Sendable () -> String = { FleetRecords.timestamp() }
+
+        public init(register: @escaping @Sendable (String, String, String) throws -> Void,
+                    deregisterAndWait: @escaping @Sendable (String, String) throws -> Void,
+                    targets: @escaping @Sendable (String) -> [ControlPlane.ScalingTarget]?) {
+            self.register = register
+            self.deregisterAndWait = deregisterAndWait
+            self.targets = targets
+        }
+    }
+
+    struct Group {
+        var config: ScalingConfig
+        var desired: Int
+        var planner: ScalingPlanner
+        var activities: [ScalingActivity] = []
+        /// The activity whose hook runs now.
+        var busy: String?
+        var lastActivityEnd: UInt64?
+        var launchFailures = 0
+        var nextLaunchAt: UInt64 = 0
+        /// Why `desired` last changed: the cause of the launches and terminations it brings.
+        var cause = "maintain"
+        var unhealthySince: [String: UInt64] = [:]
+        var lastCronCheck: Int64
+        /// Metric samples: (time, requests sent in the tick, in flight, targets).
+        var samples: [(at: UInt64, sent: UInt64, inFlight: Int, targets: Int)] = []
+        var lastSent: [String: UInt64] = [:]
+        var actual = 0
+    }
+
+    struct State {
+        var groups: [String: Group] = [:]
+        var order: [String] = []
+        var serial: UInt64 = 0
+        var stopped = false
+        var threads: [String: WorkerThread] = [:]
+        var finished: [String] = []
+    }
+
+    public static let tickInterval: UInt64 = 250_000_000
+    /// The span over which metrics are averaged.
+    public static let metricSpan: UInt64 = 3_000_000_000
+
+    let env: Environment
+    let state = Mutex(State())
+    let thread = Mutex<WorkerThread?>(nil)
+    let wake: Int32
+
+    /// `restored`: the persisted `desired` per group (clamped to each config's range).
+    public init(config: Config, restored: [String: Int], environment: Environment) throws {
+        env = environment
+        wake = try Posix.eventfd()
+        apply(config, restored: restored)
+    }
+
+    deinit { Posix.close(wake) }
+
+    // MARK: lifecycle
+
+    public func start() throws {
+        let t = try WorkerThread(name: "scaler") { [self] in
+            while !state.withLock({ $0.stopped }) {
+                tick()
+                Posix.waitReadable(wake, timeoutNanos: Scaler.tickInterval)
+                Posix.drainEventfd(wake)
+            }
+        }
+        thread.withLock { $0 = t }
+    }
+
+    /// Stops ticking and waits for running activities (each bounded by its hook timeout and
+    /// drain) to end.
+    public func stop() {
+        state.withLock { $0.stopped = true }
+        Posix.signalEventfd(wake)
+        thread.withLock { t in
+            t?.join()
+            t = nil
+        }
+        let threads = state.withLock { s in
+            defer { s.threads.removeAll() }
+            return Array(s.threads.values)
+        }
+        for t in threads { t.join() }
+    }
+
+    /// Applies a (re)loaded config: new managed groups start at their persisted or configured
+    /// `desired`; changed blocks apply with `desired` clamped; a group without a block is
+    /// no longer managed (its targets stay).
+    public func apply(_ config: Config, restored: [String: Int] = [:]) {
+        let wall = env.wallSeconds()
+        let changed = state.withLock { s -> Bool in
+            var groups: [String: Group] = [:]
+            var order: [String] = []
+            var changed = false
+            for g in config.targetGroups {
+                guard let sc = g.scaling else { continue }
+                order.append(g.name)
+                if var old = s.groups[g.name] {
+                    if old.config.targetTracking != sc.targetTracking || old.config.cooldown != sc.cooldown {
+                        old.planner = ScalingPlanner(tracking: sc.targetTracking, cooldown: sc.cooldown)
+                    }
+                    old.config = sc
+                    let clamped = sc.clamp(old.desired)
+                    if clamped != old.desired { changed = true }
+                    old.desired = clamped
+                    groups[g.name] = old
+                } else {
+                    groups[g.name] = Group(config: sc, desired: sc.clamp(restored[g.name] ?? sc.desired),
+                                           planner: ScalingPlanner(tracking: sc.targetTracking, cooldown: sc.cooldown),
+                                           lastCronCheck: wall)
+                    changed = true
+                }
+            }
+            if Set(s.groups.keys) != Set(groups.keys) { changed = true }
+            s.groups = groups
+            s.order = order
+            return changed
+        }
+        if changed { persist() }
+    }
+
+    // MARK: API
+
+    /// Every managed group, in file order.
+    public func views() -> [ScalingView] {
+        state.withLock { s in s.order.compactMap { name in s.groups[name].map { Scaler.view(name, $0) } } }
+    }
+
+    /// One group; 404 for an unknown group, 409 `NotManaged` for one without `scaling`.
+    public func view(group: String) throws(ControlPlane.Refusal) -> ScalingView {
+        if let v = state.withLock({ s in s.groups[group].map { Scaler.view(group, $0) } }) { return v }
+        throw refusalForUnmanaged(group)
+    }
+
+    /// Manual scaling: sets `desired`; out of `min...max` is refused (400 `OutOfRange`).
+    public func setDesired(group: String, desired: Int, cause: String = "manual") throws(ControlPlane.Refusal) -> ScalingView {
+        var outcome: Result<ScalingView, ControlPlane.Refusal>?
+        var event: ControlPlane.Event?
+        state.withLock { s in
+            guard var g = s.groups[group] else { return }
+            guard (g.config.min...g.config.max).contains(desired) else {
+                outcome = .failure(ControlPlane.Refusal(
+                    status: 400, code: "OutOfRange",
+                    message: "desired \(desired) is out of range for \(group): min \(g.config.min), max \(g.config.max)"))
+                return
+            }
+            event = Scaler.changeDesired(&g, name: group, to: desired, cause: cause, id: nextId(&s), now: env.clock(), time: env.timestamp())
+            s.groups[group] = g
+            outcome = .success(Scaler.view(group, g))
+        }
+        guard let outcome else { throw refusalForUnmanaged(group) }
+        if let event {
+            persist()
+            env.emit(event)
+            Posix.signalEventfd(wake)
+        }
+        switch outcome {
+        case .success(let v): return v
+        case .failure(let r): throw r
+        }
+    }
+
+    func refusalForUnmanaged(_ group: String) -> ControlPlane.Refusal {
+        if env.targets(group) == nil {
+            return ControlPlane.Refusal(status: 404, code: "GroupNotFound", message: "no target group named \(group)")
+        }
+        return ControlPlane.Refusal(status: 409, code: "NotManaged",
+                                    message: "target group \(group) has no scaling block: it is not managed")
+    }
+
+    static func view(_ name: String, _ g: Group) -> ScalingView {
+        ScalingView(group: name, desired: g.desired, actual: g.actual, min: g.config.min, max: g.config.max,
+                    activities: g.activities)
+    }
+
+    // MARK: the loop
+
+    /// One round over every managed group (public for tests, which drive it by hand).
+    public func tick() {
+        joinFinished()
+        let leading = env.isLeader()
+        let names = state.withLock { $0.order }
+        for name in names {
+            guard let targets = env.targets(name) else { continue }
+            let queue = env.queueLength(name)
+            let now = env.clock()
+            let wall = env.wallSeconds()
+            var events: [ControlPlane.Event] = []
+            var start: (ScalingActivity, Work)?
+            var changed = false
+            state.withLock { s in
+                guard var g = s.groups[name], !s.stopped else { return }
+                let live = targets.filter { !$0.draining }
+                g.actual = live.count
+                Scaler.observe(&g, live: live, now: now)
+                guard leading else {
+                    g.lastCronCheck = wall
+                    s.groups[name] = g
+                    return
+                }
+                // Scheduled actions: the last entry due since the previous tick wins.
+                var due: ScheduledAction?
+                for entry in g.config.schedule {
+                    if let t = entry.schedule.next(after: g.lastCronCheck), t <= wall { due = entry }
+                }
+                g.lastCronCheck = wall
+                if let due, g.config.clamp(due.desired) != g.desired {
+                    events.append(Scaler.changeDesired(&g, name: name, to: g.config.clamp(due.desired), cause: "scheduled action \(due.cron)",
+                                                       id: nextId(&s), now: now, time: env.timestamp()))
+                    changed = true
+                }
+                let inputs = ScalingPlanner.Inputs(desired: g.desired, actual: g.actual, min: g.config.min, max: g.config.max,
+                                                   metric: Scaler.metric(g, now: now), queueLength: queue,
+                                                   lastActivity: g.lastActivityEnd, now: now)
+                if let d = g.planner.decide(inputs), d.desired != g.desired {
+                    events.append(Scaler.changeDesired(&g, name: name, to: d.desired, cause: d.cause, id: nextId(&s), now: now,
+                                                       time: env.timestamp()))
+                    changed = true
+                }
+                if g.busy == nil, let work = Scaler.nextWork(g, live: live, now: now) {
+                    let id = nextId(&s)
+                    let a = ScalingActivity(id: id, group: name, kind: work.kind, cause: work.cause,
+                                            description: work.description, startTime: env.timestamp(),
+                                            target: work.target?.address)
+                    g.busy = id
+                    Scaler.record(&g, a)
+                    start = (a, work)
+                    events.append(Scaler.event(a, desired: g.desired))
+                }
+                s.groups[name] = g
+            }
+            if changed { persist() }
+            for e in events { env.emit(e) }
+            if let (activity, work) = start { launchThread(activity, work) }
+        }
+    }
+
+    /// What an activity does.
+    struct Work {
+        var kind: ScalingActivity.Kind
+        var cause: String
+        var description: String
+        var target: ControlPlane.ScalingTarget?
+        var zone: String?
+    }
+
+    /// The activity the group needs now, if any: a replacement, a launch or a termination.
+    static func nextWork(_ g: Group, live: [ControlPlane.ScalingTarget], now: UInt64) -> Work? {
+        let limit = g.config.replaceUnhealthyAfter
+        if let sick = live.first(where: { t in
+            !t.isStatic && g.unhealthySince[t.address].map { now >= $0 && now - $0 >= limit } == true
+        }) {
+            let cause = "unhealthy for \(ScalingConfig.durationText(limit))"
+            return Work(kind: .terminate, cause: cause, description: "Terminating \(sick.address) (replacing an unhealthy target)",
+                        target: sick)
+        }
+        if live.count < g.desired {
+            guard now >= g.nextLaunchAt else { return nil }
+            return Work(kind: .launch, cause: g.cause,
+                        description: "Launching a target: \(live.count) of \(g.desired)")
+        }
+        if live.count > g.desired {
+            let candidates = live.enumerated().map { i, t in
+                TerminationChoice.Candidate(address: t.address, zone: t.zone, unhealthy: t.state == "unhealthy",
+                                            isStatic: t.isStatic, draining: t.draining, order: i)
+            }
+            guard let i = TerminationChoice.pick(candidates) else { return nil }
+            return Work(kind: .terminate, cause: g.cause,
+                        description: "Terminating \(live[i].address): \(live.count) of \(g.desired)", target: live[i])
+        }
+        return nil
+    }
+
+    func launchThread(_ activity: ScalingActivity, _ work: Work) {
+        do {
+            let t = try WorkerThread(name: "scaling") { [self] in run(activity, work) }
+            state.withLock { $0.threads[activity.id] = t }
+        } catch {
+            finish(activity, ok: false, message: "cannot start a thread: \(error)", target: work.target?.address, launch: work.kind == .launch)
+        }
+    }
+
+    /// The body of an activity (its own thread).
+    func run(_ activity: ScalingActivity, _ work: Work) {
+        defer { state.withLock { $0.finished.append(activity.id) } }
+        guard let g = state.withLock({ $0.groups[activity.group] }) else {
+            finish(activity, ok: false, message: "the group is no longer managed", target: nil, launch: false)
+            return
+        }
+        let name = activity.group
+        switch work.kind {
+        case .launch:
+            let live = (env.targets(name) ?? []).filter { !$0.draining }
+            let zone = LaunchZone.pick(nodeZone: env.nodeZone(), targetZones: live.map(\.zone), nodeZones: env.fleetZones())
+            let outcome = env.runHook(g.config.launch, ["SLUICE_GROUP": name, "SLUICE_ZONE": zone, "SLUICE_ACTIVITY": activity.id],
+                                      g.config.hookTimeout)
+            logStderr(outcome, hook: "launch", group: name)
+            guard outcome.succeeded else {
+                let text = outcome.timedOut
+                    ? "launch hook timed out after \(ScalingConfig.durationText(g.config.hookTimeout))" : "launch hook: \(outcome.failureText)"
+                finish(activity, ok: false, message: text, target: nil, launch: true)
+                return
+            }
+            switch HookOutput.parse(outcome.stdout) {
+            case .failure(let e):
+                finish(activity, ok: false, message: "launch hook: \(e.message)", target: nil, launch: true)
+            case .success(let answer):
+                do {
+                    try env.register(name, answer.address, answer.zone ?? zone)
+                    finish(activity, ok: true, message: "registered \(answer.address) in \(answer.zone ?? zone)",
+                           target: answer.address, launch: true)
+                } catch {
+                    finish(activity, ok: false, message: "registering \(answer.address): \(Scaler.text(error))",
+                           target: answer.address, launch: true)
+                }
+            }
+        case .terminate, .setDesired:
+            guard let target = work.target else {
+                finish(activity, ok: false, message: "no target", target: nil, launch: false)
+                return
+            }
+            do {
+                try env.deregisterAndWait(name, target.address)
+            } catch let r as ControlPlane.Refusal where r.code == "TargetNotFound" {
+                // Gone already: terminate it all the same.
+            } catch {
+                finish(activity, ok: false, message: "draining \(target.address): \(Scaler.text(error))",
+                       target: target.address, launch: false)
+                return
+            }
+            let outcome = env.runHook(g.config.terminate, ["SLUICE_GROUP": name, "SLUICE_ZONE": target.zone,
+                                                          "SLUICE_TARGET": target.address, "SLUICE_ACTIVITY": activity.id],
+                                      g.config.hookTimeout)
+            logStderr(outcome, hook: "terminate", group: name)
+            if outcome.succeeded {
+                finish(activity, ok: true, message: "drained and terminated \(target.address)", target: target.address, launch: false)
+            } else {
+                let text = outcome.timedOut
+                    ? "terminate hook timed out after \(ScalingConfig.durationText(g.config.hookTimeout))"
+                    : "terminate hook: \(outcome.failureText)"
+                finish(activity, ok: false, message: "drained \(target.address); \(text)", target: target.address, launch: false)
+            }
+        }
+    }
+
+    /// Ends an activity: records its result, frees the group, tells the event.
+    func finish(_ activity: ScalingActivity, ok: Bool, message: String, target: String?, launch: Bool) {
+        let now = env.clock()
+        var done = activity
+        done.result = ok ? .successful : .failed
+        done.endTime = env.timestamp()
+        done.message = message
+        done.target = target ?? activity.target
+        let desired = state.withLock { s -> Int? in
+            guard var g = s.groups[activity.group] else { return nil }
+            if g.busy == activity.id { g.busy = nil }
+            g.lastActivityEnd = now
+            if launch {
+                if ok {
+                    g.launchFailures = 0
+                    g.nextLaunchAt = 0
+                } else {
+                    g.launchFailures += 1
+                    g.nextLaunchAt = now &+ LaunchBackoff.delay(afterFailures: g.launchFailures)
+                }
+            }
+            Scaler.record(&g, done)
+            s.groups[activity.group] = g
+            return g.desired
+        }
+        env.emit(Scaler.event(done, desired: desired))
+        Posix.signalEventfd(wake)
+    }
+
+    func logStderr(_ outcome: HookRunner.Outcome, hook: String, group: String) {
+        guard !outcome.stderr.isEmpty else { return }
+        let text = String(decoding: outcome.stderr, as: UTF8.self)
+            .unicodeScalars.map { $0.value < 0x20 && $0 != "\n" ? "?" : String($0) }.joined()
+        for line in text.split(separator: "\n").prefix(20) {
+            env.log("\(hook) hook of \(group): \(line.prefix(512))")
+        }
+    }
+
+    func joinFinished() {
+        let done = state.withLock { s -> [WorkerThread] in
+            let ids = s.finished
+            s.finished.removeAll()
+            return ids.compactMap { s.threads.removeValue(forKey: $0) }
+        }
+        for t in done { t.join() }
+    }
+
+    func persist() {
+        let desired = state.withLock { s in s.groups.mapValues(\.desired) }
+        env.persist(desired)
+    }
+
+    // MARK: pieces
+
+    func nextId(_ s: inout State) -> String {
+        s.serial &+= 1
+        return "\(String(UInt64(max(0, env.wallSeconds())), radix: 36))-\(s.serial)"
+    }
+
+    static func changeDesired(_ g: inout Group, name: String, to n: Int, cause: String, id: String, now: UInt64,
+                              time: String) -> ControlPlane.Event {
+        let before = g.desired
+        g.desired = n
+        g.cause = cause
+        // A new desired count deserves a fresh launch attempt.
+        g.launchFailures = 0
+        g.nextLaunchAt = 0
+        if cause != "manual" && !cause.hasPrefix("scheduled") { g.lastActivityEnd = now }
+        let a = ScalingActivity(id: id, group: name, kind: .setDesired, cause: cause,
+                                description: "Setting desired from \(before) to \(n)", result: .successful,
+                                startTime: time, endTime: time)
+        record(&g, a)
+        return event(a, desired: n)
+    }
+
+    static func record(_ g: inout Group, _ a: ScalingActivity) {
+        if let i = g.activities.firstIndex(where: { $0.id == a.id }) {
+            g.activities[i] = a
+        } else {
+            g.activities.append(a)
+            if g.activities.count > ScalingActivity.kept { g.activities.removeFirst(g.activities.count - ScalingActivity.kept) }
+        }
+    }
+
+    static func event(_ a: ScalingActivity, desired: Int?) -> ControlPlane.Event {
+        ControlPlane.Event(type: "scaling_activity", group: a.group, target: a.target, message: a.message ?? a.description,
+                           activity: a.id, cause: a.cause, result: a.result.rawValue, desired: desired)
+    }
+
+    /// Updates unhealthy times and metric samples from this tick's targets.
+    static func observe(_ g: inout Group, live: [ControlPlane.ScalingTarget], now: UInt64) {
+        var since: [String: UInt64] = [:]
+        for t in live where t.state == "unhealthy" { since[t.address] = g.unhealthySince[t.address] ?? now }
+        g.unhealthySince = since
+        var sent: UInt64 = 0
+        var inFlight = 0
+        var seen: [String: UInt64] = [:]
+        for t in live {
+            if let last = g.lastSent[t.address], t.sent >= last { sent &+= t.sent - last }
+            seen[t.address] = t.sent
+            inFlight &+= max(0, t.inFlight)
+        }
+        g.lastSent = seen
+        g.samples.append((now, sent, inFlight, live.count))
+        g.samples.removeAll { now >= $0.at && now - $0.at > metricSpan }
+    }
+
+    /// The tracked metric per target over the last `metricSpan`, nil without targets or data.
+    static func metric(_ g: Group, now: UInt64) -> Double? {
+        guard let tracking = g.config.targetTracking, g.actual > 0, g.samples.count >= 2,
+              let first = g.samples.first, now > first.at else { return nil }
+        switch tracking.metric {
+        case .requestsPerTargetPerSecond:
+            // The first sample's requests came before the span measured from it.
+            let sent = g.samples.dropFirst().reduce(UInt64(0)) { $0 &+ $1.sent }
+            let seconds = Double(now - first.at) / 1e9
+            return Double(sent) / seconds / Double(g.actual)
+        case .inFlightPerTarget:
+            let total = g.samples.reduce(0.0) { $0 + (($1.targets > 0) ? Double($1.inFlight) / Double($1.targets) : 0) }
+            return total / Double(g.samples.count)
+        }
+    }
+
+    static func text(_ error: any Error) -> String {
+        if let r = error as? ControlPlane.Refusal { return r.message }
+        return "\(error)"
+    }
+}
