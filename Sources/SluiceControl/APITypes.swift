@@ -336,3 +336,72 @@ public struct ControlError: Error, Sendable, Equatable, CustomStringConvertible 
         ControlError(status: 500, code: "internal", message: message)
     }
 }
+
+/// One scaling activity of a managed group (SPEC §11).
+public struct ScalingActivityInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var group: String
+    /// `launch`, `terminate` or `set_desired`.
+    public var kind: String?
+    public var cause: String
+    public var description: String
+    /// `in_progress`, `successful` or `failed`.
+    public var result: String
+    public var startTime: String
+    public var endTime: String?
+    public var target: String?
+    public var message: String?
+
+    public init(id: String, group: String, kind: String? = nil, cause: String, description: String, result: String,
+                startTime: String, endTime: String? = nil, target: String? = nil, message: String? = nil) {
+        self.id = id
+        self.group = group
+        self.kind = kind
+        self.cause = cause
+        self.description = description
+        self.result = result
+        self.startTime = startTime
+        self.endTime = endTime
+        self.target = target
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, group, kind, cause, description, result
+        case startTime = "start_time"
+        case endTime = "end_time"
+        case target, message
+    }
+}
+
+/// `GET`/`PUT /v1/target-groups/{g}/scaling`: a managed group's counts and its last activities
+/// (oldest first).
+public struct ScalingInfo: Codable, Sendable, Equatable {
+    public var group: String
+    public var desired: Int
+    public var actual: Int
+    public var min: Int
+    public var max: Int
+    public var activities: [ScalingActivityInfo]
+
+    public init(group: String, desired: Int, actual: Int, min: Int, max: Int, activities: [ScalingActivityInfo] = []) {
+        self.group = group
+        self.desired = desired
+        self.actual = actual
+        self.min = min
+        self.max = max
+        self.activities = activities
+    }
+}
+
+/// `GET /v1/scaling`: every managed group.
+public struct ScalingGroupsInfo: Codable, Sendable, Equatable {
+    public var groups: [ScalingInfo]
+    public init(groups: [ScalingInfo]) { self.groups = groups }
+}
+
+/// Body of `PUT /v1/target-groups/{g}/scaling`.
+public struct ScaleRequest: Codable, Sendable, Equatable {
+    public var desired: Int
+    public init(desired: Int) { self.desired = desired }
+}

@@ -21,4 +21,23 @@ public protocol ControlBackend: Sendable {
     func reload() -> ReloadResult
     /// `GET /metrics`: the Prometheus text exposition (see `MetricsWriter`).
     func metrics() -> String
+    /// `GET /v1/target-groups/{g}/scaling` (SPEC §11): 404 for an unknown group, 409 `NotManaged` for
+    /// one without a `scaling` block.
+    func scaling(group: String) throws(ControlError) -> ScalingInfo
+    /// `PUT /v1/target-groups/{g}/scaling` `{"desired": N}`: 400 `OutOfRange` outside min...max.
+    func scale(group: String, desired: Int) throws(ControlError) -> ScalingInfo
+    /// `GET /v1/scaling`: every managed group.
+    func scalingGroups() -> [ScalingInfo]
+}
+
+/// Defaults for backends without scaling (test doubles): a group that exists is not managed.
+extension ControlBackend {
+    public func scaling(group: String) throws(ControlError) -> ScalingInfo {
+        guard self.group(group) != nil else { throw .notFound("target group \"\(group)\" does not exist") }
+        throw ControlError(status: 409, code: "NotManaged", message: "target group \(group) is not managed")
+    }
+    public func scale(group: String, desired: Int) throws(ControlError) -> ScalingInfo {
+        try scaling(group: group)
+    }
+    public func scalingGroups() -> [ScalingInfo] { [] }
 }

@@ -89,6 +89,9 @@ public struct ControlRouter: Sendable {
             case "events":
                 try allow("GET")
                 return .events(group: request.query["group"])
+            case "scaling":
+                try allow("GET")
+                return .respond(try Self.json(200, ScalingGroupsInfo(groups: backend.scalingGroups())))
             case "reload":
                 try allow("POST")
                 let result = backend.reload()
@@ -102,6 +105,13 @@ public struct ControlRouter: Sendable {
                 throw .notFound("target group \"\(segments[2])\" does not exist")
             }
             return .respond(try Self.json(200, group))
+        case 4 where segments[0] == "v1" && segments[1] == "target-groups" && segments[3] == "scaling":
+            try allow("GET", "PUT")
+            if method == "PUT" {
+                let body = try Self.decode(ScaleRequest.self, request.body)
+                return .respond(try Self.json(200, backend.scale(group: segments[2], desired: body.desired)))
+            }
+            return .respond(try Self.json(200, backend.scaling(group: segments[2])))
         case 4 where segments[0] == "v1" && segments[1] == "target-groups" && segments[3] == "targets":
             try allow("POST")
             let body = try Self.decode(RegisterRequest.self, request.body)

@@ -167,6 +167,9 @@ public final class Scaler: Sendable {
 
     // MARK: API
 
+    /// Whether this node scales now.
+    public var isLeading: Bool { env.isLeader() }
+
     /// Every managed group, in file order.
     public func views() -> [ScalingView] {
         state.withLock { s in s.order.compactMap { name in s.groups[name].map { Scaler.view(name, $0) } } }

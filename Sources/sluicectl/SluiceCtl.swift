@@ -20,7 +20,7 @@ struct SluiceCtl: ParsableCommand {
             stderr as "error: CODE: MESSAGE") or sent an answer sluicectl cannot read; 2 usage \
             error; 3 the daemon cannot be reached.
             """,
-        subcommands: [Status.self, Targets.self, Nodes.self, Events.self, Reload.self, Check.self]
+        subcommands: [Status.self, Targets.self, Nodes.self, Events.self, Scale.self, Scaling.self, Reload.self, Check.self]
     )
 
     /// Like ArgumentParser's `main`, with SPEC §7's exit codes: usage errors exit 2 (not EX_USAGE,

@@ -29,9 +29,12 @@ final class DaemonBackend: ControlBackend {
     let log: Logger
     let configHash: ConfigHash
     let reloading: @Sendable () -> ReloadResult
+    /// Managed groups (SPEC §11).
+    let scaler: Scaler?
 
     init(control: ControlPlane, runtime: Runtime, fleet: Fleet?, configPath: String, workers: Int, configHash: ConfigHash, log: Logger,
-         reload: @escaping @Sendable () -> ReloadResult) {
+         scaler: Scaler? = nil, reload: @escaping @Sendable () -> ReloadResult) {
+        self.scaler = scaler
         self.control = control
         self.runtime = runtime
         self.fleet = fleet
@@ -138,3 +141,52 @@ final class DaemonBackend: ControlBackend {
     }
 }
 
+
+// MARK: scaling (SPEC §11)
+
+extension DaemonBackend {
+    func scaling(group: String) throws(ControlError) -> ScalingInfo {
+        guard let scaler else { return try notManaged(group) }
+        do {
+            return DaemonBackend.info(try scaler.view(group: group))
+        } catch {
+            throw ControlError(status: error.status, code: error.code, message: error.message)
+        }
+    }
+
+    /// In a fleet only the scaling leader changes `desired` (it alone runs the hooks): another
+    /// node answers 409 `NotLeader`.
+    func scale(group: String, desired: Int) throws(ControlError) -> ScalingInfo {
+        guard let scaler else { return try notManaged(group) }
+        if fleet != nil && !scaler.isLeading {
+            _ = try scaling(group: group)
+            throw ControlError(status: 409, code: "NotLeader",
+                               message: "this node does not lead scaling; run it on the node holding "
+                                   + "{prefix}/leader/scaling (sluicectl nodes lists the fleet)")
+        }
+        do {
+            return DaemonBackend.info(try scaler.setDesired(group: group, desired: desired))
+        } catch {
+            throw ControlError(status: error.status, code: error.code, message: error.message)
+        }
+    }
+
+    func scalingGroups() -> [ScalingInfo] { scaler?.views().map(DaemonBackend.info) ?? [] }
+
+    private func notManaged(_ group: String) throws(ControlError) -> ScalingInfo {
+        guard self.group(group) != nil else {
+            throw ControlError(status: 404, code: "GroupNotFound", message: "no target group named \(group)")
+        }
+        throw ControlError(status: 409, code: "NotManaged", message: "target group \(group) has no scaling block: it is not managed")
+    }
+
+    static func info(_ v: ScalingView) -> ScalingInfo {
+        ScalingInfo(group: v.group, desired: v.desired, actual: v.actual, min: v.min, max: v.max,
+                    activities: v.activities.map {
+                        ScalingActivityInfo(id: $0.id, group: $0.group, kind: $0.kind.rawValue, cause: $0.cause,
+                                            description: $0.description, result: $0.result.rawValue,
+                                            startTime: $0.startTime, endTime: $0.endTime, target: $0.target,
+                                            message: $0.message)
+                    })
+    }
+}

@@ -175,13 +175,29 @@ struct Sluiced: ParsableCommand {
             }
         }
 
+        // Managed groups (SPEC §11): in a fleet, only the holder of {prefix}/leader/scaling scales.
+        let scalingLeader: FleetLeader?
+        let scaler: Scaler
+        do {
+            scalingLeader = try fleet.map { f in
+                try f.scalingLeader(onChange: { leading in
+                    Logger(label: "sluiced").info("\(leading ? "leading" : "no longer leading") scaling")
+                })
+            }
+            try scalingLeader?.start()
+            scaler = try Sluiced.makeScaler(cfg, control: control, fleet: fleet, leader: scalingLeader, log: log)
+        } catch {
+            log.critical("scaling: \(error)")
+            throw ExitCode(1)
+        }
+
         let configPath = config
         let hash = ConfigHash(Sluiced.fileHash(config))
         let reload: @Sendable () -> ReloadResult = {
-            Sluiced.reload(path: configPath, control: control, runtime: runtime, hash: hash)
+            Sluiced.reload(path: configPath, control: control, runtime: runtime, hash: hash, scaler: scaler)
         }
         let backend = DaemonBackend(control: control, runtime: runtime, fleet: fleet, configPath: config, workers: workers,
-                                    configHash: hash, log: log, reload: reload)
+                                    configHash: hash, log: log, scaler: scaler, reload: reload)
         let server = ControlServer(socketPath: cfg.control.socket, backend: backend, events: events,
                                    log: { Logger(label: "sluiced.control").info("\($0)") })
         do {
@@ -212,12 +228,20 @@ struct Sluiced: ParsableCommand {
         }
         log.info("ready", metadata: ["workers": "\(workers)", "config": "\(config)", "version": "\(Sluiced.version)",
                                      "control": "\(cfg.control.socket)", "restored": "\(saved.count)"])
+        do {
+            try scaler.start()
+        } catch {
+            log.critical("scaling: cannot start: \(error)")
+            throw ExitCode(1)
+        }
         _ = SystemdNotify.send("READY=1\nSTATUS=\(Sluiced.summary(cfg, workers: workers))\nMAINPID=\(getpid())")
 
         controlLoop(signalFd: signalFd, runtime: runtime, control: control, log: log, reload: reload)
         _ = SystemdNotify.send("STOPPING=1")
         server.stop()
         metricsServer?.stop()
+        scaler.stop()
+        scalingLeader?.stop()
         fleet?.stop()
         checker.stop()
         for t in threads { t.join() }
@@ -231,7 +255,7 @@ struct Sluiced: ParsableCommand {
     }
 
     /// Re-reads the config file and applies it; the old config keeps running on any error.
-    static func reload(path: String, control: ControlPlane, runtime: Runtime, hash: ConfigHash) -> ReloadResult {
+    static func reload(path: String, control: ControlPlane, runtime: Runtime, hash: ConfigHash, scaler: Scaler?) -> ReloadResult {
         let log = Logger(label: "sluiced")
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -251,6 +275,7 @@ struct Sluiced: ParsableCommand {
             log.error("reload refused: \(error.message)")
             return ReloadResult(ok: false, generation: runtime.planStore.generation, errors: [error.message])
         }
+        scaler?.apply(cfg)
         hash.set(fileHash(path))
         log.info("reloaded", metadata: ["generation": "\(runtime.planStore.generation)"])
         _ = SystemdNotify.send("STATUS=\(summary(cfg, workers: runtime.workerCount))")

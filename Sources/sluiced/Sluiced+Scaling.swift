@@ -1,0 +1,52 @@
+import Logging
+import SluiceConfig
+import SluiceControl
+import SluiceControlPlane
+
+extension Sluiced {
+    /// The Scaler of managed groups (SPEC §11), wired to the control plane (or the fleet's
+    /// registry), `{statedir}/scaling.json` and the event bus; not started.
+    static func makeScaler(_ cfg: Config, control: ControlPlane, fleet: Fleet?, leader: FleetLeader?, log: Logger) throws -> Scaler {
+        let path = ScalingStore.path(besideStateFile: cfg.control.state)
+        var restored: [String: Int] = [:]
+        do {
+            restored = try ScalingStore.load(path: path)
+        } catch {
+            log.warning("scaling: \(error); starting from the configured desired counts")
+        }
+        var env = Scaler.Environment(
+            register: { group, address, zone in
+                if let fleet {
+                    _ = try fleet.register(group: group, address: address, zone: zone, weight: nil)
+                } else {
+                    _ = try control.register(group: group, address: address, zone: zone, weight: nil, now: ControlEvent.now())
+                }
+            },
+            deregisterAndWait: { group, address in
+                // `deregister --wait` bounded by the group's deregistration delay (and a little
+                // more for the tick that removes the drained target).
+                let delay = control.config.targetGroups.first { $0.name == group }?.deregistrationDelay
+                    ?? TargetGroupConfig.defaultDeregistrationDelay
+                let bound = delay &+ 5_000_000_000
+                if let fleet {
+                    _ = try fleet.deregister(group: group, address: address, wait: true, timeout: bound)
+                } else {
+                    _ = try control.deregister(group: group, address: address, wait: true, timeout: bound)
+                }
+            },
+            targets: { control.scalingTargets(group: $0) })
+        env.emit = { control.tell($0) }
+        env.log = { Logger(label: "sluiced.scaling").info("\($0)") }
+        env.nodeZone = { control.config.node.zone }
+        if let fleet { env.fleetZones = { fleet.nodes().map(\.zone) } }
+        if let leader { env.isLeader = { leader.isLeader } }
+        env.persist = { desired in
+            do {
+                try ScalingStore.save(desired, path: path)
+            } catch {
+                Logger(label: "sluiced.scaling").error("cannot store desired counts: \(error)")
+            }
+        }
+        return try Scaler(config: cfg, restored: restored, environment: env)
+    }
+}
