@@ -35,6 +35,23 @@ public enum HookRunner {
         }
     }
 
+    /// The process's open descriptors without close-on-exec.
+    static func inheritable() -> [Int32] {
+        guard let dir = opendir("/proc/self/fd") else { return [] }
+        defer { closedir(dir) }
+        let own = dirfd(dir)
+        var fds: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let fd = Int32(name), fd != own else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 && flags & FD_CLOEXEC == 0 { fds.append(fd) }
+        }
+        return fds
+    }
+
     public static func run(_ path: String, environment: [String: String], timeout: UInt64) -> Outcome {
         var outcome = Outcome()
         // Close-on-exec and nonblocking from the start (no other hook's child inherits them);
@@ -63,6 +80,11 @@ public enum HookRunner {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        // Nothing else of the daemon's: descriptors it inherited without close-on-exec (from
+        // systemd or whoever started it) would otherwise live on in the targets a hook starts.
+        for fd in inheritable() where fd > 2 && !outPipe.contains(fd) && !errPipe.contains(fd) {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }

@@ -16,8 +16,9 @@ import Glibc
 /// against plain closures in tests.
 public final class Scaler: Sendable {
     public struct Environment: Sendable {
-        /// Registers a launched target (state `initial`, then health checks).
-        public var register: @Sendable (_ group: String, _ address: String, _ zone: String) throws -> Void
+        /// Registers a launched target (state `initial`, then health checks); returns whether
+        /// it was new.
+        public var register: @Sendable (_ group: String, _ address: String, _ zone: String) throws -> Bool
         /// Deregisters and returns once it has drained (`deregister --wait`, bounded by the
         /// group's deregistration delay).
         public var deregisterAndWait: @Sendable (_ group: String, _ address: String) throws -> Void
@@ -44,7 +45,7 @@ public final class Scaler: Sendable {
         /// RFC 3339 now, for activities.
         public var timestamp: @Sendable () -> String = { FleetRecords.timestamp() }
 
-        public init(register: @escaping @Sendable (String, String, String) throws -> Void,
+        public init(register: @escaping @Sendable (String, String, String) throws -> Bool,
                     deregisterAndWait: @escaping @Sendable (String, String) throws -> Void,
                     targets: @escaping @Sendable (String) -> [ControlPlane.ScalingTarget]?) {
             self.register = register
@@ -355,7 +356,12 @@ public final class Scaler: Sendable {
                 finish(activity, ok: false, message: "launch hook: \(e.message)", target: nil, launch: true)
             case .success(let answer):
                 do {
-                    try env.register(name, answer.address, answer.zone ?? zone)
+                    guard try env.register(name, answer.address, answer.zone ?? zone) else {
+                        // Counting it as launched would launch for ever: a failed attempt.
+                        finish(activity, ok: false, message: "launch hook printed \(answer.address), already registered in \(name)",
+                               target: answer.address, launch: true)
+                        return
+                    }
                     finish(activity, ok: true, message: "registered \(answer.address) in \(answer.zone ?? zone)",
                            target: answer.address, launch: true)
                 } catch {

@@ -17,10 +17,9 @@ extension Sluiced {
         var env = Scaler.Environment(
             register: { group, address, zone in
                 if let fleet {
-                    _ = try fleet.register(group: group, address: address, zone: zone, weight: nil)
-                } else {
-                    _ = try control.register(group: group, address: address, zone: zone, weight: nil, now: ControlEvent.now())
+                    return try fleet.register(group: group, address: address, zone: zone, weight: nil).created
                 }
+                return try control.register(group: group, address: address, zone: zone, weight: nil, now: ControlEvent.now()).created
             },
             deregisterAndWait: { group, address in
                 // `deregister --wait` bounded by the group's deregistration delay (and a little
