@@ -61,7 +61,7 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
         let trimmed = String(decoding: bytes, as: UTF8.self)
         description = trimmed
 
-        var fieldText: [ArraySlice<UInt8>]
+        let fieldText: [ArraySlice<UInt8>]
         if bytes.first == UInt8(ascii: "@") {
             guard let expansion = Self.macros.first(where: { $0.name == trimmed })?.expansion else {
                 throw ParseError("unknown macro '\(trimmed)' (known: @yearly @annually @monthly @weekly @daily @midnight @hourly)")
