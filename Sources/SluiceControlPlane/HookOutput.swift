@@ -10,6 +10,10 @@ public enum HookOutput {
     public struct Answer: Sendable, Equatable {
         public var address: String
         public var zone: String?
+        public init(address: String, zone: String? = nil) {
+            self.address = address
+            self.zone = zone
+        }
     }
 
     /// The address (normalised, as registrations store it) and zone, or why there are none.
