@@ -24,6 +24,8 @@ public enum HookRunner {
         /// Why it could not be started.
         public var spawnError: String?
 
+        public init() {}
+
         public var succeeded: Bool { exitCode == 0 && !timedOut && spawnError == nil }
 
         /// "exit status 3", "killed by signal 9", "timed out after 5s", or the spawn error.
