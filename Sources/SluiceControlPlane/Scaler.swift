@@ -36,6 +36,9 @@ public final class Scaler: Sendable {
         public var fleetZones: @Sendable () -> [String] = { [] }
         /// Stores every managed group's `desired`.
         public var persist: @Sendable ([String: Int]) -> Void = { _ in }
+        /// The counts a previous leader stored (a fleet's etcd), read when this node becomes
+        /// leader; nil when there are none to read.
+        public var storedDesired: @Sendable () -> [String: Int]? = { nil }
         public var runHook: @Sendable (_ path: String, _ environment: [String: String], _ timeout: UInt64)
             -> HookRunner.Outcome = { HookRunner.run($0, environment: $1, timeout: $2) }
         /// Monotonic nanoseconds.
@@ -81,6 +84,8 @@ public final class Scaler: Sendable {
         var stopped = false
         var threads: [String: WorkerThread] = [:]
         var finished: [String] = []
+        /// Whether this node led scaling at the last tick.
+        var leading = false
     }
 
     public static let tickInterval: UInt64 = 250_000_000
@@ -229,6 +234,8 @@ public final class Scaler: Sendable {
     public func tick() {
         joinFinished()
         let leading = env.isLeader()
+        if leading && !state.withLock({ $0.leading }) { takeOver() }
+        state.withLock { $0.leading = leading }
         let names = state.withLock { $0.order }
         for name in names {
             guard let targets = env.targets(name) else { continue }
@@ -282,6 +289,28 @@ public final class Scaler: Sendable {
             if changed { persist() }
             for e in events { env.emit(e) }
             if let (activity, work) = start { launchThread(activity, work) }
+        }
+    }
+
+    /// This node just became the leader: continue from the counts the last leader stored.
+    func takeOver() {
+        guard let stored = env.storedDesired(), !stored.isEmpty else { return }
+        let changed = state.withLock { s -> Bool in
+            var changed = false
+            for (name, n) in stored {
+                guard var g = s.groups[name] else { continue }
+                let clamped = g.config.clamp(n)
+                if clamped != g.desired {
+                    g.desired = clamped
+                    changed = true
+                }
+                s.groups[name] = g
+            }
+            return changed
+        }
+        if changed {
+            env.log("took over scaling: desired counts from the registry")
+            persist()
         }
     }
 

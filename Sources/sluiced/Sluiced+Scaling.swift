@@ -45,7 +45,16 @@ extension Sluiced {
             } catch {
                 Logger(label: "sluiced.scaling").error("cannot store desired counts: \(error)")
             }
+            // In a fleet the leader also writes them to etcd, for the next leader.
+            if let fleet, leader?.isLeader == true {
+                do {
+                    try fleet.storeDesired(desired)
+                } catch {
+                    Logger(label: "sluiced.scaling").warning("cannot store desired counts in the registry: \(error)")
+                }
+            }
         }
+        if let fleet { env.storedDesired = { fleet.storedDesired() } }
         return try Scaler(config: cfg, restored: restored, environment: env)
     }
 }

@@ -122,4 +122,22 @@ struct ScalerTests {
         scaler.tick()
         #expect(m.targets.withLock { $0["app"]?.count } == 0, "an unmanaged group is left alone")
     }
+
+    @Test func onlyTheLeaderScalesAndANewLeaderContinuesFromTheStoredCounts() throws {
+        let m = Model()
+        m.targets.withLock { $0 = ["app": []] }
+        let leading = Atomic<Bool>(false)
+        var env = m.environment()
+        env.isLeader = { leading.load(ordering: .relaxed) }
+        env.storedDesired = { ["app": 2, "gone": 7] }
+        let scaler = try Scaler(config: Self.config([("app", Self.scaling(desired: 1))]), restored: [:], environment: env)
+        defer { scaler.stop() }
+        for _ in 0..<20 { scaler.tick() }
+        #expect(m.targets.withLock { $0["app"]?.count } == 0, "a follower launches nothing")
+        #expect(try scaler.view(group: "app").desired == 1)
+        leading.store(true, ordering: .relaxed)
+        #expect(tick(scaler) { m.targets.withLock { $0["app"]?.count } == 2 })
+        #expect(try scaler.view(group: "app").desired == 2)
+        #expect(m.stored.withLock { $0 } == ["app": 2])
+    }
 }
