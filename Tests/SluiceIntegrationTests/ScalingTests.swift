@@ -198,7 +198,10 @@ struct ScalingTests {
         let obj = try JSONSerialization.jsonObject(with: Data(answer.output.utf8)) as? [String: Any]
         #expect(obj?["desired"] as? Int == 2, "\(answer.output)")
         // Its targets were restored from the state file: nothing more is launched.
-        #expect(try poll(10) { (try? JSONSerialization.jsonObject(with: Data(try ctlAt(["scaling", "app", "--json"]).output.utf8)) as? [String: Any])?["actual"] as? Int == 2 })
+        #expect(try poll(10) {
+            let text = try ctlAt(["scaling", "app", "--json"]).output
+            return (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["actual"] as? Int == 2
+        })
         #expect(hooks.lines("launch.log").count == 2)
     }
 
@@ -265,5 +268,52 @@ struct ScalingScheduleTests {
         let a = try activities(d).first { $0["kind"] as? String == "set_desired" }
         #expect(a?["cause"] as? String == "scheduled action * * * * *")
         #expect(try poll(20) { try healthyTargets(d).count == 1 })
+    }
+}
+
+/// Scaling in a fleet (SPEC §10, §11): only the leader runs hooks; a new leader continues from
+/// the desired count the old one stored in etcd.
+@Suite(.timeLimit(.minutes(3)))
+struct ScalingFleetTests {
+    func nodeConfig(_ hooks: ScalingHooks, port: UInt16, etcd: EtcdProcess, name: String, desired: Int) -> String {
+        var yaml = hooks.config(port: port, scaling: ["min: 0", "max: 3", "desired: \(desired)"])
+        yaml = yaml.replacingOccurrences(of: "node:\n", with: "node:\n  name: \(name)\n  zone: zone-\(name)\n")
+        return yaml + "registry:\n  etcd:\n    endpoints: [\"\(etcd.endpoint)\"]\n    prefix: /sluice/scaling\n"
+            + "    dial_timeout: 500ms\n    lease_ttl: 2s\n"
+    }
+
+    @Test func onlyTheLeaderScalesAndASuccessorContinues() throws {
+        let etcd = try EtcdProcess()
+        let hooks = try ScalingHooks()
+        defer { hooks.cleanUp() }
+        let a = try SluicedProcess(yaml: nodeConfig(hooks, port: try TestSocket.freePort(), etcd: etcd, name: "a", desired: 1))
+        defer { a.terminate() }
+        let b = try SluicedProcess(yaml: nodeConfig(hooks, port: try TestSocket.freePort(), etcd: etcd, name: "b", desired: 1))
+        defer { b.terminate() }
+        #expect(try poll(20) { try healthyTargets(a).count == 1 && healthyTargets(b).count == 1 })
+        // One launch in the whole fleet, not one per node.
+        usleep(1_000_000)
+        #expect(hooks.lines("launch.log").count == 1)
+        // `scale` works on the leader; the other node says who may.
+        let onA = try ctl(a, ["scale", "app", "2"])
+        let (leader, follower) = onA.status == 0 ? (a, b) : (b, a)
+        if onA.status != 0 {
+            #expect(onA.output.contains("NotLeader"), "\(onA.output)")
+            #expect(try ctl(b, ["scale", "app", "2"]).status == 0)
+        } else {
+            let refused = try ctl(b, ["scale", "app", "3"])
+            #expect(refused.status == 1 && refused.output.contains("NotLeader"), "\(refused.output)")
+        }
+        #expect(try poll(20) { try healthyTargets(follower).count == 2 })
+        let stored = try etcdCall(etcd, "/v3/kv/range", ["key": b64("/sluice/scaling/scaling/app")])
+        let value = ((stored["kvs"] as? [[String: Any]])?.first?["value"] as? String).flatMap { Data(base64Encoded: $0) }
+        #expect(value.map { String(decoding: $0, as: UTF8.self) } == "{\"desired\": 2}")
+        // The leader dies; the survivor takes over with desired 2 (its config says 1).
+        leader.send(signal: SIGKILL)
+        _ = leader.waitForExit(seconds: 10)
+        #expect(try poll(20) { try scalingState(follower)["desired"] as? Int == 2 }, "took over the stored count")
+        #expect(try ctl(follower, ["scale", "app", "2"]).status == 0, "the survivor leads")
+        #expect(try liveTargets(follower).count == 2)
+        #expect(hooks.lines("terminate.log").isEmpty)
     }
 }
