@@ -241,6 +241,10 @@ public struct TargetGroupConfig: Sendable, Equatable {
     /// PROXY protocol sent to this group's targets (tcp, tls, udp, tcp_udp groups), whatever
     /// the listener says; `nil` = as the listener says.
     public var proxyProtocol: ProxyProtocolSetting?
+    /// Requests (L7) or connections (L4) in flight per target; 0 = unlimited (SPEC §12).
+    public var maxPerTarget = 0
+    /// `surge_queue:` (size 0 = off).
+    public var surgeQueue = SurgeQueueConfig()
 
     /// `healthCheck` defaults to `nil` (off) here, so configs built in code keep the behaviour
     /// they had; the YAML loader fills in `HealthCheckConfig.default(for:)` when the key is absent.

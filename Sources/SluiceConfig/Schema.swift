@@ -83,7 +83,9 @@ enum Schema {
     static let groupKeys = [
         "name", "protocol", "algorithm", "targets", "cross_zone", "slow_start", "health_check", "hash_key",
         "stickiness", "deregistration_delay", "min_healthy", "tls", "protocol_version", "proxy_protocol",
+        "max_per_target", "surge_queue",
     ]
+    static let surgeQueueKeys = ["size", "timeout"]
     static let groupLater: KeyValuePairs<String, LaterFeature> = [:]
     static let healthCheckKeys = [
         "protocol", "path", "port", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "matcher",

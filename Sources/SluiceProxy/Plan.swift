@@ -118,6 +118,13 @@ public final class Plan: Sendable {
         var protocolVersion = ProtocolVersion.http1
         /// `proxy_protocol` of the group: the header its targets get, whatever the listener says.
         var proxySend: ProxyProtocolVersion?
+        /// `max_per_target` (0: unlimited): picking a target then reserves one of its slots.
+        var maxPerTarget = 0
+        /// `surge_queue` when its size is not 0: the group's queue (shared by every Plan),
+        /// its size and its timeout.
+        var surge: SurgeQueue?
+        var surgeSize = 0
+        var surgeTimeout: UInt64 = 0
     }
 
     struct TargetPlan: Sendable {
@@ -176,6 +183,12 @@ public final class Plan: Sendable {
             gp.statsId = ids?.group(g.name) ?? gi
             gp.protocolVersion = g.protocolVersion
             gp.proxySend = g.proxyProtocol.map(Plan.proxyVersion)
+            gp.maxPerTarget = g.maxPerTarget
+            if g.surgeQueue.size > 0 {
+                gp.surge = SurgeQueues.shared.queue(for: g.name)
+                gp.surgeSize = g.surgeQueue.size
+                gp.surgeTimeout = g.surgeQueue.timeout
+            }
             if let t = g.tls {
                 let alpn: [String] = g.protocolKind == .https ? (g.protocolVersion == .http1 ? ["http/1.1"] : ["h2"]) : []
                 gp.tls = try TLSContexts.shared.client(t, alpn: alpn, group: g.name)
