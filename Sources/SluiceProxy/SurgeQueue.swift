@@ -190,7 +190,7 @@ public final class SurgeQueues: Sendable {
 
     /// Hands a slot to the worker of `h.waiter` and wakes it.
     func post(_ h: SurgeHandoff) {
-        let w = Int(h.waiter.worker)
+        let w = Int(truncatingIfNeeded: h.waiter.worker)
         let fd: Int32 = wakeFds.withLock { w >= 0 && w < $0.count ? $0[w] : -1 }
         let posted = mail.withLock { m -> Bool in
             guard w >= 0, w < m.count else { return false }

@@ -12,6 +12,7 @@ import SluiceCore
 /// Slow path only: nothing here runs while the queues are empty.
 extension Worker {
     /// How often a worker looks at its groups' non-empty queues for a target with room.
+    static let surgeSweepMillis: Int32 = 50
     static let surgeSweepInterval: UInt64 = 50_000_000
 
     /// Some queue of the current Plan has waiters (one relaxed load per queue).
@@ -147,11 +148,11 @@ extension Worker {
 
     private func httpHandoff(_ h: SurgeHandoff) {
         let w = h.waiter
-        guard w.slot >= 0, Int(w.slot) < httpConns.count else {
+        guard w.slot >= 0, Int(truncatingIfNeeded: w.slot) < httpConns.count else {
             h.target.release()
             return
         }
-        let c = httpConns[Int(w.slot)]
+        let c = httpConns[Int(truncatingIfNeeded: w.slot)]
         guard c.state == .open, c.generation == w.generation, c.exchange.surgeQueued,
               c.exchange.surgeQueue === h.queue, c.exchange.surgeSince == w.since else {
             h.target.release()  // the waiter left: the next one gets the slot
@@ -234,11 +235,11 @@ extension Worker {
 
     private func tcpHandoff(_ h: SurgeHandoff) {
         let w = h.waiter
-        guard w.slot >= 0, Int(w.slot) < conns.count else {
+        guard w.slot >= 0, Int(truncatingIfNeeded: w.slot) < conns.count else {
             h.target.release()
             return
         }
-        let c = conns[Int(w.slot)]
+        let c = conns[Int(truncatingIfNeeded: w.slot)]
         guard c.state == .queued, c.generation == w.generation, c.surgeQueue === h.queue, c.surgeSince == w.since else {
             h.target.release()
             return

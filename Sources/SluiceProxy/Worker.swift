@@ -213,7 +213,7 @@ final class Worker {
             timeout = acceptPaused ? clamp(timeout, Worker.pausedPollMillis) : 0
         }
         if udpReadPending { timeout = 0 }
-        if !surgeGroups.isEmpty && surgeWaiting { timeout = clamp(timeout, Int32(Worker.surgeSweepInterval / 1_000_000)) }
+        if !surgeGroups.isEmpty && surgeWaiting { timeout = clamp(timeout, Worker.surgeSweepMillis) }
         if stopDeadline != nil { timeout = clamp(timeout, 100) }
         if httpBuffers.canTrim || buffers.canTrim || pipes.canTrim {
             // Wake up to give idle memory back even when nothing else happens.
