@@ -122,9 +122,18 @@ public final class Plan: Sendable {
         var maxPerTarget = 0
         /// `surge_queue` when its size is not 0: the group's queue (shared by every Plan),
         /// its size and its timeout.
-        var surge: SurgeQueue?
+        var surge: SurgeQueue? {
+            didSet { surgeRef = surge.map { Unmanaged.passUnretained($0) } }
+        }
+        /// `surge` without reference counting, for the one check per request (`surge` keeps
+        /// the queue alive as long as the Plan).
+        private var surgeRef: Unmanaged<SurgeQueue>?
         var surgeSize = 0
         var surgeTimeout: UInt64 = 0
+
+        /// Others wait in the group's queue (false without one): a new request queues behind them.
+        @inline(__always)
+        var surgeHasWaiters: Bool { surgeRef?._withUnsafeGuaranteedRef { !$0.isEmpty } ?? false }
     }
 
     struct TargetPlan: Sendable {

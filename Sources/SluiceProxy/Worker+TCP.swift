@@ -161,11 +161,10 @@ extension Worker {
             return
         }
         guard let plan = c.plan else { return }
-        let surge = plan.groups[c.group].surge
         let turn = c.surgeTurn
         c.surgeTurn = false
         // First in, first out: while others wait, a new connection queues behind them.
-        if let q = surge, !turn, !q.isEmpty, c.tried.count == 0, c.heldTarget < 0 {
+        if !turn, c.tried.count == 0, c.heldTarget < 0, plan.groups[c.group].surgeHasWaiters, let q = plan.groups[c.group].surge {
             enqueue(c, q, atHead: false)
             return
         }
@@ -202,7 +201,7 @@ extension Worker {
             case .exhausted:
                 // Every eligible target full, or none to pick, before any was tried: wait in
                 // the group's queue when it has one.
-                if let q = surge, c.tried.count == 0 {
+                if c.tried.count == 0, let q = plan.groups[c.group].surge {
                     enqueue(c, q, atHead: turn)
                     return
                 }

@@ -24,11 +24,10 @@ extension Worker {
         // After `rebase` the connection runs on the worker's `plan`, whose indices
         // `pickTarget` and the pool use.
         let group = c.exchange.group
-        let surge = plan.groups[group].surge
         let turn = c.exchange.surgeTurn
         c.exchange.surgeTurn = false
         // First in, first out: while others wait, a new request queues behind them.
-        if let q = surge, !turn, !q.isEmpty, c.exchange.machine.attempts == 0 {
+        if !turn, c.exchange.machine.attempts == 0, plan.groups[group].surgeHasWaiters, let q = plan.groups[group].surge {
             enqueue(c, q, atHead: false)
             return
         }
@@ -110,7 +109,7 @@ extension Worker {
         }
         // Every eligible target full, or none to pick, before any was tried: wait in the
         // group's queue when it has one (at its head when it was this request's turn).
-        if let q = surge, c.exchange.machine.attempts == 0 {
+        if c.exchange.machine.attempts == 0, let q = plan.groups[group].surge {
             enqueue(c, q, atHead: turn)
             return
         }
