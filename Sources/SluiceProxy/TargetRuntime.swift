@@ -20,14 +20,15 @@ public final class TargetRuntime: Sendable {
 
     /// The target's socket address, parsed once when the target is created (not per Plan).
     public let socketAddress: SocketAddress?
-    /// The surge queue of the target's group (the process keeps one per group name).
-    let surge: SurgeQueue
+    /// The surge queue of the target's group (the process keeps one per group name, so the
+    /// unretained reference stays valid; no reference counting on the per-request check).
+    private let surgeRef: Unmanaged<SurgeQueue>
 
     public init(group: String, key: String, host: String? = nil, port: UInt16 = 0) {
         self.group = group
         self.key = key
         socketAddress = host.flatMap { SocketAddress(host: $0, port: port) }
-        surge = SurgeQueues.shared.queue(for: group)
+        surgeRef = Unmanaged.passUnretained(SurgeQueues.shared.queue(for: group))
     }
 
     @inline(__always)
@@ -49,12 +50,13 @@ public final class TargetRuntime: Sendable {
     /// released.
     @inline(__always)
     func release() {
-        if surge.isEmpty { finished() } else { handOn() }
+        if surgeRef._withUnsafeGuaranteedRef({ $0.isEmpty }) { finished() } else { handOn() }
     }
 
     /// Gives this target's slot (still counted) to the head waiter of the group's queue, or
     /// releases it when the queue is empty after all.
     func handOn() {
+        let surge = surgeRef.takeUnretainedValue()
         if let w = surge.popHead() {
             SurgeQueues.shared.post(SurgeHandoff(waiter: w, queue: surge, target: self))
         } else {

@@ -17,7 +17,7 @@ extension Worker {
 
     /// Some queue of the current Plan has waiters (one relaxed load per queue).
     var surgeWaiting: Bool {
-        for g in surgeGroups where plan.groups[g].surge?.isEmpty == false { return true }
+        for g in surgeGroups where plan.groups[g].surgeHasWaiters { return true }
         return false
     }
 
