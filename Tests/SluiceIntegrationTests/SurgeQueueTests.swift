@@ -196,6 +196,27 @@ struct SurgeQueueTests {
         #expect(try !saw(a, "/gone"), "the target never saw the dropped request")
     }
 
+    @Test func aReloadRaisingTheLimitDispatchesWaiters() throws {
+        let a = try HTTPBackend(name: "a")
+        let port = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: surgeConfig(port: port, targets: [a.port], maxPerTarget: 1,
+                                                     queue: "{ size: 10, timeout: 10s }"))
+        defer { d.terminate() }
+        let runs = Runs()
+        runs.start("slow", port: port, path: "/slow?ms=4000")
+        #expect(try waitUntil(5) { try saw(a, "/slow") })
+        runs.start("waiting", port: port, path: "/waiting")
+        #expect(try waitUntil(5) { try queueLength(d) == 1 })
+        let text = try String(contentsOfFile: d.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "max_per_target: 1\n", with: "max_per_target: 2\n")
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        d.send(signal: SIGHUP)
+        #expect(waitUntil(5) { runs.all.contains { $0.label == "waiting" } }, "dispatched by the reload, not after the slow one")
+        #expect(runs.all.first?.label == "waiting")
+        #expect(runs.all.first?.status == 200)
+        #expect(runs.wait(seconds: 10))
+    }
+
     @Test func scaleFromZeroARegisteredTargetServesTheWaitingRequests() throws {
         let port = try TestSocket.freePort()
         let yaml = httpConfig(port: port, groups: [("app", [])], listener: ["response_timeout: 20s"],
