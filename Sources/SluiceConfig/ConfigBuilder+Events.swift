@@ -179,7 +179,6 @@ extension ConfigBuilder {
             return nil
         }
         if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
-        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
         guard !bytes.isEmpty else {
             reader.error("the secret file \(resolved) is empty", at: value)
             return nil

@@ -87,7 +87,10 @@ final class OutboxFile {
     private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Failure) {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            let n = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return write(fd, base + done, raw.count - done)
+            }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw Failure(description: "cannot write \(path): \(Self.osError())") }
             done += n
