@@ -10,6 +10,16 @@ import SluiceCore
 enum ExecDelivery {
     static let timeoutNanos: UInt64 = 30 * 1_000_000_000
 
+    /// Takes a SIGPIPE left pending on this thread (where it is blocked) by a write to a program that
+    /// had exited, so it never fires later.
+    private static func consumePendingSIGPIPE() {
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var zero = timespec(tv_sec: 0, tv_nsec: 0)
+        while sigtimedwait(&pipeSignal, nil, &zero) == SIGPIPE {}
+    }
+
     /// Delivers once; nil on success, else why not.
     static func run(program: String, json: [UInt8], id: String, type: String, rule: String,
                     timeoutNanos: UInt64 = ExecDelivery.timeoutNanos) -> String? {
@@ -68,6 +78,7 @@ enum ExecDelivery {
             written += n
         }
         close(writeEnd)
+        if written < json.count { consumePendingSIGPIPE() }
         let deadline = Posix.monotonicNanos() &+ timeoutNanos
         var status: Int32 = 0
         var pause: UInt32 = 200

@@ -51,6 +51,12 @@ final class RuleRunner: Sendable {
     func start() throws {
         let thread = Thread { [self] in
             Posix.setThreadName("events-\(name.prefix(8))")
+            // Writing an exec program's stdin after it exited must give EPIPE, not kill the process
+            // (sluiced ignores SIGPIPE; a library cannot assume it): block it on this thread.
+            var pipeSignal = sigset_t()
+            sigemptyset(&pipeSignal)
+            sigaddset(&pipeSignal, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
             deliveryLoop()
         }
         thread.start()
