@@ -190,7 +190,8 @@ final class RuleRunner: Sendable {
                     l.state.didCompact()
                 }
             } catch {
-                // The event stays first in memory and on disk: it is delivered again (at least once).
+                // Memory moves on (or this event would be retried forever); the file still holds it as
+                // pending, so a restart delivers it again: at least once.
                 l.state.apply(record)
                 log("events: rule \(name): \(error)")
             }
