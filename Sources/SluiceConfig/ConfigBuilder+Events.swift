@@ -123,9 +123,11 @@ extension ConfigBuilder {
             reader.error("expected exactly one of webhook or exec, not both", at: value)
             return nil
         case (nil, let exec?):
-            if let secret = deliver["secret_file"] {
-                reader.error("secret_file goes with webhook only", at: secret)
-                return nil
+            for key in ["secret_file", "ca_file"] {
+                if let value = deliver[key] {
+                    reader.error("\(key) goes with webhook only", at: value)
+                    return nil
+                }
             }
             guard let path = path(exec, expected: "an absolute program path") else { return nil }
             guard path.hasPrefix("/") else {
@@ -135,12 +137,21 @@ extension ConfigBuilder {
             return .exec(path)
         case (let webhook?, nil):
             guard let url = reader.string(webhook, expected: "a webhook URL") else { return nil }
-            let target: WebhookTarget
+            let parsed: WebhookTarget
             switch WebhookTarget.parse(url) {
-            case .success(let t): target = t
+            case .success(let t): parsed = t
             case .failure(let problem):
                 reader.error("\(problem), got \(reader.quoted(url))", at: webhook)
                 return nil
+            }
+            var target = parsed
+            if let ca = deliver["ca_file"] {
+                guard target.tls else {
+                    reader.error("ca_file goes with an https:// webhook only", at: ca)
+                    return nil
+                }
+                guard let file = readableFile(ca, expected: "a CA file") else { return nil }
+                target.caFile = file
             }
             var secret: [UInt8]?
             if let file = deliver["secret_file"] {

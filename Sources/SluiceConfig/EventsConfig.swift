@@ -55,8 +55,8 @@ public enum EventDelivery: Sendable, Equatable {
     case exec(String)
 }
 
-/// A parsed `http://HOST:PORT/path` webhook URL. The host is an IP literal or `localhost` (the
-/// delivery thread does not resolve names: a lookup could block it for long).
+/// A parsed `http://HOST:PORT/path` or `https://HOST:PORT/path` webhook URL. The host is an IP
+/// literal or `localhost` (the delivery thread does not resolve names: a lookup could block it for long).
 public struct WebhookTarget: Sendable, Equatable {
     public var url: String
     /// `127.0.0.1`, `::1` (no brackets).
@@ -66,20 +66,30 @@ public struct WebhookTarget: Sendable, Equatable {
     public var path: String
     /// The `Host` header value: the URL's authority as written.
     public var authority: String
+    /// `https://`: TLS, the certificate verified against `caFile` (the system's CAs when nil) and
+    /// the host as written (`localhost` or the IP address).
+    public var tls: Bool
+    public var caFile: String?
+    /// The name the certificate must carry: the URL's host as written.
+    public var serverName: String
 
-    public init(url: String, host: String, port: Int, path: String, authority: String) {
+    public init(url: String, host: String, port: Int, path: String, authority: String, tls: Bool = false,
+                caFile: String? = nil, serverName: String? = nil) {
         self.url = url
         self.host = host
         self.port = port
         self.path = path
         self.authority = authority
+        self.tls = tls
+        self.caFile = caFile
+        self.serverName = serverName ?? host
     }
 
     /// The target of `url`, or why it is not one.
     public static func parse(_ url: String) -> Result<WebhookTarget, WebhookURLProblem> {
-        if url.hasPrefix("https://") { return .failure(.https) }
-        guard url.hasPrefix("http://") else { return .failure(.syntax) }
-        let rest = url.dropFirst(7)
+        let tls = url.hasPrefix("https://")
+        guard tls || url.hasPrefix("http://") else { return .failure(.syntax) }
+        let rest = url.dropFirst(tls ? 8 : 7)
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         var path = String(rest.dropFirst(authority.count))
         if path.contains("#") { path = String(path.prefix { $0 != "#" }) }
@@ -91,18 +101,18 @@ public struct WebhookTarget: Sendable, Equatable {
         let hostText = authority.hasPrefix("[") ? authority.dropFirst().prefix { $0 != "]" } : authority.prefix { $0 != ":" }
         guard hostText == "localhost" || hostText == Substring(spec.host) else { return .failure(.hostName) }
         return .success(WebhookTarget(url: url, host: hostText == "localhost" ? "127.0.0.1" : spec.host,
-                                      port: Int(spec.port), path: path, authority: String(authority)))
+                                      port: Int(spec.port), path: path, authority: String(authority), tls: tls,
+                                      serverName: String(hostText)))
     }
 }
 
 /// Why a webhook URL was refused.
 public enum WebhookURLProblem: Error, Sendable, Equatable, CustomStringConvertible {
-    case https, syntax, hostName
+    case syntax, hostName
 
     public var description: String {
         switch self {
-        case .https: "https:// webhooks are not supported in this release; use http:// (e.g. through a local TLS proxy)"
-        case .syntax: "expected a webhook URL like http://127.0.0.1:9099/hooks/sluice"
+        case .syntax: "expected a webhook URL like http://127.0.0.1:9099/hooks/sluice or https://…"
         case .hostName: "a webhook's host must be an IP address or localhost (names are not resolved)"
         }
     }

@@ -21,7 +21,7 @@ enum Schema {
     static let eventsKeys = ["rules", "retry"]
     static let eventsRetryKeys = ["attempts", "backoff", "max_backoff"]
     static let eventRuleKeys = ["name", "match", "deliver"]
-    static let eventDeliverKeys = ["webhook", "exec", "secret_file"]
+    static let eventDeliverKeys = ["webhook", "exec", "secret_file", "ca_file"]
     /// Largest webhook secret file read.
     static let maxSecretBytes = 4096
 

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceConfig
 import SluiceControl
+import SluiceCore
 import Synchronization
 
 /// The event rules of SPEC §13 at run time: one `RuleRunner` per rule name, the synchronous sink the
@@ -59,7 +60,15 @@ public final class EventRules: Sendable {
         }
         var names: [String] = []
         for rule in rules {
-            let settings = RuleRunner.Settings(rule: rule, retry: retry, active: true)
+            var settings = RuleRunner.Settings(rule: rule, retry: retry, active: true)
+            if case .webhook(let target, _) = rule.deliver, target.tls {
+                do {
+                    settings.tls = try TLSClientContext(verify: true, caFile: target.caFile, alpn: ["http/1.1"])
+                } catch {
+                    problems.append("events: rule \(rule.name): TLS: \(error)")
+                    continue
+                }
+            }
             if let runner = runners.withLock({ $0[rule.name] }) {
                 runner.update(settings)
                 names.append(rule.name)

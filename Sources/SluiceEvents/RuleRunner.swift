@@ -14,6 +14,8 @@ final class RuleRunner: Sendable {
         var rule: EventRuleConfig
         var retry: EventRetryConfig
         var active: Bool
+        /// For an `https://` webhook: the client context (CA, certificate checks).
+        var tls: TLSClientContext?
     }
 
     private struct Locked {
@@ -172,7 +174,7 @@ final class RuleRunner: Sendable {
     private func attemptOnce(_ pending: OutboxState.Pending, _ settings: Settings) -> String? {
         switch settings.rule.deliver {
         case .webhook(let target, let secret):
-            return WebhookClient.post(target, id: pending.id, body: pending.json, secret: secret)
+            return WebhookClient.post(target, id: pending.id, body: pending.json, secret: secret, tls: settings.tls)
         case .exec(let program):
             return ExecDelivery.run(program: program, json: pending.json, id: pending.id,
                                     type: ControlEventRef.type(of: pending.json), rule: name)

@@ -6,6 +6,8 @@ so a restarted receiver on the same --port keeps one history): the X-Sluice-Even
 X-Sluice-Signature verified (HMAC-SHA256 of the body under --secret-file's content without one final
 newline; null without a secret), the body's id and time, the arrival time and what was answered.
 
+--cert/--key serve HTTPS (TLS) instead of HTTP.
+
 Failing on purpose: --fail-every N answers every Nth request (1-based) with the failure; --fail-rate R
 fails a random fraction R (seeded with --seed). --fail-mode status answers 500; close sends a cut-short
 answer (head promising 10 bytes, 3 sent) and closes.
@@ -31,6 +33,8 @@ def main():
     ap.add_argument("--fail-rate", type=float, default=0.0)
     ap.add_argument("--fail-mode", choices=["status", "close"], default="status")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     args = ap.parse_args()
 
     secret = None
@@ -93,6 +97,11 @@ def main():
         allow_reuse_address = True
 
     server = Server(("127.0.0.1", args.port), Handler)
+    if args.cert:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print("READY %d" % server.server_address[1], flush=True)
     server.serve_forever()
 

@@ -24,19 +24,26 @@ import Testing
                   deliver: { exec: /usr/local/bin/sluice-audit }
                 - name: all
                   deliver: { webhook: "http://[::1]:80" }
+                - name: tls
+                  deliver: { webhook: "https://localhost:8443/h", ca_file: \(secret) }
               retry: { attempts: 3, backoff: 50ms, max_backoff: 1s }
 
             """ + minimalYAML
         let config = try #require(load(yaml))
         let events = try #require(config.events)
-        #expect(events.rules.map(\.name) == ["page-on-unhealthy", "audit", "all"])
+        #expect(events.rules.map(\.name) == ["page-on-unhealthy", "audit", "all", "tls"])
+        if case .webhook(let t, _) = events.rules[3].deliver {
+            #expect(t.tls && t.host == "127.0.0.1" && t.serverName == "localhost" && t.caFile == secret && t.port == 8443)
+        } else {
+            Issue.record("expected a webhook")
+        }
         #expect(events.rules[0].match == [.type: ["target_state"], .state: ["unhealthy"], .group: ["app"]])
         guard case .webhook(let target, let key) = events.rules[0].deliver else {
             Issue.record("expected a webhook")
             return
         }
         #expect(target.host == "127.0.0.1" && target.port == 9099 && target.path == "/hooks/sluice?x=1")
-        #expect(target.authority == "127.0.0.1:9099")
+        #expect(target.authority == "127.0.0.1:9099" && !target.tls)
         #expect(key == Array("s3cret".utf8))
         #expect(events.rules[1].deliver == .exec("/usr/local/bin/sluice-audit"))
         #expect(events.rules[2].match.isEmpty)
@@ -66,7 +73,7 @@ import Testing
                   deliver: { exec: /bin/true }
                 - name: ok
                   match: { type: [reboot], colour: [red] }
-                  deliver: { webhook: "https://127.0.0.1:1/x" }
+                  deliver: { webhook: "ftp://127.0.0.1:1/x" }
                 - name: ok
                   deliver: { exec: relative/path }
                 - name: two
@@ -93,7 +100,7 @@ import Testing
             "16:52 events.retry.max_backoff",
         ], "\(errors)")
         let text = errors.map(\.message).joined(separator: "\n")
-        #expect(text.contains("https:// webhooks are not supported"))
+        #expect(text.contains("expected a webhook URL like http://"))
         #expect(text.contains("unknown event field \"colour\""))
         #expect(text.contains("unknown event type \"reboot\""))
         #expect(text.contains("/nonexistent/secret"))
@@ -118,6 +125,19 @@ import Testing
                              + "    - { name: a, deliver: { exec: /bin/false } }\n" + minimalYAML)
         #expect(dup.map { "\($0.line):\($0.column) \($0.path)" } == ["4:7 events.rules[1]"], "\(dup)")
         #expect(dup.first?.message.contains("already used by events.rules[0]") == true)
+    }
+
+    @Test func caFileOnlyWithHTTPS() {
+        let yaml = """
+            events:
+              rules:
+                - { name: a, deliver: { webhook: "http://127.0.0.1:1/", ca_file: /etc/hostname } }
+                - { name: b, deliver: { exec: /bin/true, ca_file: /etc/hostname } }
+
+            """ + minimalYAML
+        let errors = loadErrors(yaml)
+        #expect(errors.map(\.path) == ["events.rules[0].deliver.ca_file", "events.rules[1].deliver.ca_file"], "\(errors)")
+        #expect(errors.first?.message.contains("https://") == true)
     }
 
     @Test func ruleNames() {

@@ -308,14 +308,42 @@ struct EventRulesTests {
               rules:
                 - name: hook
                   match: { type: [nope] }
-                  deliver: { webhook: "https://127.0.0.1:1/", secret_file: \(w.path)/missing }
+                  deliver: { webhook: "ftp://127.0.0.1:1/", secret_file: \(w.path)/missing }
 
             """)).write(toFile: path, atomically: true, encoding: .utf8)
         let r = try SluicedProcess.run(["--config", path, "--check"])
         #expect(r.status == 1)
         #expect(r.output.contains("\(path):10:23"), "\(r.output)")
         #expect(r.output.contains("events.rules[0].match.type[0]") && r.output.contains("unknown event type \"nope\""))
-        #expect(r.output.contains("\(path):11:27") && r.output.contains("https://"), "\(r.output)")
+        #expect(r.output.contains("\(path):11:27") && r.output.contains("expected a webhook URL"), "\(r.output)")
+    }
+
+    @Test func httpsWebhookVerifiesTheCertificate() throws {
+        let w = try Workspace()
+        let r = try Self.receiver(w, extra: ["--cert", try TestCerts.path("a.pem"), "--key", try TestCerts.path("a.key")])
+        let events = """
+            events:
+              rules:
+                - name: tls
+                  match: { type: [registration] }
+                  deliver: { webhook: "https://localhost:\(r.port)/tls", ca_file: \(try TestCerts.path("ca.pem")), secret_file: \(w.path)/secret }
+                - name: untrusted
+                  match: { type: [registration] }
+                  deliver: { webhook: "https://127.0.0.1:\(r.port)/untrusted" }
+              retry: { attempts: 2, backoff: 10ms }
+
+            """
+        let d = try SluicedProcess(yaml: try Self.config(w, events: events))
+        defer { d.terminate() }
+        let targets = try Self.register(w, 2)
+        #expect(Self.waitUntil(20) { Self.delivered(w).count >= 2 }, "\(Self.received(w))")
+        #expect(Self.delivered(w) == targets)
+        #expect(Self.received(w).allSatisfy { $0["path"] as? String == "/tls" && $0["sig_ok"] as? Bool == true })
+        // The system's CAs do not know the test CA: every attempt fails the handshake.
+        #expect(try Self.waitUntil(20) { (try Self.metric(w, "sluice_event_dead_letters{rule=\"untrusted\"}") ?? 0) >= 2 })
+        let failed = try Self.ctl(w, ["events", "failed"])
+        #expect(failed.output.contains("TLS handshake: verify_failed"), "\(failed.output)")
+        r.stop()
     }
 
     @Test func reloadAddsARule() throws {
