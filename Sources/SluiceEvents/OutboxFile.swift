@@ -21,6 +21,8 @@ final class OutboxFile {
         path = directory + "/" + name + ".outbox"
         fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(Self.osError())") }
+        // A file just created must survive a power loss too: its directory entry on disk.
+        Self.syncDirectory(directory)
     }
 
     deinit { close(fd) }
