@@ -13,14 +13,17 @@ public struct Config: Sendable, Equatable {
     public var registry: RegistryConfig?
     public var listeners: [ListenerConfig]
     public var targetGroups: [TargetGroupConfig]
+    /// `events:` (SPEC §13); nil when absent.
+    public var events: EventsConfig?
 
     public init(node: NodeConfig, control: ControlConfig, registry: RegistryConfig? = nil, listeners: [ListenerConfig],
-                targetGroups: [TargetGroupConfig]) {
+                targetGroups: [TargetGroupConfig], events: EventsConfig? = nil) {
         self.node = node
         self.control = control
         self.registry = registry
         self.listeners = listeners
         self.targetGroups = targetGroups
+        self.events = events
     }
 
     /// Index of the group named `name`, if any.

@@ -13,11 +13,17 @@ enum LaterFeature {
 /// such as `proxy_protocol: off`); a key in a `…Later` table is refused as not supported yet; any
 /// other key is unknown.
 enum Schema {
-    static let topLevelKeys = ["node", "control", "registry", "listeners", "target_groups"]
+    static let topLevelKeys = ["node", "control", "registry", "listeners", "target_groups", "events"]
     static let topLevelLater: KeyValuePairs<String, LaterFeature> = [:]
     static let registryKeys = ["etcd"]
     static let etcdKeys = ["endpoints", "prefix", "dial_timeout", "lease_ttl", "tls"]
     static let etcdTLSKeys = ["ca_file", "cert", "key"]
+    static let eventsKeys = ["rules", "retry"]
+    static let eventsRetryKeys = ["attempts", "backoff", "max_backoff"]
+    static let eventRuleKeys = ["name", "match", "deliver"]
+    static let eventDeliverKeys = ["webhook", "exec", "secret_file", "ca_file"]
+    /// Largest webhook secret file read.
+    static let maxSecretBytes = 4096
 
     static let nodeKeys = ["name", "zone", "workers", "max_connections", "shutdown_grace"]
     static let controlKeys = ["socket", "metrics", "state"]

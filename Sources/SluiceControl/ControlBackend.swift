@@ -21,4 +21,17 @@ public protocol ControlBackend: Sendable {
     func reload() -> ReloadResult
     /// `GET /metrics`: the Prometheus text exposition (see `MetricsWriter`).
     func metrics() -> String
+    /// `GET /v1/events/failed`: the event rules' dead letters (SPEC §13).
+    func failedEvents() -> [FailedEvent]
+    /// `POST /v1/events/failed/{id}/redeliver`; `.notFound` when no dead letter has that id.
+    func redeliverEvent(id: String) throws(ControlError)
+}
+
+extension ControlBackend {
+    /// `GET /v1/events/failed`: the event rules' dead letters (SPEC §13). None by default.
+    public func failedEvents() -> [FailedEvent] { [] }
+    /// `POST /v1/events/failed/{id}/redeliver`: appends the dead letter `id` to its rule's outbox again.
+    public func redeliverEvent(id: String) throws(ControlError) {
+        throw .notFound("no failed event \"\(id)\"")
+    }
 }

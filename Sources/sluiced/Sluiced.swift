@@ -6,6 +6,7 @@ import SluiceConfig
 import SluiceControl
 import SluiceCore
 import SluiceControlPlane
+import SluiceEvents
 import SluiceProxy
 import Synchronization
 
@@ -109,6 +110,15 @@ struct Sluiced: ParsableCommand {
             }
         }
         let events = EventBus()
+        // Event rules (SPEC §13): every event goes through the rules synchronously, before `publish` returns.
+        let eventRules = EventRules(directory: EventRules.directory(forStateFile: statePath),
+                                    log: { Logger(label: "sluiced.events").error("\($0)") })
+        let ruleProblems = eventRules.apply(cfg.events)
+        if !ruleProblems.isEmpty {
+            for p in ruleProblems { printError(p) }
+            throw ExitCode(1)
+        }
+        events.addSink { eventRules.offer($0) }
         let control = ControlPlane(
             config: cfg,
             registrations: admitted.valid,
@@ -178,10 +188,10 @@ struct Sluiced: ParsableCommand {
         let configPath = config
         let hash = ConfigHash(Sluiced.fileHash(config))
         let reload: @Sendable () -> ReloadResult = {
-            Sluiced.reload(path: configPath, control: control, runtime: runtime, hash: hash)
+            Sluiced.reload(path: configPath, control: control, runtime: runtime, hash: hash, eventRules: eventRules)
         }
         let backend = DaemonBackend(control: control, runtime: runtime, fleet: fleet, configPath: config, workers: workers,
-                                    configHash: hash, log: log, reload: reload)
+                                    configHash: hash, log: log, eventRules: eventRules, reload: reload)
         let server = ControlServer(socketPath: cfg.control.socket, backend: backend, events: events,
                                    log: { Logger(label: "sluiced.control").info("\($0)") })
         do {
@@ -219,6 +229,7 @@ struct Sluiced: ParsableCommand {
         server.stop()
         metricsServer?.stop()
         fleet?.stop()
+        eventRules.stop()
         checker.stop()
         for t in threads { t.join() }
         checkerThread.join()
@@ -231,7 +242,8 @@ struct Sluiced: ParsableCommand {
     }
 
     /// Re-reads the config file and applies it; the old config keeps running on any error.
-    static func reload(path: String, control: ControlPlane, runtime: Runtime, hash: ConfigHash) -> ReloadResult {
+    static func reload(path: String, control: ControlPlane, runtime: Runtime, hash: ConfigHash,
+                       eventRules: EventRules) -> ReloadResult {
         let log = Logger(label: "sluiced")
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -245,9 +257,14 @@ struct Sluiced: ParsableCommand {
             for e in errors { log.error("reload refused: \(e)") }
             return ReloadResult(ok: false, generation: runtime.planStore.generation, errors: errors)
         }
+        // Rules first, so a rule this reload adds sees the reload's own event; put back if refused.
+        // Rules whose outbox cannot be opened do not run; the rest of the reload stands (logged).
+        let previousEvents = control.config.events
+        eventRules.apply(cfg.events)
         do {
             try control.reload(cfg)
         } catch {
+            eventRules.apply(previousEvents)
             log.error("reload refused: \(error.message)")
             return ReloadResult(ok: false, generation: runtime.planStore.generation, errors: [error.message])
         }
