@@ -42,12 +42,15 @@ let package = Package(
             name: "SluiceControlPlane",
             dependencies: ["SluiceProxy", "SluiceCore", "SluiceBalancer", "SluiceConfig", "SluiceHTTP", "SluiceHTTP2", "SluiceRegistry"]
         ),
+        // Event rules (SPEC §13): matching, durable per-rule outboxes, webhook and exec delivery.
+        .target(name: "SluiceEvents", dependencies: ["SluiceControl", "SluiceConfig", "SluiceHTTP", "SluiceCore", "COpenSSL"]),
         // The etcd v3 client (JSON gateway over HTTP/1.1) for fleets: control plane only.
         .target(name: "SluiceRegistry", dependencies: ["SluiceCore", "SluiceHTTP"]),
         .executableTarget(
             name: "sluiced",
             dependencies: [
                 "SluiceProxy", "SluiceControlPlane", "SluiceConfig", "SluiceCore", "SluiceControl", "SluiceHTTP2", "CSluice",
+                "SluiceEvents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -69,6 +72,7 @@ let package = Package(
         .testTarget(name: "SluiceConfigTests", dependencies: ["SluiceConfig"]),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluiceControlPlane", "SluiceControl", "SluiceConfig"]),
         .testTarget(name: "SluiceControlTests", dependencies: ["SluiceControl"]),
+        .testTarget(name: "SluiceEventsTests", dependencies: ["SluiceEvents", "SluiceControl", "SluiceConfig"]),
         .testTarget(name: "SluiceCtlTests", dependencies: ["sluicectl", "SluiceControl", "SluiceHTTP"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenSSL", "CNGHTTP2"]),
         .testTarget(name: "SluiceFleetTests", dependencies: ["SluiceControlPlane", "SluiceRegistry", "SluiceTestSupport", "SluiceConfig"]),

@@ -236,4 +236,5 @@ def main():
     else:
         sys.exit("unknown command " + cmd)
 
-main()
+if __name__ == "__main__":  # also imported by events.py for call and metric
+    main()

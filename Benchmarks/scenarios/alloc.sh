@@ -17,6 +17,8 @@
 #          the window expired, SIGUSR2                                    BUDGET_UDP 0.1/round trip
 #          (all round trips, the new flows' and their expiry included); the table also gives the
 #          steady round trips alone and allocations per new flow (open, round trip, expiry).
+# ALLOC_SURGE=1: the web and l4 groups get `max_per_target: 100000` and `surge_queue: { size: 1024 }`
+# (every pick reserves a slot, the queue stays empty): the budgets must hold with a queue configured.
 # Sluice allocates in the background without traffic (~40/s here: timers, health checks), which a
 # slow fixed-count client would charge to the requests; so before each part the background rate is
 # measured over ALLOC_IDLE_S (2) s, and allocations per request = (difference of the counters −
@@ -49,6 +51,8 @@ free_ports 3
 PH=${PORTS[0]} PT=${PORTS[1]} PU=${PORTS[2]}
 d=$T/sluice
 mkdir -p "$d"
+SURGE_LINES=
+((${ALLOC_SURGE:-0})) && SURGE_LINES=$'    max_per_target: 100000\n    surge_queue: { size: 1024 }\n'
 cat >"$d/sluice.yaml" <<EOF
 node: { workers: 1, max_connections: 20000 }
 control:
@@ -72,11 +76,11 @@ listeners:
 target_groups:
   - name: web
     protocol: http
-    targets: [ { address: "127.0.0.1:${BE[0]}" } ]
+$SURGE_LINES    targets: [ { address: "127.0.0.1:${BE[0]}" } ]
   - name: l4
     protocol: tcp
     algorithm: round_robin
-    targets: [ { address: "127.0.0.1:${BE[0]}" } ]
+$SURGE_LINES    targets: [ { address: "127.0.0.1:${BE[0]}" } ]
   - name: udp
     protocol: udp
     health_check: off

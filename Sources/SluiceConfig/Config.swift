@@ -13,14 +13,17 @@ public struct Config: Sendable, Equatable {
     public var registry: RegistryConfig?
     public var listeners: [ListenerConfig]
     public var targetGroups: [TargetGroupConfig]
+    /// `events:` (SPEC §13); nil when absent.
+    public var events: EventsConfig?
 
     public init(node: NodeConfig, control: ControlConfig, registry: RegistryConfig? = nil, listeners: [ListenerConfig],
-                targetGroups: [TargetGroupConfig]) {
+                targetGroups: [TargetGroupConfig], events: EventsConfig? = nil) {
         self.node = node
         self.control = control
         self.registry = registry
         self.listeners = listeners
         self.targetGroups = targetGroups
+        self.events = events
     }
 
     /// Index of the group named `name`, if any.
@@ -241,6 +244,10 @@ public struct TargetGroupConfig: Sendable, Equatable {
     /// PROXY protocol sent to this group's targets (tcp, tls, udp, tcp_udp groups), whatever
     /// the listener says; `nil` = as the listener says.
     public var proxyProtocol: ProxyProtocolSetting?
+    /// Requests (L7) or connections (L4) in flight per target; 0 = unlimited (SPEC §12).
+    public var maxPerTarget = 0
+    /// `surge_queue:` (size 0 = off).
+    public var surgeQueue = SurgeQueueConfig()
     /// `scaling:` (SPEC §11); nil for a group that is not managed.
     public var scaling: ScalingConfig?
 

@@ -56,6 +56,7 @@ extension ConfigBuilder {
         let protocolVersion = self.protocolVersion(in: group, protocolKind: kind)
         let healthCheck = self.healthCheck(in: group, groupProtocol: kind, protocolVersion: protocolVersion ?? .http1)
         let proxyProtocol = kind.flatMap { proxyProtocolSetting(group, kind: $0, owners: "groups") }
+        let surge = self.surge(in: group, protocolKind: kind)
         let scaling = scalingConfig(in: group)
 
         var targets: [TargetConfig]? = []
@@ -63,13 +64,14 @@ extension ConfigBuilder {
             targets = targetConfigs(value, nodeZone: nodeZone)
         }
         guard reader.errors.count == before, let name, let kind, let algorithm, let targets, let crossZone,
-            let slowStart, let deregistrationDelay, let minHealthy, let healthCheck, let protocolVersion, let scaling
+            let slowStart, let deregistrationDelay, let minHealthy, let healthCheck, let protocolVersion, let surge, let scaling
         else { return nil }
         var config = TargetGroupConfig(
             name: name, protocolKind: kind, algorithm: algorithm, targets: targets, hashKey: hashKey,
             stickiness: stickiness, healthCheck: healthCheck.check, minHealthy: minHealthy,
             deregistrationDelay: deregistrationDelay, slowStart: slowStart, crossZone: crossZone, tls: tls,
             protocolVersion: protocolVersion, proxyProtocol: proxyProtocol)
+        (config.maxPerTarget, config.surgeQueue) = surge
         config.scaling = scaling
         return config
     }

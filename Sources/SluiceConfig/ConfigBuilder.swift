@@ -35,6 +35,7 @@ struct ConfigBuilder {
         let node = nodeConfig(top["node"])
         let control = controlConfig(top["control"])
         let registry = registryConfig(top["registry"])
+        let events = eventsConfig(top["events"])
         if let metrics = control?.metrics, let value = top["control"] {
             binds.append(BindEntry(address: metrics, owner: "control.metrics", path: value.path(key: "metrics")))
         }
@@ -42,8 +43,9 @@ struct ConfigBuilder {
         let listeners = reader.required("listeners", in: top, expected: "a list of listeners").flatMap {
             listenerConfigs($0)
         }
-        guard let node, let control, let registry, let targetGroups, let listeners else { return nil }
-        return Config(node: node, control: control, registry: registry, listeners: listeners, targetGroups: targetGroups)
+        guard let node, let control, let registry, let targetGroups, let listeners, let events else { return nil }
+        return Config(node: node, control: control, registry: registry, listeners: listeners, targetGroups: targetGroups,
+                      events: events)
     }
 
     /// Reports every later-release key present in `mapping`, at the key.

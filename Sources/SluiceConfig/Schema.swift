@@ -13,11 +13,17 @@ enum LaterFeature {
 /// such as `proxy_protocol: off`); a key in a `…Later` table is refused as not supported yet; any
 /// other key is unknown.
 enum Schema {
-    static let topLevelKeys = ["node", "control", "registry", "listeners", "target_groups"]
+    static let topLevelKeys = ["node", "control", "registry", "listeners", "target_groups", "events"]
     static let topLevelLater: KeyValuePairs<String, LaterFeature> = [:]
     static let registryKeys = ["etcd"]
     static let etcdKeys = ["endpoints", "prefix", "dial_timeout", "lease_ttl", "tls"]
     static let etcdTLSKeys = ["ca_file", "cert", "key"]
+    static let eventsKeys = ["rules", "retry"]
+    static let eventsRetryKeys = ["attempts", "backoff", "max_backoff"]
+    static let eventRuleKeys = ["name", "match", "deliver"]
+    static let eventDeliverKeys = ["webhook", "exec", "secret_file", "ca_file"]
+    /// Largest webhook secret file read.
+    static let maxSecretBytes = 4096
 
     static let nodeKeys = ["name", "zone", "workers", "max_connections", "shutdown_grace"]
     static let controlKeys = ["socket", "metrics", "state"]
@@ -83,8 +89,9 @@ enum Schema {
     static let groupKeys = [
         "name", "protocol", "algorithm", "targets", "cross_zone", "slow_start", "health_check", "hash_key",
         "stickiness", "deregistration_delay", "min_healthy", "tls", "protocol_version", "proxy_protocol",
-        "scaling",
+        "max_per_target", "surge_queue", "scaling",
     ]
+    static let surgeQueueKeys = ["size", "timeout"]
     /// Keys of a group's `scaling:` (SPEC §11).
     static let scalingKeys = [
         "min", "max", "desired", "launch", "terminate", "hook_timeout", "cooldown", "replace_unhealthy_after",

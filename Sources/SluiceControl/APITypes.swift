@@ -337,6 +337,40 @@ public struct ControlError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
+/// One dead letter of an event rule (SPEC §13): an event that failed every attempt.
+public struct FailedEvent: Codable, Sendable, Equatable {
+    /// The event's id (`sluicectl events redeliver ID`).
+    public var id: String
+    public var rule: String
+    public var event: ControlEvent
+    public var attempts: Int
+    /// The last attempt's error.
+    public var error: String
+    /// RFC 3339 UTC.
+    public var failedAt: String
+
+    public init(id: String, rule: String, event: ControlEvent, attempts: Int, error: String, failedAt: String) {
+        self.id = id
+        self.rule = rule
+        self.event = event
+        self.attempts = attempts
+        self.error = error
+        self.failedAt = failedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, rule, event, attempts, error
+        case failedAt = "failed_at"
+    }
+}
+
+/// `GET /v1/events/failed`.
+public struct FailedEvents: Codable, Sendable, Equatable {
+    public var failed: [FailedEvent]
+
+    public init(failed: [FailedEvent]) { self.failed = failed }
+}
+
 /// One scaling activity of a managed group (SPEC §11).
 public struct ScalingActivityInfo: Codable, Sendable, Equatable {
     public var id: String

@@ -21,6 +21,10 @@ public protocol ControlBackend: Sendable {
     func reload() -> ReloadResult
     /// `GET /metrics`: the Prometheus text exposition (see `MetricsWriter`).
     func metrics() -> String
+    /// `GET /v1/events/failed`: the event rules' dead letters (SPEC §13).
+    func failedEvents() -> [FailedEvent]
+    /// `POST /v1/events/failed/{id}/redeliver`; `.notFound` when no dead letter has that id.
+    func redeliverEvent(id: String) throws(ControlError)
     /// `GET /v1/target-groups/{g}/scaling` (SPEC §11): 404 for an unknown group, 409 `NotManaged` for
     /// one without a `scaling` block.
     func scaling(group: String) throws(ControlError) -> ScalingInfo
@@ -28,6 +32,15 @@ public protocol ControlBackend: Sendable {
     func scale(group: String, desired: Int) throws(ControlError) -> ScalingInfo
     /// `GET /v1/scaling`: every managed group.
     func scalingGroups() -> [ScalingInfo]
+}
+
+extension ControlBackend {
+    /// `GET /v1/events/failed`: the event rules' dead letters (SPEC §13). None by default.
+    public func failedEvents() -> [FailedEvent] { [] }
+    /// `POST /v1/events/failed/{id}/redeliver`: appends the dead letter `id` to its rule's outbox again.
+    public func redeliverEvent(id: String) throws(ControlError) {
+        throw .notFound("no failed event \"\(id)\"")
+    }
 }
 
 /// Defaults for backends without scaling (test doubles): a group that exists is not managed.

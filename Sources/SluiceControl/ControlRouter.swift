@@ -99,6 +99,13 @@ public struct ControlRouter: Sendable {
             default:
                 break
             }
+        case 3 where segments[0] == "v1" && segments[1] == "events" && segments[2] == "failed":
+            try allow("GET")
+            return .respond(try Self.json(200, FailedEvents(failed: backend.failedEvents())))
+        case 5 where segments[0] == "v1" && segments[1] == "events" && segments[2] == "failed" && segments[4] == "redeliver":
+            try allow("POST")
+            try backend.redeliverEvent(id: segments[3])
+            return .respond(try Self.json(202, ["redelivered": segments[3]]))
         case 3 where segments[0] == "v1" && segments[1] == "target-groups":
             try allow("GET")
             guard let group = backend.group(segments[2]) else {

@@ -18,6 +18,11 @@ public final class EventBus: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Synchronous sinks (event rules), called in `publish` in order.
+    private let sinks = Mutex<[@Sendable (ControlEvent) -> Void]>([])
+    /// Held across id assignment, sinks and fan-out while a sink is installed, so ids, sink calls and
+    /// every subscriber see events in one order.
+    private let publishing = Mutex(())
     /// Makes event ids unique across restarts: the wall-clock second and millisecond the bus was made, in hex.
     private let idPrefix: String
 
@@ -32,12 +37,37 @@ public final class EventBus: Sendable {
     /// has none. Safe from any thread; O(subscribers). Returns the event as delivered.
     @discardableResult
     public func publish(_ event: ControlEvent) -> ControlEvent {
+        let current = sinks.withLock { $0 }
+        guard !current.isEmpty else { return deliver(event) }
+        return publishing.withLock { _ in
+            let delivered = deliver(event, fanOut: false)
+            for sink in current { sink(delivered) }
+            fanOut(delivered)
+            return delivered
+        }
+    }
+
+    /// Adds a sink that sees every event published from now on, synchronously inside `publish` once
+    /// the event has its id, before any subscriber gets it; `publish` returns only when the sink did.
+    /// A sink is never dropped behind the way a subscriber can be: it must be quick enough for the
+    /// publishing thread (event rules append and fsync — control threads only publish).
+    public func addSink(_ sink: @escaping @Sendable (ControlEvent) -> Void) {
+        sinks.withLock { $0.append(sink) }
+    }
+
+    private func fanOut(_ event: ControlEvent) {
+        let targets = state.withLock { Array($0.subscribers.values) }
+        for subscriber in targets { subscriber.enqueue(event) }
+    }
+
+    private func deliver(_ event: ControlEvent, fanOut: Bool = true) -> ControlEvent {
         var event = event
         let (targets, sequence) = state.withLock { state in
             state.published &+= 1
             return (Array(state.subscribers.values), state.published)
         }
         if event.id == nil { event.id = "\(idPrefix)-\(sequence)" }
+        guard fanOut else { return event }
         for subscriber in targets {
             subscriber.enqueue(event)
         }

@@ -30,6 +30,15 @@ public protocol DataPlane: AnyObject, Sendable {
 
     /// True once every worker applied routing version `version` or later.
     func allWorkersAdopted(_ version: UInt64) -> Bool
+
+    /// Requests (L7) or connections (L4) waiting in group `group`'s surge queue now (0 when it
+    /// has none): target tracking's pressure and scale-from-zero's trigger (SPEC §11, §12).
+    func surgeQueueLength(group: String) -> Int
+}
+
+extension DataPlane {
+    /// Test doubles without a data path have no queue.
+    public func surgeQueueLength(group: String) -> Int { 0 }
 }
 
 extension Runtime: DataPlane {

@@ -110,6 +110,18 @@ final class HTTPExchange {
     var keyMissing = false
     /// Target named by a valid stickiness cookie, or -1.
     var stickyTarget = -1
+    /// Surge queue (SPEC §12): the target (index in the connection's Plan) whose slot this
+    /// exchange holds before attaching to it, or -1; whether it waits in `surgeQueue` now;
+    /// when it first queued (0: never) and until when it may wait; whether it was just
+    /// handed a slot (its turn: it does not queue behind others again); whether Sluice's
+    /// 503 says `Retry-After` (a queue timeout).
+    var heldTarget = -1
+    var surgeQueued = false
+    var surgeQueue: SurgeQueue?
+    var surgeSince: UInt64 = 0
+    var surgeDeadline: UInt64 = 0
+    var surgeTurn = false
+    var retryAfter = false
 
     /// Head bytes Sluice writes to the target (the rewritten request head), kept until the
     /// exchange ends so a retry can send it again.

@@ -118,6 +118,22 @@ public final class Plan: Sendable {
         var protocolVersion = ProtocolVersion.http1
         /// `proxy_protocol` of the group: the header its targets get, whatever the listener says.
         var proxySend: ProxyProtocolVersion?
+        /// `max_per_target` (0: unlimited): picking a target then reserves one of its slots.
+        var maxPerTarget = 0
+        /// `surge_queue` when its size is not 0: the group's queue (shared by every Plan),
+        /// its size and its timeout.
+        var surge: SurgeQueue? {
+            didSet { surgeRef = surge.map { Unmanaged.passUnretained($0) } }
+        }
+        /// `surge` without reference counting, for the one check per request (`surge` keeps
+        /// the queue alive as long as the Plan).
+        private var surgeRef: Unmanaged<SurgeQueue>?
+        var surgeSize = 0
+        var surgeTimeout: UInt64 = 0
+
+        /// Others wait in the group's queue (false without one): a new request queues behind them.
+        @inline(__always)
+        var surgeHasWaiters: Bool { surgeRef?._withUnsafeGuaranteedRef { !$0.isEmpty } ?? false }
     }
 
     struct TargetPlan: Sendable {
@@ -176,6 +192,12 @@ public final class Plan: Sendable {
             gp.statsId = ids?.group(g.name) ?? gi
             gp.protocolVersion = g.protocolVersion
             gp.proxySend = g.proxyProtocol.map(Plan.proxyVersion)
+            gp.maxPerTarget = g.maxPerTarget
+            if g.surgeQueue.size > 0 {
+                gp.surge = SurgeQueues.shared.queue(for: g.name)
+                gp.surgeSize = g.surgeQueue.size
+                gp.surgeTimeout = g.surgeQueue.timeout
+            }
             if let t = g.tls {
                 let alpn: [String] = g.protocolKind == .https ? (g.protocolVersion == .http1 ? ["http/1.1"] : ["h2"]) : []
                 gp.tls = try TLSContexts.shared.client(t, alpn: alpn, group: g.name)

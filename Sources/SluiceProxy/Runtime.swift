@@ -59,7 +59,12 @@ public final class Runtime: Sendable {
                                     accessLog: accessLogWriter.rings[w], stats: stats[w]))
         }
         self.seeds = seeds
+        SurgeQueues.shared.register(wakeFds: seeds.map(\.wakeFd))
     }
+
+    /// Requests (L7) or connections (L4) waiting in group `group`'s surge queue now (0 when
+    /// it has no queue); what target tracking and scale-from-zero read (SPEC §11, §12).
+    public func surgeQueueLength(group: String) -> Int { SurgeQueues.shared.length(group: group) }
 
     /// What a listener binds: its TCP listening socket (every listener but udp ones) and its
     /// UDP socket (udp, tcp_udp). tcp_udp binds both on one port.

@@ -51,6 +51,8 @@ public final class StatsBlock: @unchecked Sendable {
     static let proxyAccepted = 72
     static let proxyInvalid = 73
     static let proxyTimeout = 74
+    /// Requests (L7) or connections (L4) that waited in a surge queue until its timeout.
+    static let surgeTimeout = 75
     static let perListener = 80
 
     /// Results of TLS handshakes, in slot order: completed (full), completed (resumed), then
@@ -62,7 +64,8 @@ public final class StatsBlock: @unchecked Sendable {
     static let requestsBase = maxListeners * perListener
     /// About 2 M slots (16 MiB of address space per worker); `calloc` of this size maps
     /// zero pages lazily, so only the pages of status codes that occur take memory.
-    static let slotCount = requestsBase + maxListeners * groupColumns * codeSlots
+    static let groupBase = requestsBase + maxListeners * groupColumns * codeSlots
+    static let slotCount = groupBase + maxGroups * perGroup
 
     private let slots: UnsafeMutablePointer<UInt64>
 

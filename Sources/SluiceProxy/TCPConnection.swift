@@ -37,13 +37,14 @@ struct Flow: ~Copyable {
 /// listeners, is read from the client socket; no target yet) → `.handshaking` (a `tls`
 /// listener's TLS handshake with the client) → `.connecting` (target connect in flight,
 /// retried on failure; a PROXY header to send goes out first) → `.established` (bytes move
-/// through each side's `Transport`) → `.free` (back in the slab).
+/// through each side's `Transport`) → `.free` (back in the slab). `.queued` (between the
+/// preamble or handshake and `.connecting`): waiting in the group's surge queue, nothing read.
 ///
 /// The connection owns its sockets as `Descriptor`s: `client` from accept to close, `server`
 /// from `socket()` to close, and each flow's pipe while bytes are in it. A descriptor is
 /// unregistered from the worker's `FdTable` before its owner drops it.
 final class TCPConnection {
-    enum State { case free, handshaking, preamble, connecting, established }
+    enum State { case free, handshaking, preamble, connecting, established, queued }
 
     let slot: Int32
     var generation: UInt32 = 0
@@ -55,6 +56,14 @@ final class TCPConnection {
     var target = -1
     var tried = TriedTargets()
     var flowHash: UInt64 = 0
+    /// Surge queue (SPEC §12, `.queued`): the target whose slot is held before attaching
+    /// (-1: none), the queue, when the connection first queued (0: never) and until when it
+    /// may wait, and whether it was just handed a slot (its turn).
+    var heldTarget = -1
+    var surgeQueue: SurgeQueue?
+    var surgeSince: UInt64 = 0
+    var surgeDeadline: UInt64 = 0
+    var surgeTurn = false
 
     var client: Descriptor? = nil
     var server: Descriptor? = nil
@@ -107,6 +116,7 @@ final class TCPConnection {
     var nextDeadline: UInt64 {
         switch state {
         case .connecting: connectDeadline
+        case .queued: surgeDeadline
         case .handshaking: handshakeDeadline
         case .preamble where preamble.readsInput: preambleDeadline
         default: lastActivity &+ idleTimeout
@@ -124,6 +134,10 @@ final class TCPConnection {
         assert(server == nil)
         target = -1
         tried = TriedTargets()
+        heldTarget = -1
+        surgeQueue = nil
+        surgeSince = 0
+        surgeTurn = false
         serverHandshaking = false
         clientTransport = .plain
         serverTransport = .plain

@@ -20,11 +20,15 @@ public final class TargetRuntime: Sendable {
 
     /// The target's socket address, parsed once when the target is created (not per Plan).
     public let socketAddress: SocketAddress?
+    /// The surge queue of the target's group (the process keeps one per group name, so the
+    /// unretained reference stays valid; no reference counting on the per-request check).
+    private let surgeRef: Unmanaged<SurgeQueue>
 
     public init(group: String, key: String, host: String? = nil, port: UInt16 = 0) {
         self.group = group
         self.key = key
         socketAddress = host.flatMap { SocketAddress(host: $0, port: port) }
+        surgeRef = Unmanaged.passUnretained(SurgeQueues.shared.queue(for: group))
     }
 
     @inline(__always)
@@ -35,6 +39,40 @@ public final class TargetRuntime: Sendable {
 
     @inline(__always)
     func finished() { inFlight.subtract(1, ordering: .relaxed) }
+
+    /// A request or connection whose slot was already counted (reserved under
+    /// `max_per_target`, or handed on from another) starts.
+    @inline(__always)
+    func startedHeld() { sent.add(1, ordering: .relaxed) }
+
+    /// A request or connection to this target ended: its slot goes to the head of the group's
+    /// surge queue when someone waits there (one relaxed load when nobody does), else it is
+    /// released.
+    @inline(__always)
+    func release() {
+        if surgeRef._withUnsafeGuaranteedRef({ $0.isEmpty }) { finished() } else { handOn() }
+    }
+
+    /// Gives this target's slot (still counted) to the head waiter of the group's queue, or
+    /// releases it when the queue is empty after all.
+    func handOn() {
+        let surge = surgeRef.takeUnretainedValue()
+        if let w = surge.popHead() {
+            SurgeQueues.shared.post(SurgeHandoff(waiter: w, queue: surge, target: self))
+        } else {
+            finished()
+        }
+    }
+
+    /// Takes a slot when fewer than `limit` are in flight: one atomic add, undone when the
+    /// target was full.
+    @inline(__always)
+    func reserve(limit: Int) -> Bool {
+        let old = inFlight.wrappingAdd(1, ordering: .relaxed).oldValue
+        if old < limit { return true }
+        inFlight.subtract(1, ordering: .relaxed)
+        return false
+    }
 
     @inline(__always)
     func failed() { consecutiveFailures.add(1, ordering: .relaxed) }

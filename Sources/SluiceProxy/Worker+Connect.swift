@@ -40,10 +40,12 @@ enum TargetConnect: ~Copyable {
 extension Worker {
     /// Picks the next untried target of `group` (of the worker's current `plan`) and adds it
     /// to `tried`. Nil when none is left or the attempts (`maxConnectAttempts`) are used up.
+    /// Under `max_per_target` the pick also reserves a slot of the target (the caller holds
+    /// it); a full target is passed over for one with room, and nil means all are full.
     @inline(__always)
     func pickTarget(group: Int, tried: inout TriedTargets, choice: TargetChoice) -> Int? {
         guard tried.count < Worker.maxConnectAttempts else { return nil }
-        let pick: Int?
+        var pick: Int?
         if choice.sticky >= 0 && !tried.contains(choice.sticky) {
             pick = choice.sticky
         } else if choice.roundRobin {
@@ -53,6 +55,7 @@ extension Worker {
         } else {
             pick = pickers[group].pick(hash: choice.hash, excluding: tried)
         }
+        if let t = pick, plan.groups[group].maxPerTarget > 0 { pick = reserveSlot(group: group, from: t, tried: tried) }
         if let t = pick { tried.insert(t) }
         return pick
     }
@@ -94,6 +97,19 @@ extension Worker {
         }
     }
 
+    /// Starts a connection to `target` of `group` (a slot handed over from the surge queue)
+    /// and adds it to `tried`.
+    func connectTarget(group: Int, target t: Int, tried: inout TriedTargets, owner: FdOwner,
+                       index: Int32) -> TargetConnect {
+        tried.insert(t)
+        switch startConnect(to: plan.groups[group].targets[t].address, owner: owner, index: index) {
+        case .connected(let socket): return .connected(target: t, socket: socket)
+        case .inProgress(let socket): return .inProgress(target: t, socket: socket)
+        case .failed(let e): return .failed(target: t, e)
+        case .noSocket: return .noSocket(target: t)
+        }
+    }
+
     /// Picks an untried target of `group` in the worker's current `plan` and starts a
     /// connection to it (see `TargetConnect`).
     @inline(__always)
@@ -105,6 +121,19 @@ extension Worker {
         case .inProgress(let socket): return .inProgress(target: t, socket: socket)
         case .failed(let e): return .failed(target: t, e)
         case .noSocket: return .noSocket(target: t)
+        }
+    }
+}
+
+extension TargetConnect {
+    /// The target this outcome is about, -1 for `.exhausted`.
+    var pickedTarget: Int {
+        switch self {
+        case .connected(let t, _): return t
+        case .inProgress(let t, _): return t
+        case .failed(let t, _): return t
+        case .noSocket(let t): return t
+        case .exhausted: return -1
         }
     }
 }

@@ -20,6 +20,11 @@ extension Worker {
         let p = plan(of: c)
         c.exchange.group = groups.count == 1 ? groups[0].group : groups[actionChoosers[c.listener][choice].next() ?? 0].group
         c.exchange.tried = TriedTargets()
+        c.exchange.heldTarget = -1
+        c.exchange.surgeQueued = false
+        c.exchange.surgeSince = 0
+        c.exchange.surgeTurn = false
+        c.exchange.retryAfter = false
         c.exchange.responseParser.reset()
         c.exchange.request.begin(head.framing)
         c.exchange.forwarded = true
@@ -504,6 +509,10 @@ extension Worker {
         let statsId = plan(of: c).listeners[c.listener].statsId
         let isStream = c.streamPipe != nil
         if statsId >= 0 && !isStream { stats.add(StatsBlock.listenerSlot(statsId, StatsBlock.connClosed)) }
+        leaveQueue(c)  // a client that leaves while queued is dropped from the queue
+        releaseHeld(c)
+        c.exchange.surgeSince = 0
+        c.exchange.surgeTurn = false
         releaseUpstream(c, reusable: false)
         if case .tls(let s) = c.transport { s.shutdown() }  // close_notify, best effort
         c.transport = .plain
@@ -543,6 +552,7 @@ extension Worker {
         case .handshaking:
             return c.handshakeDeadline
         case .open:
+            if c.exchange.surgeQueued { return c.exchange.surgeDeadline }
             return c.exchange.machine.deadline(policy: policy(of: c), lastActivity: c.lastActivity)
         case .lingering:
             return c.lastActivity &+ Worker.lingerNanos
@@ -575,6 +585,10 @@ extension Worker {
             countHandshakeFailure(.timeout, statsId: plan(of: c).listeners[c.listener].statsId)
             closeHTTP(c)
         case .open:
+            if c.exchange.surgeQueued {
+                surgeTimedOut(c)
+                return
+            }
             let readingHead = c.exchange.machine.state == .receivingHead
             let next = c.exchange.machine.timerFired(now: now, policy: policy(of: c), lastActivity: c.lastActivity)
             if readingHead, case .answer = next { captureRejectedForLog(c) }  // 408

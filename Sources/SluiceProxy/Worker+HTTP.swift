@@ -151,8 +151,8 @@ extension Worker {
     }
 
     func httpClientEvent(_ c: HTTPConnection, _ events: EpollEvents) {
-        if events.contains(.error) {
-            closeHTTP(c)
+        if events.contains(.error) || (c.exchange.surgeQueued && !events.isDisjoint(with: [.readHangup, .hangup])) {
+            closeHTTP(c)  // an error, or a client that left while its request waited in a surge queue
             return
         }
         if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) { c.clientIO.noteReadable() }
@@ -354,7 +354,7 @@ extension Worker {
         c.exchange.ownAnswer = true
         c.streamPipe?.ownAnswer = true  // an HTTP/2 stream: gRPC clients get a grpc-status
         c.input.start = c.input.end
-        queueToClient(c, CannedResponse.bytes(status: status, close: true))
+        queueToClient(c, c.exchange.retryAfter ? CannedResponse.retryLater : CannedResponse.bytes(status: status, close: true))
     }
 
     func queueToClient(_ c: HTTPConnection, _ bytes: [UInt8]) {

@@ -15,6 +15,8 @@ extension Worker {
         }
         routingVersion = version
         store.acknowledge(worker: id, routingVersion: version)
+        // Targets may have appeared (registered, healthy, weight) or capacity grown.
+        for g in surgeGroups { dispatchSurge(group: g) }
     }
 
     /// Gives the pickers the weights published in place. Keeps their rotation state and
@@ -162,6 +164,7 @@ extension Worker {
         }
         idlePool = pool
         if let old { rebaseH2Upstreams(from: old) }
+        surgeGroups = plan.groups.indices.filter { plan.groups[$0].surge != nil }
     }
 
     /// HTTP/2 target connections move to the new Plan's indices like pooled ones; those to

@@ -156,20 +156,28 @@ extension Worker {
     /// Opens a connection to the next untried target, or closes the client when the group
     /// has none left (or the attempts are used up).
     func connectNext(_ c: TCPConnection) {
-        if let old = c.plan, old !== self.plan {
-            // A new Plan arrived between tries (health change, reload): continue on it.
-            guard let r = self.plan.rebase(group: c.group, tried: c.tried, from: old) else {
-                close(c)
-                return
-            }
-            (c.group, c.tried) = r
-            c.plan = self.plan
-            c.listener = self.plan.listeners.firstIndex { $0.name == old.listeners[c.listener].name } ?? 0
+        guard rebaseTCP(c) else {
+            close(c)
+            return
         }
         guard let plan = c.plan else { return }
+        let turn = c.surgeTurn
+        c.surgeTurn = false
+        // First in, first out: while others wait, a new connection queues behind them.
+        if !turn, c.tried.count == 0, c.heldTarget < 0, plan.groups[c.group].surgeHasWaiters, let q = plan.groups[c.group].surge {
+            enqueue(c, q, atHead: false)
+            return
+        }
+        let holds = plan.groups[c.group].maxPerTarget > 0
         while true {
-            switch connectUntried(group: c.group, tried: &c.tried, choice: TargetChoice(hash: c.flowHash),
-                                  owner: .targetSide, index: c.slot) {
+            // A slot handed over from the surge queue, else the next untried target.
+            let held = c.heldTarget
+            let attempt = held >= 0
+                ? connectTarget(group: c.group, target: held, tried: &c.tried, owner: .targetSide, index: c.slot)
+                : connectUntried(group: c.group, tried: &c.tried, choice: TargetChoice(hash: c.flowHash),
+                                 owner: .targetSide, index: c.slot)
+            if held < 0 && holds && attempt.pickedTarget >= 0 { c.heldTarget = attempt.pickedTarget }
+            switch consume attempt {
             case .connected(let t, let socket):
                 attachServer(c, target: t, socket: socket)
                 if plan.groups[c.group].tls != nil {
@@ -188,15 +196,35 @@ extension Worker {
                 armTimer(c)
                 return
             case .failed:
+                releaseHeld(c)
                 continue
             case .exhausted:
+                // Every eligible target full, or none to pick, before any was tried: wait in
+                // the group's queue when it has one.
+                if c.tried.count == 0, let q = plan.groups[c.group].surge {
+                    enqueue(c, q, atHead: turn)
+                    return
+                }
                 close(c)
                 return
             case .noSocket:
+                releaseHeld(c)
                 close(c)
                 return
             }
         }
+    }
+
+    /// Moves a connection onto the worker's current Plan (group by name, tried targets by
+    /// address) if it runs on an older one. False when its group is gone.
+    func rebaseTCP(_ c: TCPConnection) -> Bool {
+        guard let old = c.plan, old !== self.plan else { return true }
+        // A new Plan arrived between tries (health change, reload): continue on it.
+        guard let r = self.plan.rebase(group: c.group, tried: c.tried, from: old) else { return false }
+        (c.group, c.tried) = r
+        c.plan = self.plan
+        c.listener = self.plan.listeners.firstIndex { $0.name == old.listeners[c.listener].name } ?? 0
+        return true
     }
 
     @inline(__always)
@@ -205,7 +233,12 @@ extension Worker {
         c.serverTransport = .plain
         c.target = t
         pickers[c.group].opened(t)
-        plan.groups[c.group].targets[t].runtime.started()
+        if c.heldTarget == t {
+            c.heldTarget = -1
+            plan.groups[c.group].targets[t].runtime.startedHeld()  // counted when reserved or handed over
+        } else {
+            plan.groups[c.group].targets[t].runtime.started()
+        }
     }
 
     /// The current target connection failed to open: forget it and try another.
@@ -224,7 +257,7 @@ extension Worker {
             c.server = nil  // closes
         }
         if c.target >= 0 {
-            c.plan?.groups[c.group].targets[c.target].runtime.finished()
+            c.plan?.groups[c.group].targets[c.target].runtime.release()
             // Balancer state belongs to the current plan; a connection from an older plan
             // has nothing to give back to it.
             if c.plan === plan { pickers[c.group].closed(c.target) }
@@ -310,6 +343,9 @@ extension Worker {
         case .established: service(c)
         case .handshaking: clientHandshake(c)
         case .preamble where c.preamble.readsInput && c.clientReady.readable: runPreamble(c)
+        case .queued:
+            // A client that hangs up while queued leaves the queue; its bytes stay in the kernel.
+            if !events.isDisjoint(with: [.readHangup, .hangup]) { close(c) }
         case .preamble, .connecting, .free: break
         }
     }
@@ -536,6 +572,8 @@ extension Worker {
             now >= c.preambleDeadline {
             countProxyHeader(StatsBlock.proxyTimeout, statsId: id)
         }
+        leaveQueue(c)  // a client that leaves while queued is dropped from the queue
+        releaseHeld(c)
         dropServer(c)
         if case .tls(let s) = c.clientTransport { s.shutdown() }
         c.clientTransport = .plain

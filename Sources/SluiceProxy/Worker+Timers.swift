@@ -33,6 +33,8 @@ extension Worker {
             armTimer(c)  // no-op while a later entry is still pending
         } else if c.state == .connecting {
             connectFailed(c)
+        } else if c.state == .queued {
+            surgeTimedOut(c)
         } else {
             close(c)  // idle timeout (or a preamble that took too long)
         }

@@ -24,10 +24,26 @@ extension Worker {
         // After `rebase` the connection runs on the worker's `plan`, whose indices
         // `pickTarget` and the pool use.
         let group = c.exchange.group
+        let turn = c.exchange.surgeTurn
+        c.exchange.surgeTurn = false
+        // First in, first out: while others wait, a new request queues behind them.
+        if !turn, c.exchange.machine.attempts == 0, plan.groups[group].surgeHasWaiters, let q = plan.groups[group].surge {
+            enqueue(c, q, atHead: false)
+            return
+        }
         let choice = TargetChoice(hash: c.exchange.keyHash, sticky: c.exchange.stickyTarget,
                                   roundRobin: c.exchange.keyMissing)
+        let holds = plan.groups[group].maxPerTarget > 0
         attempts: while c.exchange.machine.mayAttempt {
-            guard let t = pickTarget(group: group, tried: &c.exchange.tried, choice: choice) else { break }
+            let t: Int
+            if c.exchange.heldTarget >= 0 {
+                t = c.exchange.heldTarget  // handed over from the surge queue
+                c.exchange.tried.insert(t)
+            } else {
+                guard let p = pickTarget(group: group, tried: &c.exchange.tried, choice: choice) else { break }
+                t = p
+                if holds { c.exchange.heldTarget = t }
+            }
             c.exchange.machine.targetPicked()
             if plan.groups[group].protocolVersion != .http1 {
                 // HTTP/2 to the target: a stream on a shared connection.
@@ -40,12 +56,14 @@ extension Worker {
                     armHTTPTimer(c)
                     return
                 case .failed:
+                    releaseHeld(c)
                     plan.groups[group].targets[t].runtime.failed()
                     let next = c.exchange.machine.connectFailed(timedOut: false)
                     if next == .connect { continue }
                     perform(c, next)
                     return
                 case .noSocket:
+                    releaseHeld(c)
                     break attempts
                 }
             }
@@ -77,6 +95,7 @@ extension Worker {
                 return
             case .failed:
                 discard(u)  // only its slot: `startConnect` closed the socket
+                releaseHeld(c)
                 plan.groups[group].targets[t].runtime.failed()
                 let next = c.exchange.machine.connectFailed(timedOut: false)
                 if next == .connect { continue }
@@ -84,8 +103,15 @@ extension Worker {
                 return
             case .noSocket:
                 discard(u)
+                releaseHeld(c)
                 break attempts
             }
+        }
+        // Every eligible target full, or none to pick, before any was tried: wait in the
+        // group's queue when it has one (at its head when it was this request's turn).
+        if c.exchange.machine.attempts == 0, let q = plan.groups[group].surge {
+            enqueue(c, q, atHead: turn)
+            return
         }
         // No target could be picked before any was tried (none listed, all draining or at
         // weight 0): 503. Targets were tried and failed: 504 if one timed out, else 502.
@@ -172,7 +198,12 @@ extension Worker {
     func attach(_ c: HTTPConnection, _ u: UpstreamConnection) {
         u.owner = c.slot
         u.runtime = plan(of: c).groups[c.exchange.group].targets[u.target].runtime
-        u.runtime?.started()
+        if c.exchange.heldTarget == u.target {
+            c.exchange.heldTarget = -1
+            u.runtime?.startedHeld()  // its slot was counted when reserved or handed over
+        } else {
+            u.runtime?.started()
+        }
         c.exchange.logTarget = u.target
         if c.exchange.targetStarted == 0 { c.exchange.targetStarted = now }
         c.exchange.upstream = u
@@ -222,7 +253,7 @@ extension Worker {
     func releaseUpstream(_ c: HTTPConnection, reusable: Bool) {
         guard let u = c.exchange.upstream else { return }
         c.exchange.upstream = nil
-        u.runtime?.finished()
+        u.runtime?.release()
         if u.planGeneration == plan.generation { pickers[u.group].closed(u.target) }
         if reusable && !u.connecting && u.socket != nil && u.planGeneration == plan.generation
             && idlePool[u.group][u.target].count < Worker.poolLimitPerTarget {
@@ -280,7 +311,7 @@ extension Worker {
     func upstreamConnectFailed(_ c: HTTPConnection, timedOut: Bool) {
         guard let u = c.exchange.upstream else { return }
         c.exchange.upstream = nil
-        u.runtime?.finished()
+        u.runtime?.release()
         u.runtime?.failed()
         if u.planGeneration == plan.generation { pickers[u.group].closed(u.target) }
         discard(u)

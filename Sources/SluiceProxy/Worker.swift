@@ -140,6 +140,11 @@ final class Worker {
     let wakeFd: Int32
     var stopDeadline: UInt64?
     var seenEvictions: UInt64 = 0
+    /// Surge queues: handoffs taken from this worker's mailbox (reused), the groups of
+    /// `plan` that have a queue, and when the next sweep of non-empty queues is due.
+    var surgeMail: [SurgeHandoff] = []
+    var surgeGroups: [Int] = []
+    var nextSurgeSweep: UInt64 = 0
     var nextTrim: UInt64 = 0
 
     init(seed: WorkerSeed) throws(Errno) {
@@ -190,6 +195,7 @@ final class Worker {
             if !pipeQueue.isEmpty { flushStreamPipes() }
             if listenerPending.contains(true) { acceptPending() }
             if now >= nextTrim { trimPools() }
+            if !surgeGroups.isEmpty && now >= nextSurgeSweep { sweepSurgeQueues() }
             if stopDeadline == nil, process.stopping.load(ordering: .relaxed) { beginStop() }
             if let deadline = stopDeadline {
                 if activeLocal == 0 { break }
@@ -207,6 +213,7 @@ final class Worker {
             timeout = acceptPaused ? clamp(timeout, Worker.pausedPollMillis) : 0
         }
         if udpReadPending { timeout = 0 }
+        if !surgeGroups.isEmpty && surgeWaiting { timeout = clamp(timeout, Worker.surgeSweepMillis) }
         if stopDeadline != nil { timeout = clamp(timeout, 100) }
         if httpBuffers.canTrim || buffers.canTrim || pipes.canTrim {
             // Wake up to give idle memory back even when nothing else happens.
@@ -243,6 +250,7 @@ final class Worker {
             upstreamEvent(upstreams[Int(entry.index)], events)
         case .wakeup:
             Posix.drainEventfd(fd)
+            takeSurgeHandoffs()
         case .h2Client:
             h2ClientEvent(slot: entry.index, events)
         case .h2Upstream:

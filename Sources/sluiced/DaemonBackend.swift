@@ -3,6 +3,7 @@ import Logging
 import SluiceConfig
 import SluiceControl
 import SluiceControlPlane
+import SluiceEvents
 import SluiceProxy
 import Synchronization
 
@@ -29,11 +30,14 @@ final class DaemonBackend: ControlBackend {
     let log: Logger
     let configHash: ConfigHash
     let reloading: @Sendable () -> ReloadResult
+    /// Event rules (SPEC §13).
+    let eventRules: EventRules
     /// Managed groups (SPEC §11).
     let scaler: Scaler?
 
     init(control: ControlPlane, runtime: Runtime, fleet: Fleet?, configPath: String, workers: Int, configHash: ConfigHash, log: Logger,
-         scaler: Scaler? = nil, reload: @escaping @Sendable () -> ReloadResult) {
+         eventRules: EventRules, scaler: Scaler? = nil, reload: @escaping @Sendable () -> ReloadResult) {
+        self.eventRules = eventRules
         self.scaler = scaler
         self.control = control
         self.runtime = runtime
@@ -137,7 +141,21 @@ final class DaemonBackend: ControlBackend {
             }
             text += w.text
         }
-        return text
+        var w = MetricsWriter()
+        MetricsCollector.events(&w, rules: eventRules.metrics())
+        return text + w.text
+    }
+
+    func failedEvents() -> [FailedEvent] { eventRules.failed() }
+
+    func redeliverEvent(id: String) throws(ControlError) {
+        let found: Bool
+        do {
+            found = try eventRules.redeliver(id: id)
+        } catch {
+            throw .internal(error.description)
+        }
+        guard found else { throw .notFound("no failed event \"\(id)\"") }
     }
 }
 

@@ -131,6 +131,7 @@ enum MetricsCollector {
             }
         }
         udpErrors(&w, listeners: listeners, udp: udpListeners, sum: sum)
+        surgeErrors(&w, listeners: listeners, sum: sum)
         udpDatagrams(&w, listeners: listeners, udp: udpListeners, sum: sum)
         for (name, l) in listeners where tlsListeners.contains(name) {
             for (i, result) in StatsBlock.tlsResults.enumerated() {
@@ -138,6 +139,7 @@ enum MetricsCollector {
                           labels: [("listener", name), ("result", result)], value: sum { $0.tlsHandshakes(listener: l, result: i) })
             }
         }
+        surge(&w, runtime: runtime, config: config, groupIds: ids.groups, sum: sum)
         return w.text
     }
 }

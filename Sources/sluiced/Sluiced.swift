@@ -6,6 +6,7 @@ import SluiceConfig
 import SluiceControl
 import SluiceCore
 import SluiceControlPlane
+import SluiceEvents
 import SluiceProxy
 import Synchronization
 
@@ -109,6 +110,15 @@ struct Sluiced: ParsableCommand {
             }
         }
         let events = EventBus()
+        // Event rules (SPEC §13): every event goes through the rules synchronously, before `publish` returns.
+        let eventRules = EventRules(directory: EventRules.directory(forStateFile: statePath),
+                                    log: { Logger(label: "sluiced.events").error("\($0)") })
+        let ruleProblems = eventRules.apply(cfg.events)
+        if !ruleProblems.isEmpty {
+            for p in ruleProblems { printError(p) }
+            throw ExitCode(1)
+        }
+        events.addSink { eventRules.offer($0) }
         let control = ControlPlane(
             config: cfg,
             registrations: admitted.valid,
@@ -194,10 +204,11 @@ struct Sluiced: ParsableCommand {
         let configPath = config
         let hash = ConfigHash(Sluiced.fileHash(config))
         let reload: @Sendable () -> ReloadResult = {
-            Sluiced.reload(path: configPath, control: control, runtime: runtime, hash: hash, scaler: scaler)
+            Sluiced.reload(path: configPath, control: control, runtime: runtime, hash: hash, eventRules: eventRules,
+                           scaler: scaler)
         }
         let backend = DaemonBackend(control: control, runtime: runtime, fleet: fleet, configPath: config, workers: workers,
-                                    configHash: hash, log: log, scaler: scaler, reload: reload)
+                                    configHash: hash, log: log, eventRules: eventRules, scaler: scaler, reload: reload)
         let server = ControlServer(socketPath: cfg.control.socket, backend: backend, events: events,
                                    log: { Logger(label: "sluiced.control").info("\($0)") })
         do {
@@ -243,6 +254,7 @@ struct Sluiced: ParsableCommand {
         scaler.stop()
         scalingLeader?.stop()
         fleet?.stop()
+        eventRules.stop()
         checker.stop()
         for t in threads { t.join() }
         checkerThread.join()
@@ -255,7 +267,8 @@ struct Sluiced: ParsableCommand {
     }
 
     /// Re-reads the config file and applies it; the old config keeps running on any error.
-    static func reload(path: String, control: ControlPlane, runtime: Runtime, hash: ConfigHash, scaler: Scaler?) -> ReloadResult {
+    static func reload(path: String, control: ControlPlane, runtime: Runtime, hash: ConfigHash,
+                       eventRules: EventRules, scaler: Scaler? = nil) -> ReloadResult {
         let log = Logger(label: "sluiced")
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -269,9 +282,14 @@ struct Sluiced: ParsableCommand {
             for e in errors { log.error("reload refused: \(e)") }
             return ReloadResult(ok: false, generation: runtime.planStore.generation, errors: errors)
         }
+        // Rules first, so a rule this reload adds sees the reload's own event; put back if refused.
+        // Rules whose outbox cannot be opened do not run; the rest of the reload stands (logged).
+        let previousEvents = control.config.events
+        eventRules.apply(cfg.events)
         do {
             try control.reload(cfg)
         } catch {
+            eventRules.apply(previousEvents)
             log.error("reload refused: \(error.message)")
             return ReloadResult(ok: false, generation: runtime.planStore.generation, errors: [error.message])
         }
