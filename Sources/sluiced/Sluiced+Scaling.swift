@@ -2,11 +2,13 @@ import Logging
 import SluiceConfig
 import SluiceControl
 import SluiceControlPlane
+import SluiceProxy
 
 extension Sluiced {
     /// The Scaler of managed groups (SPEC §11), wired to the control plane (or the fleet's
     /// registry), `{statedir}/scaling.json` and the event bus; not started.
-    static func makeScaler(_ cfg: Config, control: ControlPlane, fleet: Fleet?, leader: FleetLeader?, log: Logger) throws -> Scaler {
+    static func makeScaler(_ cfg: Config, control: ControlPlane, runtime: Runtime, fleet: Fleet?, leader: FleetLeader?,
+                           log: Logger) throws -> Scaler {
         let path = ScalingStore.path(besideStateFile: cfg.control.state)
         var restored: [String: Int] = [:]
         do {
@@ -35,6 +37,9 @@ extension Sluiced {
             },
             targets: { control.scalingTargets(group: $0) })
         env.emit = { control.tell($0) }
+        // A group whose surge queue holds requests is under pressure; with no targets it scales
+        // from zero (SPEC §11, §12).
+        env.queueLength = { runtime.surgeQueueLength(group: $0) }
         env.log = { Logger(label: "sluiced.scaling").info("\($0)") }
         env.nodeZone = { control.config.node.zone }
         if let fleet { env.fleetZones = { fleet.nodes().map(\.zone) } }

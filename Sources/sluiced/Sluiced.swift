@@ -195,7 +195,7 @@ struct Sluiced: ParsableCommand {
                 })
             }
             try scalingLeader?.start()
-            scaler = try Sluiced.makeScaler(cfg, control: control, fleet: fleet, leader: scalingLeader, log: log)
+            scaler = try Sluiced.makeScaler(cfg, control: control, runtime: runtime, fleet: fleet, leader: scalingLeader, log: log)
         } catch {
             log.critical("scaling: \(error)")
             throw ExitCode(1)

@@ -205,6 +205,23 @@ struct ScalingTests {
         #expect(hooks.lines("launch.log").count == 2)
     }
 
+    @Test func aSurgeQueueScalesFromZero() throws {
+        let hooks = try ScalingHooks()
+        defer { hooks.cleanUp() }
+        let port = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: hooks.config(port: port, scaling: ["min: 0", "max: 2", "desired: 0"],
+                                                      group: ["max_per_target: 10", "surge_queue: { size: 16, timeout: 20s }"]))
+        defer { d.terminate() }
+        usleep(500_000)
+        #expect(hooks.lines("launch.log").isEmpty, "nothing launched while nobody asks")
+        // The first request waits in the queue while the launch hook runs, then is answered.
+        let body = try runTool("/usr/bin/curl", ["-s", "-f", "-m", "25", "http://127.0.0.1:\(port)/"])
+        #expect(body.status == 0 && body.output.hasPrefix("ok "), "\(body.output)")
+        let cause = try activities(d).first { $0["kind"] as? String == "set_desired" }?["cause"] as? String
+        #expect(cause == "surge queue: 1 waiting, no targets")
+        #expect(try scalingState(d)["desired"] as? Int == 1)
+    }
+
     @Test func activitiesAreScalingActivityEvents() throws {
         let hooks = try ScalingHooks()
         defer { hooks.cleanUp() }
