@@ -119,8 +119,9 @@ public final class Scaler: Sendable {
         thread.withLock { $0 = t }
     }
 
-    /// Stops ticking and waits for running activities (each bounded by its hook timeout and
-    /// drain) to end.
+    /// Stops ticking. Activities already running are not waited for (a hook may run up to
+    /// its timeout, longer than a shutdown should take): their threads end on their own, and
+    /// the daemon exits without them.
     public func stop() {
         state.withLock { $0.stopped = true }
         Posix.signalEventfd(wake)
@@ -128,11 +129,7 @@ public final class Scaler: Sendable {
             t?.join()
             t = nil
         }
-        let threads = state.withLock { s in
-            defer { s.threads.removeAll() }
-            return Array(s.threads.values)
-        }
-        for t in threads { t.join() }
+        joinFinished()
     }
 
     /// Applies a (re)loaded config: new managed groups start at their persisted or configured
