@@ -23,7 +23,7 @@ import Testing
         let errors = loadErrors(yaml)
         #expect(
             errors[0].message == "unknown key \"nodes\" (did you mean \"node\"?); "
-                + "allowed keys: node, control, registry, listeners, target_groups")
+                + "allowed keys: node, control, registry, listeners, target_groups, events")
         #expect(errors[1].message.hasPrefix("unknown key \"max_conn\"; allowed keys: name, zone, workers"))
     }
 
