@@ -226,7 +226,9 @@ struct ScalingTests {
         let hooks = try ScalingHooks()
         defer { hooks.cleanUp() }
         let port = try TestSocket.freePort()
-        let d = try SluicedProcess(yaml: hooks.config(port: port, scaling: ["min: 0", "max: 2", "desired: 0"]))
+        // A second, unmanaged group: registrations there show when the stream is on.
+        let d = try SluicedProcess(yaml: hooks.config(port: port, scaling: ["min: 0", "max: 2", "desired: 0"])
+                                       + "  - name: other\n    protocol: http\n    health_check: off\n")
         defer { d.terminate() }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: sluicectlPath)
@@ -245,12 +247,11 @@ struct ScalingTests {
                 lines.set(text)
             }
         }.start()
-        // The stream starts asynchronously: an unrelated registration shows when it is on.
+        // The stream starts asynchronously: a registration in the other group shows when it is on.
         #expect(try poll(10) {
-            _ = try ctl(d, ["targets", "register", "app", "127.0.0.1:9"])
+            _ = try ctl(d, ["targets", "register", "other", "127.0.0.1:9"])
             return (lines.value ?? "").contains("\"registration\"")
         })
-        #expect(try ctl(d, ["targets", "deregister", "app", "127.0.0.1:9", "--wait"]).status == 0)
         #expect(try ctl(d, ["scale", "app", "1"]).status == 0)
         func events() -> [[String: Any]] {
             (lines.value ?? "").split(separator: "\n").compactMap {
