@@ -39,6 +39,12 @@ public enum ScalingStore {
             .joined(separator: ",")
         text += "\n}}\n"
         let temp = path + ".tmp"
+        // The state directory may not exist yet on a first start (the state file makes it on the
+        // first registration; `desired` can come first).
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ScalingStoreError(message: "\(temp): \(String(cString: strerror(errno)))") }
         var ok = true

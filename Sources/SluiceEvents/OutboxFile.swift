@@ -99,8 +99,14 @@ final class OutboxFile {
         }
     }
 
-    /// Creates `directory` (and its parent chain's last level) when missing.
+    /// Creates `directory` and any missing parents (as `mkdir -p`; the state file's directory may
+    /// not exist yet on a first start).
     static func makeDirectory(_ directory: String) throws(Failure) {
+        if mkdir(directory, 0o700) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT, let slash = directory.lastIndex(of: "/"), slash != directory.startIndex else {
+            throw Failure(description: "cannot create \(directory): \(osError())")
+        }
+        try makeDirectory(String(directory[..<slash]))
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw Failure(description: "cannot create \(directory): \(osError())")
         }
