@@ -43,7 +43,9 @@ import Testing
         let dir = NSTemporaryDirectory() + "sluice-rules-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let rules = EventRules(directory: dir + "/events", log: { _ in })
+        // The state directory does not exist yet (a first start): the outbox makes the whole path.
+        let outboxes = dir + "/state/deeper/events"
+        let rules = EventRules(directory: outboxes, log: { _ in })
         // A receiver that is not there: nothing is delivered, everything stays pending.
         let target = try WebhookTarget.parse("http://127.0.0.1:9/x").get()
         let config = EventsConfig(rules: [
@@ -55,7 +57,7 @@ import Testing
         bus.addSink { rules.offer($0) }
         let published = bus.publish(ControlEvent(type: "registration", group: "g", target: "10.0.0.1:80"))
         bus.publish(ControlEvent(type: "reload"))
-        let records = try OutboxFile(directory: dir + "/events", name: "regs").load().records
+        let records = try OutboxFile(directory: outboxes, name: "regs").load().records
         #expect(records.count == 1)
         guard case .event(let id, let json) = records.first else {
             Issue.record("expected an event record")
@@ -70,7 +72,7 @@ import Testing
         // A reload without the rule pauses it: it takes no more events.
         rules.apply(EventsConfig(rules: [config.rules[1]], retry: config.retry))
         bus.publish(ControlEvent(type: "registration", group: "g", target: "10.0.0.2:80"))
-        #expect(try OutboxFile(directory: dir + "/events", name: "regs").load().records.count == 1)
+        #expect(try OutboxFile(directory: outboxes, name: "regs").load().records.count == 1)
         #expect(try !rules.redeliver(id: "nope"))
         rules.stop()
     }
