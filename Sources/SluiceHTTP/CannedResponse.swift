@@ -49,7 +49,7 @@ public enum CannedResponse {
     /// `Retry-After: 1` and closes the connection.
     public static let retryLater: [UInt8] = Array(
         ("HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 20\r\n"
-            + "retry-after: 1\r\nconnection: close\r\n\r\nservice unavailable\n").utf8)
+            + "Retry-After: 1\r\nconnection: close\r\n\r\nservice unavailable\n").utf8)
 
     /// The response for `status`, with `connection: close` when `close`.
     public static func bytes(status: Int, close: Bool) -> [UInt8] {

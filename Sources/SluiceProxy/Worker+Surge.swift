@@ -105,6 +105,7 @@ extension Worker {
             q.requeue(w)
         } else if !q.enqueue(w, limit: g.surgeSize) {
             stats.surgeOverflowed(group: g.statsId)
+            c.exchange.retryAfter = true  // a full queue: come back in a second, as after a timeout
             perform(c, c.exchange.machine.fail(status: 503))
             return
         }
