@@ -71,14 +71,30 @@ struct SurgeQueueTests {
                           workers: workers)
     }
 
-    @Test func fullTargetsWithoutAQueueAnswer503AtOnce() throws {
+    /// What most cases start from: one target with `max_per_target: 1`, whose only slot a slow
+    /// request (`slowMs`) holds once this returns.
+    private struct OneSlotTaken {
+        let target: HTTPBackend
+        let port: UInt16
+        let daemon: SluicedProcess
+        let runs = Runs()
+    }
+
+    private func oneSlotTaken(queue: String?, slowMs: Int) throws -> OneSlotTaken {
         let a = try HTTPBackend(name: "a")
         let port = try TestSocket.freePort()
-        let d = try SluicedProcess(yaml: surgeConfig(port: port, targets: [a.port], maxPerTarget: 1, queue: nil))
-        defer { d.terminate() }
-        let runs = Runs()
-        runs.start("slow", port: port, path: "/slow?ms=1500")
+        let s = OneSlotTaken(target: a, port: port,
+                             daemon: try SluicedProcess(yaml: surgeConfig(port: port, targets: [a.port], maxPerTarget: 1,
+                                                                          queue: queue)))
+        s.runs.start("slow", port: port, path: "/slow?ms=\(slowMs)")
         #expect(try waitUntil(5) { try saw(a, "/slow") }, "the slow request reached the target")
+        return s
+    }
+
+    @Test func fullTargetsWithoutAQueueAnswer503AtOnce() throws {
+        let s = try oneSlotTaken(queue: nil, slowMs: 1500)
+        defer { s.daemon.terminate() }
+        let (a, port, _, runs) = (s.target, s.port, s.daemon, s.runs)
         let t0 = Date()
         let r = try get(port, "/second")
         #expect(r.status == 503)
@@ -132,14 +148,9 @@ struct SurgeQueueTests {
     }
 
     @Test func aRequestWaitingPastTheTimeoutGets503WithRetryAfter() throws {
-        let a = try HTTPBackend(name: "a")
-        let port = try TestSocket.freePort()
-        let d = try SluicedProcess(yaml: surgeConfig(port: port, targets: [a.port], maxPerTarget: 1,
-                                                     queue: "{ size: 10, timeout: 300ms }"))
-        defer { d.terminate() }
-        let runs = Runs()
-        runs.start("slow", port: port, path: "/slow?ms=2500")
-        #expect(try waitUntil(5) { try saw(a, "/slow") })
+        let s = try oneSlotTaken(queue: "{ size: 10, timeout: 300ms }", slowMs: 2500)
+        defer { s.daemon.terminate() }
+        let (a, port, d, runs) = (s.target, s.port, s.daemon, s.runs)
         let t0 = Date()
         let r = try get(port, "/late")
         let waited = Date().timeIntervalSince(t0)
@@ -155,14 +166,9 @@ struct SurgeQueueTests {
     }
 
     @Test func aFullQueueAnswers503AtOnceAndCountsTheOverflow() throws {
-        let a = try HTTPBackend(name: "a")
-        let port = try TestSocket.freePort()
-        let d = try SluicedProcess(yaml: surgeConfig(port: port, targets: [a.port], maxPerTarget: 1,
-                                                     queue: "{ size: 1, timeout: 10s }"))
-        defer { d.terminate() }
-        let runs = Runs()
-        runs.start("slow", port: port, path: "/slow?ms=1500")
-        #expect(try waitUntil(5) { try saw(a, "/slow") })
+        let s = try oneSlotTaken(queue: "{ size: 1, timeout: 10s }", slowMs: 1500)
+        defer { s.daemon.terminate() }
+        let (_, port, d, runs) = (s.target, s.port, s.daemon, s.runs)
         runs.start("queued", port: port, path: "/queued")
         #expect(try waitUntil(5) { try queueLength(d) == 1 })
         let t0 = Date()
@@ -179,14 +185,9 @@ struct SurgeQueueTests {
     }
 
     @Test func aClientThatLeavesWhileQueuedIsDropped() throws {
-        let a = try HTTPBackend(name: "a")
-        let port = try TestSocket.freePort()
-        let d = try SluicedProcess(yaml: surgeConfig(port: port, targets: [a.port], maxPerTarget: 1,
-                                                     queue: "{ size: 10, timeout: 10s }"))
-        defer { d.terminate() }
-        let runs = Runs()
-        runs.start("slow", port: port, path: "/slow?ms=1200")
-        #expect(try waitUntil(5) { try saw(a, "/slow") })
+        let s = try oneSlotTaken(queue: "{ size: 10, timeout: 10s }", slowMs: 1200)
+        defer { s.daemon.terminate() }
+        let (a, port, d, runs) = (s.target, s.port, s.daemon, s.runs)
         let fd = try TestSocket.connect(port: port)
         try TestSocket.sendAll(fd, Array("GET /gone HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(try waitUntil(5) { try queueLength(d) == 1 })
@@ -198,14 +199,9 @@ struct SurgeQueueTests {
     }
 
     @Test func aReloadRaisingTheLimitDispatchesWaiters() throws {
-        let a = try HTTPBackend(name: "a")
-        let port = try TestSocket.freePort()
-        let d = try SluicedProcess(yaml: surgeConfig(port: port, targets: [a.port], maxPerTarget: 1,
-                                                     queue: "{ size: 10, timeout: 10s }"))
-        defer { d.terminate() }
-        let runs = Runs()
-        runs.start("slow", port: port, path: "/slow?ms=4000")
-        #expect(try waitUntil(5) { try saw(a, "/slow") })
+        let s = try oneSlotTaken(queue: "{ size: 10, timeout: 10s }", slowMs: 4000)
+        defer { s.daemon.terminate() }
+        let (_, port, d, runs) = (s.target, s.port, s.daemon, s.runs)
         runs.start("waiting", port: port, path: "/waiting")
         #expect(try waitUntil(5) { try queueLength(d) == 1 })
         let text = try String(contentsOfFile: d.configPath, encoding: .utf8)
@@ -237,14 +233,9 @@ struct SurgeQueueTests {
     }
 
     @Test func anHTTP2StreamWaitsInTheQueue() throws {
-        let a = try HTTPBackend(name: "a")
-        let port = try TestSocket.freePort()
-        let d = try SluicedProcess(yaml: surgeConfig(port: port, targets: [a.port], maxPerTarget: 1,
-                                                     queue: "{ size: 10, timeout: 10s }"))
-        defer { d.terminate() }
-        let runs = Runs()
-        runs.start("slow", port: port, path: "/slow?ms=1500")
-        #expect(try waitUntil(5) { try saw(a, "/slow") })
+        let s = try oneSlotTaken(queue: "{ size: 10, timeout: 10s }", slowMs: 1500)
+        defer { s.daemon.terminate() }
+        let (_, port, d, runs) = (s.target, s.port, s.daemon, s.runs)
         let box = SendBox()
         let done = DispatchSemaphore(value: 0)
         Thread {
