@@ -8,6 +8,8 @@
 # holds the excess. Each rep records the requests answered (unit "answered"), errors (socket
 # errors + non-2xx: the queue's 503s), p50/p99, and in the note the queue's overflows and timeouts
 # from Sluice's metrics. With a queue big enough every request must be answered 200 (errors 0).
+# A second row, surge_burst:every-answer, sends the same burst from lib/burst.py's clients, which
+# wait for every answer (wrk drops the requests still queued at its deadline): sent, 2xx, errors.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 bench_init surge_burst
 CAP=${CAP:-4}
@@ -73,6 +75,16 @@ for ((rep = 1; rep <= REPS; rep++)); do
   log "$(printf 'r%s answered=%s errors=%s p50=%sms p99=%sms overflow=%s timeouts=%s' "$rep" "$(kv requests "$M")" \
     "$(kv errors "$M")" "$(kv p50_ms "$M")" "$(kv p99_ms "$M")" "$overflow" "$timeouts")"
   sleep 1.5   # the queue drains (requests still waiting when wrk stopped)
+  # The same burst from clients that wait for every answer, the ones queued at the end included.
+  o0=$(metric 'sluice_surge_queue_overflow_total{group="app"}')
+  out=$("$PY" "$BENCH_DIR/lib/burst.py" "http://127.0.0.1:$PL/slow?ms=$SLOW_MS" "$BURST_CONNS" "$BURST_S" 30)
+  overflow=$(($(metric 'sluice_surge_queue_overflow_total{group="app"}') - o0))
+  st=ok
+  [[ $(kv errors "$out") != 0 ]] && st="errors($(kv errors "$out")/$(kv sent "$out"))"
+  record scenario=surge_burst:every-answer candidate=sluice rep="$rep" attempt=1 status="$st" unit=answered \
+    value="$(kv ok "$out")" ops="$(kv sent "$out")" op_unit=req p50_ms="$(kv p50_ms "$out")" p99_ms="$(kv p99_ms "$out")" \
+    errors="$(kv errors "$out")" note="sent_$(kv sent "$out")_errors_$(kv errors "$out")_last_answer_$(kv last_ms "$out")ms_after_the_burst_overflow_${overflow}"
+  log "r$rep every-answer: $out overflow=$overflow"
 done
 stop_proxy sluice
 exit 0
