@@ -9,7 +9,7 @@ extension ConfigBuilder {
     /// `.some(nil)` when absent, `nil` after an error.
     mutating func scalingConfig(in group: YAMLMapping) -> ScalingConfig?? {
         guard let value = group["scaling"] else { return .some(nil) }
-        guard let scaling = reader.mapping(value, supported: Schema.scalingKeys, expected: "a mapping with min, max, launch and terminate")
+        guard let scaling = reader.mapping(value, supported: Schema.scalingKeys, expected: "a mapping with min, max and launch (terminate optional)")
         else { return nil }
         let before = reader.errors.count
         let range = ScalingConfig.countRange
@@ -30,8 +30,7 @@ extension ConfigBuilder {
         }
         let desired = scaling["desired"].flatMap { withinBounds($0) }
         let launch = reader.required("launch", in: scaling, expected: "the launch hook's absolute path").flatMap { hook($0) }
-        let terminate = reader.required("terminate", in: scaling, expected: "the terminate hook's absolute path")
-            .flatMap { hook($0) }
+        let terminate = scaling["terminate"].flatMap { hook($0) }  // optional: without it, scale-in only drains
         let hookTimeout = scaling["hook_timeout"].map { ranged($0, ScalingConfig.hookTimeoutRange) }
             ?? ScalingConfig.defaultHookTimeout
         let cooldown = scaling["cooldown"].map { ranged($0, ScalingConfig.cooldownRange) } ?? ScalingConfig.defaultCooldown
@@ -71,7 +70,7 @@ extension ConfigBuilder {
             let window = tt["window"].map { ranged($0, TargetTracking.windowRange) } ?? TargetTracking.defaultWindow
             if let metric, let target { tracking = TargetTracking(metric: metric, target: target, window: window) }
         }
-        guard reader.errors.count == before, let minValue, let maxValue, let launch, let terminate else { return nil }
+        guard reader.errors.count == before, let minValue, let maxValue, let launch else { return nil }
         return .some(ScalingConfig(min: minValue, max: maxValue, desired: desired, launch: launch, terminate: terminate,
                                    hookTimeout: hookTimeout, cooldown: cooldown, replaceUnhealthyAfter: replace,
                                    schedule: schedule, targetTracking: tracking))

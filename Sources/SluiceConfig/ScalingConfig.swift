@@ -9,9 +9,10 @@ public struct ScalingConfig: Sendable, Equatable {
     public var max: Int
     /// The starting desired count (default `min`); the persisted one wins after a restart.
     public var desired: Int
-    /// Absolute paths of the executable hooks.
+    /// Absolute paths of the executable hooks. Without a terminate hook, a target leaving the
+    /// group is drained and deregistered only (whatever runs it is the user's to stop).
     public var launch: String
-    public var terminate: String
+    public var terminate: String?
     /// Nanoseconds; a hook running longer is killed with its whole process group.
     public var hookTimeout: UInt64
     /// Nanoseconds after an activity before the next target-tracking step.
@@ -29,7 +30,7 @@ public struct ScalingConfig: Sendable, Equatable {
     public static let cooldownRange: ClosedRange<UInt64> = 0...3_600 * Nanoseconds.second
     public static let replaceUnhealthyRange: ClosedRange<UInt64> = Nanoseconds.second...86_400 * Nanoseconds.second
 
-    public init(min: Int, max: Int, desired: Int? = nil, launch: String, terminate: String,
+    public init(min: Int, max: Int, desired: Int? = nil, launch: String, terminate: String?,
                 hookTimeout: UInt64 = ScalingConfig.defaultHookTimeout, cooldown: UInt64 = ScalingConfig.defaultCooldown,
                 replaceUnhealthyAfter: UInt64 = ScalingConfig.defaultReplaceUnhealthyAfter,
                 schedule: [ScheduledAction] = [], targetTracking: TargetTracking? = nil) {

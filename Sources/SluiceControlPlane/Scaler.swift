@@ -409,7 +409,12 @@ public final class Scaler: Sendable {
                        target: target.address, launch: false)
                 return
             }
-            let outcome = env.runHook(g.config.terminate, ["SLUICE_GROUP": name, "SLUICE_ZONE": target.zone,
+            guard let terminateHook = g.config.terminate else {
+                finish(activity, ok: true, message: "drained and deregistered \(target.address) (no terminate hook)",
+                       target: target.address, launch: false)
+                return
+            }
+            let outcome = env.runHook(terminateHook, ["SLUICE_GROUP": name, "SLUICE_ZONE": target.zone,
                                                           "SLUICE_TARGET": target.address, "SLUICE_ACTIVITY": activity.id],
                                       g.config.hookTimeout)
             logStderr(outcome, hook: "terminate", group: name)

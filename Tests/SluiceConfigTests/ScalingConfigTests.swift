@@ -51,6 +51,9 @@ import Testing
         #expect(s.cooldown == ScalingConfig.defaultCooldown)
         #expect(s.replaceUnhealthyAfter == ScalingConfig.defaultReplaceUnhealthyAfter)
         #expect(s.schedule.isEmpty && s.targetTracking == nil)
+        #expect(s.terminate == h.terminate)
+        let drainOnly = try ConfigLoader.parse(yaml: document(["min: 1", "max: 3", "launch: \(h.launch)"]), file: testFile)
+        #expect(drainOnly.targetGroups.first?.scaling?.terminate == nil, "without a terminate hook, scale-in only drains")
         let plain = try ConfigLoader.parse(yaml: groupDocument(""), file: testFile)
         #expect(plain.targetGroups.first?.scaling == nil)
     }
@@ -91,8 +94,8 @@ import Testing
         #expect(errors.map(\.path) == ["target_groups[0].scaling.desired", "target_groups[0].scaling.schedule[0].desired"])
         #expect(errors.first?.message == "expected a count from min (1) to max (3), got 4")
         let missing = loadErrors(document(["min: 0", "max: 10001"]))
-        #expect(missing.map(\.path).sorted() == ["target_groups[0].scaling.launch", "target_groups[0].scaling.max",
-                                                 "target_groups[0].scaling.terminate"])
+        #expect(missing.map(\.path).sorted() == ["target_groups[0].scaling.launch", "target_groups[0].scaling.max"],
+                "terminate is optional")
         let gone = loadErrors(document(["min: 0", "max: 1", "launch: /nonexistent/hook", "terminate: \(h.terminate)"]))
         #expect(gone.first?.message == "cannot run /nonexistent/hook: No such file or directory")
     }

@@ -94,6 +94,28 @@ struct ScalerTests {
         }
     }
 
+    @Test func withoutATerminateHookScaleInOnlyDrains() throws {
+        let m = Model()
+        m.targets.withLock { $0 = ["app": []] }
+        var scaling = Self.scaling(desired: 2)
+        scaling.terminate = nil
+        let hooks = Mutex<[String]>([])
+        var env = m.environment()
+        let launchOnly = env.runHook
+        env.runHook = { path, environment, timeout in
+            hooks.withLock { $0.append(environment["SLUICE_TARGET"] == nil ? "launch" : "terminate") }
+            return launchOnly(path, environment, timeout)
+        }
+        let scaler = try Scaler(config: Self.config([("app", scaling)]), restored: [:], environment: env)
+        defer { scaler.stop() }
+        #expect(tick(scaler) { m.targets.withLock { $0["app"]?.count } == 2 })
+        _ = try scaler.setDesired(group: "app", desired: 1)
+        #expect(tick(scaler) { m.targets.withLock { $0["app"]?.count } == 1 })
+        #expect(tick(scaler) { (try? scaler.view(group: "app"))?.activities.last?.result == .successful })
+        #expect(hooks.withLock { $0 } == ["launch", "launch"], "no terminate hook ran")
+        #expect((try scaler.view(group: "app")).activities.last?.message?.contains("no terminate hook") == true)
+    }
+
     @Test func aSlowHookInOneGroupDoesNotDelayAnother() throws {
         let m = Model()
         m.targets.withLock { $0 = ["slow": [], "fast": []] }
