@@ -277,6 +277,8 @@ public final class Scaler: Sendable {
                                             description: work.description, startTime: env.timestamp(),
                                             target: work.target?.address)
                     g.busy = id
+                    // A replacement: the launch that follows carries its cause ("unhealthy for 5m").
+                    if work.replacement { g.cause = work.cause }
                     Scaler.record(&g, a)
                     start = (a, work)
                     events.append(Scaler.event(a, desired: g.desired))
@@ -318,6 +320,8 @@ public final class Scaler: Sendable {
         var description: String
         var target: ControlPlane.ScalingTarget?
         var zone: String?
+        /// Terminating an unhealthy target that maintain will replace.
+        var replacement = false
     }
 
     /// The activity the group needs now, if any: a replacement, a launch or a termination.
@@ -328,7 +332,7 @@ public final class Scaler: Sendable {
         }) {
             let cause = "unhealthy for \(ScalingConfig.durationText(limit))"
             return Work(kind: .terminate, cause: cause, description: "Terminating \(sick.address) (replacing an unhealthy target)",
-                        target: sick)
+                        target: sick, replacement: true)
         }
         if live.count < g.desired {
             guard now >= g.nextLaunchAt else { return nil }

@@ -135,6 +135,8 @@ struct ScalingTests {
         let replaced = try activities(d).first { $0["cause"] as? String == "unhealthy for 1s" }
         #expect(replaced?["target"] as? String == victim)
         #expect(replaced?["kind"] as? String == "terminate")
+        let relaunch = try activities(d).last { $0["kind"] as? String == "launch" && $0["result"] as? String == "successful" }
+        #expect(relaunch?["cause"] as? String == "unhealthy for 1s", "the replacement's launch carries its cause")
         #expect(hooks.lines("terminate.log").contains { $0.contains("target=\(victim)") })
         #expect(try scalingState(d)["desired"] as? Int == 2)
     }
