@@ -18,6 +18,12 @@ func fleetConfig(port: UInt16, etcd: EtcdProcess, name: String, zone: String, pr
     return yaml
 }
 
+/// A fleet node on a free port with `fleetConfig`'s defaults: the daemon and its listener's port.
+func fleetNode(_ name: String, _ zone: String, _ etcd: EtcdProcess) throws -> (SluicedProcess, UInt16) {
+    let port = try TestSocket.freePort()
+    return (try SluicedProcess(yaml: fleetConfig(port: port, etcd: etcd, name: name, zone: zone)), port)
+}
+
 /// One call to etcd's JSON gateway (keys and values base64), its JSON answer.
 @discardableResult
 func etcdCall(_ etcd: EtcdProcess, _ path: String, _ body: [String: Any], port: UInt16? = nil) throws -> [String: Any] {
@@ -74,10 +80,9 @@ struct FleetTests {
     @Test func registrationThroughOneNodeRoutesOnAnotherAndNodesAreListed() throws {
         let etcd = try EtcdProcess()
         let b = try HTTPBackend(name: "b")
-        let (pa, pb) = (try TestSocket.freePort(), try TestSocket.freePort())
-        let a = try SluicedProcess(yaml: fleetConfig(port: pa, etcd: etcd, name: "node-a", zone: "zone-a"))
+        let (a, pa) = try fleetNode("node-a", "zone-a", etcd)
         defer { a.terminate() }
-        let nb = try SluicedProcess(yaml: fleetConfig(port: pb, etcd: etcd, name: "node-b", zone: "zone-b"))
+        let (nb, pb) = try fleetNode("node-b", "zone-b", etcd)
         defer { nb.terminate() }
         #expect(try poll(10) { try ctl(a, ["nodes"]).output.contains("node-b") }, "both nodes announce themselves")
         let reg = try ctl(a, ["targets", "register", "app", "127.0.0.1:\(b.port)", "--zone", "zone-b"])
@@ -116,10 +121,9 @@ struct FleetTests {
     @Test func directPutsRegisterAndMalformedValuesAreCounted() throws {
         let etcd = try EtcdProcess()
         let b = try HTTPBackend(name: "b")
-        let (pa, pb) = (try TestSocket.freePort(), try TestSocket.freePort())
-        let a = try SluicedProcess(yaml: fleetConfig(port: pa, etcd: etcd, name: "node-a", zone: "zone-a"))
+        let (a, pa) = try fleetNode("node-a", "zone-a", etcd)
         defer { a.terminate() }
-        let nb = try SluicedProcess(yaml: fleetConfig(port: pb, etcd: etcd, name: "node-b", zone: "zone-b"))
+        let (nb, pb) = try fleetNode("node-b", "zone-b", etcd)
         defer { nb.terminate() }
         let key = "/sluice/test/targets/app/127.0.0.1:\(b.port)"
         if let put = try etcd.etcdctl(["put", key, "{\"zone\": \"zone-a\", \"weight\": 1}"]) {
@@ -148,13 +152,11 @@ struct FleetTests {
     @Test func deregisterWaitReturnsWhenTheWholeFleetLetGo() throws {
         let etcd = try EtcdProcess()
         let b = try HTTPBackend(name: "b")
-        let (pa, pb) = (try TestSocket.freePort(), try TestSocket.freePort())
-        let a = try SluicedProcess(yaml: fleetConfig(port: pa, etcd: etcd, name: "node-a", zone: "zone-a"))
+        let (a, _) = try fleetNode("node-a", "zone-a", etcd)
         defer { a.terminate() }
-        let nb = try SluicedProcess(yaml: fleetConfig(port: pb, etcd: etcd, name: "node-b", zone: "zone-b"))
+        let (nb, pb) = try fleetNode("node-b", "zone-b", etcd)
         defer { nb.terminate() }
-        let pc = try TestSocket.freePort()
-        let nc = try SluicedProcess(yaml: fleetConfig(port: pc, etcd: etcd, name: "node-c", zone: "zone-c"))
+        let (nc, pc) = try fleetNode("node-c", "zone-c", etcd)
         defer { nc.terminate() }
         #expect(try ctl(a, ["targets", "register", "app", "127.0.0.1:\(b.port)"]).status == 0)
         #expect(poll(5) { backendOf(pb) == "b" && backendOf(pc) == "b" })
@@ -178,10 +180,9 @@ struct FleetTests {
     @Test func aDeadNodeStopsHoldingUpADrainOnceItsLeaseExpires() throws {
         let etcd = try EtcdProcess()
         let b = try HTTPBackend(name: "b")
-        let (pa, pb) = (try TestSocket.freePort(), try TestSocket.freePort())
-        let a = try SluicedProcess(yaml: fleetConfig(port: pa, etcd: etcd, name: "node-a", zone: "zone-a"))
+        let (a, _) = try fleetNode("node-a", "zone-a", etcd)
         defer { a.terminate() }
-        let nb = try SluicedProcess(yaml: fleetConfig(port: pb, etcd: etcd, name: "node-b", zone: "zone-b"))
+        let (nb, pb) = try fleetNode("node-b", "zone-b", etcd)
         defer { nb.terminate() }
         #expect(try ctl(a, ["targets", "register", "app", "127.0.0.1:\(b.port)"]).status == 0)
         #expect(poll(5) { backendOf(pb) == "b" })
@@ -198,10 +199,9 @@ struct FleetTests {
         let etcd = try EtcdProcess()
         let b = try HTTPBackend(name: "b")
         let c = try HTTPBackend(name: "c")
-        let (pa, pb) = (try TestSocket.freePort(), try TestSocket.freePort())
-        let a = try SluicedProcess(yaml: fleetConfig(port: pa, etcd: etcd, name: "node-a", zone: "zone-a"))
+        let (a, pa) = try fleetNode("node-a", "zone-a", etcd)
         defer { a.terminate() }
-        let nb = try SluicedProcess(yaml: fleetConfig(port: pb, etcd: etcd, name: "node-b", zone: "zone-b"))
+        let (nb, pb) = try fleetNode("node-b", "zone-b", etcd)
         defer { nb.terminate() }
         #expect(try ctl(a, ["targets", "register", "app", "127.0.0.1:\(b.port)"]).status == 0)
         #expect(poll(5) { backendOf(pb) == "b" })
@@ -256,8 +256,7 @@ struct FleetTests {
         let etcd = try EtcdProcess()
         let b = try HTTPBackend(name: "b")
         let c = try HTTPBackend(name: "c")
-        let pa = try TestSocket.freePort()
-        let a = try SluicedProcess(yaml: fleetConfig(port: pa, etcd: etcd, name: "node-a", zone: "zone-a"))
+        let (a, pa) = try fleetNode("node-a", "zone-a", etcd)
         defer { a.terminate() }
         #expect(try ctl(a, ["targets", "register", "app", "127.0.0.1:\(b.port)"]).status == 0)
         #expect(poll(5) { backendOf(pa) == "b" })
