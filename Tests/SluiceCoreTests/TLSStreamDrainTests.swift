@@ -274,7 +274,7 @@ func pattern(_ count: Int, seed: UInt32 = 7) -> [UInt8] {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct TLSStreamDrainTests {
     @Test(arguments: [TLSVersion.v1_3, .v1_2])
     func aReadOfEverythingAvailableAnswersDrained(version: TLSVersion) throws {

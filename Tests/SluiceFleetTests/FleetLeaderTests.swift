@@ -17,7 +17,7 @@ func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
 
 /// `FleetLeader` against a real etcd: one leader at a time, release on stop, takeover when the
 /// holder's lease expires.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct FleetLeaderTests {
     static let key = "/sluice/test/leader/scaling"
 

@@ -26,7 +26,7 @@ func targetStates(_ d: SluicedProcess, group: String, socket: String? = nil) thr
 
 /// Health checks, the control socket and sluicectl, draining, persistence, reload — the real
 /// daemon with real targets.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct ControlPlaneTests {
     @Test func registerListDeregisterWithSluicectl() throws {
         let a = try HTTPBackend(name: "a")

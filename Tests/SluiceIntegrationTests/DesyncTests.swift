@@ -3,7 +3,7 @@ import SluiceTestSupport
 import Testing
 
 /// Request smuggling attempts never produce a second request at a target.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct DesyncTests {
     static let attacks: [(String, String)] = [
         ("CL.TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 45\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),

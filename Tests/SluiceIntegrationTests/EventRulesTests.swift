@@ -8,7 +8,7 @@ import Glibc
 /// Event rules (SPEC §13) with the real daemon: webhooks to a real receiver
 /// (Tests/Fixtures/webhook_receiver.py) that verifies signatures, fails on purpose, goes away and
 /// comes back; exec delivery; dead letters; a SIGKILL with events pending.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct EventRulesTests {
     /// A state directory that outlives one daemon (restart tests), with the receiver's log and secret.
     final class Workspace {

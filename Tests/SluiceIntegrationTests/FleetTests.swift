@@ -75,7 +75,7 @@ func fleetMetrics(_ d: SluicedProcess) throws -> String {
 }
 
 /// SPEC §10: several nodes share registrations through a real etcd.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct FleetTests {
     @Test func registrationThroughOneNodeRoutesOnAnotherAndNodesAreListed() throws {
         let etcd = try EtcdProcess()

@@ -17,7 +17,7 @@ func grpcCall(_ port: UInt16, _ call: [String], options: [String] = []) throws -
 }
 
 /// HTTP/2 and gRPC to targets (`protocol_version: http2 | grpc`, SPEC §3).
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct GRPCTests {
     static func config(port: UInt16, grpc: [UInt16], dead: UInt16, h2: UInt16, check: String = "health_check: off",
                        extra: String = "") -> String {

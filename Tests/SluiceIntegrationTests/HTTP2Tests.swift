@@ -95,7 +95,7 @@ private final class Background<T: Sendable>: @unchecked Sendable {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct HTTP2Tests {
     // MARK: plain traffic
 

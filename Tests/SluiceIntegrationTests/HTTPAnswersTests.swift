@@ -25,7 +25,7 @@ func readOneResponse(_ fd: Int32) throws -> HTTPClient.Response {
 
 /// What Sluice answers and records: exact-status metrics, access-log lines of rejected
 /// requests, HTTP/1.0 keep-alive, 503 when no target can be picked.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct HTTPAnswersTests {
     private static let ownRules = [
         "rules:",

@@ -20,7 +20,7 @@ func request(host: String, port: UInt16, _ raw: String) throws -> HTTPClient.Res
 /// IPv6 clients on http and tcp listeners, with and without `source` rules. (A `::1` client
 /// on an http listener with a source rule used to crash the worker with an arithmetic
 /// overflow while packing the address.)
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct HTTPIPv6Tests {
     private static func respondRule(_ priority: Int, _ cidr: String, _ body: String) -> String {
         "  - { priority: \(priority), when: { source: [\"\(cidr)\"] }, then: { respond: { status: 200, "

@@ -63,7 +63,7 @@ extension [UInt8] {
 
 /// Requests that straddle a Plan change (reload, registrations): indices kept from the old
 /// Plan must never index the new one.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct HTTPPlanChangeTests {
     private static func config(web: UInt16, b: UInt16?, target: UInt16, body: String, control: String) -> String {
         var lines = [

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// ALB mode end to end: the real sluiced between curl / raw sockets and real HTTP targets.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct HTTPProxyTests {
     @Test func forwardsWithForwardedHeadersAndKeepsHost() throws {
         let a = try HTTPBackend(name: "a")

@@ -3,7 +3,7 @@ import SluiceTestSupport
 import Testing
 
 /// Listener rules, actions and request balancing through the real daemon.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct HTTPRulesTests {
     @Test func rulesRouteByEveryConditionInPriorityOrder() throws {
         let a = try HTTPBackend(name: "a")

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Starting, checking and stopping the real daemon.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct LifecycleTests {
     @Test func sigtermLetsAnOpenTransferFinishThenExitsZero() throws {
         let echo = try TCPBackend(mode: .echo)

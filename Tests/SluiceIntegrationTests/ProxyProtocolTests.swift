@@ -111,7 +111,7 @@ private func echoed(_ fd: Int32, _ payload: [UInt8]) throws -> [UInt8] {
     return try TestSocket.receiveAll(fd)
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct ProxyProtocolSendTests {
     @Test func v1AndV2FromAnIPv4ClientAreByteExact() throws {
         let target = try ProxyTarget()
@@ -259,7 +259,7 @@ private struct AcceptingHTTP {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct ProxyProtocolAcceptTests {
     @Test func curlHAProxyProtocolIsAccepted() throws {
         let f = try AcceptingHTTP()
@@ -414,7 +414,7 @@ struct ProxyProtocolAcceptTests {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct ProxyProtocolHostileTests {
     /// Truncated, oversized, wrong signature, huge v2 length, slow drip: each connection is
     /// closed, counted, and the target never sees a connection.

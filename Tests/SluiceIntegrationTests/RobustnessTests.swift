@@ -7,7 +7,7 @@ import Glibc
 
 /// Inputs that used to kill the daemon (reproduced on 18b7a22), each kept as a regression
 /// test against the real binary.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct RobustnessTests {
     /// A `prefer_local` group config with one target in the node's zone and `remote` in zone-b.
     func preferLocalConfig(port: UInt16, local: UInt16, remote: [UInt16], weights: [Int] = []) -> String {

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// Managed groups (SPEC §11) with the real daemon, real hooks and real HTTP targets.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct ScalingTests {
     @Test func maintainLaunchesToDesiredAndTheTargetsServe() throws {
         let hooks = try ScalingHooks()
@@ -274,7 +274,7 @@ struct ScalingTests {
 
 /// A scheduled action fires at its cron time (waits for the next minute: its own suite, so it
 /// runs alongside the others).
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(10)))
 struct ScalingScheduleTests {
     @Test func aScheduledActionFires() throws {
         let hooks = try ScalingHooks()
@@ -293,7 +293,7 @@ struct ScalingScheduleTests {
 
 /// Scaling in a fleet (SPEC §10, §11): only the leader runs hooks; a new leader continues from
 /// the desired count the old one stored in etcd.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(10)))
 struct ScalingFleetTests {
     func nodeConfig(_ hooks: ScalingHooks, port: UInt16, etcd: EtcdProcess, name: String, desired: Int) -> String {
         var yaml = hooks.config(port: port, scaling: ["min: 0", "max: 3", "desired: \(desired)"])

@@ -8,7 +8,7 @@ import Glibc
 
 /// `max_per_target` and the surge queue (SPEC §12): the real sluiced between raw sockets /
 /// curl and real targets (the Python HTTP backend's `/slow?ms=N` is the slow target).
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct SurgeQueueTests {
     /// Metrics text from the daemon's control socket.
     private func metrics(_ d: SluicedProcess) throws -> String {

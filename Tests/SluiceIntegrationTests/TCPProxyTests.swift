@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// The real `sluiced` binary between real TCP clients and real TCP targets on loopback.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct TCPProxyTests {
     @Test func twentyMegabytesBothWaysArriveIntact() throws {
         let echo = try TCPBackend(mode: .echo)

@@ -56,7 +56,7 @@ func metricValue(_ text: String, _ series: String) -> Double {
     return 0
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct TLSListenerTests {
     @Test func sniPicksTheCertificateAndForwardsHTTPS() throws {
         let a = try HTTPBackend(name: "a")
@@ -215,7 +215,7 @@ struct TLSListenerTests {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct TLSForwardingTests {
     /// tcp listener → tls group → tls listener (same daemon) → tcp group → echo target: TLS
     /// offload and re-encryption both ways, bytes intact.

@@ -8,7 +8,7 @@ import Glibc
 /// The real `sluiced` between real UDP clients and real UDP echo targets on loopback: flows
 /// pinned by `flow_hash`, expiry, the flow-table bound, datagram sizes, ordering, IPv6,
 /// wildcard binds, tcp_udp and health-checked UDP groups.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct UDPTests {
     /// One client port always reaches the same target; many ports spread over the targets,
     /// each exactly where the Maglev table sends its hash (with one worker or two: the kernel

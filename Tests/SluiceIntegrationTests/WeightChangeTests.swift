@@ -13,7 +13,7 @@ func keepAliveBackends(_ port: UInt16, count: Int) throws -> [String] {
 
 /// Weight changes (health, slow start, draining) are applied to the running pickers in
 /// place: pooled target connections survive them.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct WeightChangeTests {
     /// Slow start at the default weight 1 ramps in finer units than the weight (a weight-1
     /// target used to get its full share at once), and its steps, every 100 ms, no longer
@@ -51,7 +51,7 @@ struct WeightChangeTests {
 
 /// Passive checks (SPEC §4): traffic that fails ejects a target even while its active checks
 /// pass; it comes back after its back-off.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct PassiveCheckTests {
     @Test func fiveHundredsInARowEjectATargetWhoseChecksPass() throws {
         let a = try HTTPBackend(name: "a")

@@ -6,7 +6,7 @@ import Testing
 
 /// The Scaler's loop against plain closures: a fake model of targets, hooks that answer at
 /// once (or block), ticks driven by hand.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(10)))
 struct ScalerTests {
     final class Model: Sendable {
         let targets = Mutex<[String: [ControlPlane.ScalingTarget]]>([:])

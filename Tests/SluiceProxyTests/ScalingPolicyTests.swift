@@ -164,7 +164,7 @@ private let s: UInt64 = 1_000_000_000
 
 /// `HookRunner` with real processes: exit codes, bounded output, a clean environment, the
 /// timeout killing the whole process group.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(10)))
 struct HookRunnerTests {
     func script(_ body: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-hookrunner-\(UUID().uuidString)")
