@@ -13,7 +13,7 @@ extension ControlPlane {
     /// The checks of a registration's input, the API's and the fleet's alike: the parsed
     /// address, or the refusal naming what is wrong.
     static func checkedInput(address: String, zone: String?, weight: Int?) throws(Refusal) -> SocketAddressSpec {
-        if let problem = ControlPlane.addressProblem(address) {
+        if let problem = RegistrationInput.addressProblem(address) {
             throw Refusal(status: 400, code: "InvalidAddress", message: problem)
         }
         guard let spec = AddressParser.parse(address) else {
@@ -22,7 +22,7 @@ extension ControlPlane {
         if let w = weight, let problem = ControlPlane.weightProblem(w) {
             throw Refusal(status: 400, code: "InvalidWeight", message: problem)
         }
-        if let z = zone, let problem = ControlPlane.zoneProblem(z) {
+        if let z = zone, let problem = RegistrationInput.zoneProblem(z) {
             throw Refusal(status: 400, code: "InvalidZone", message: problem)
         }
         return spec
@@ -143,7 +143,7 @@ extension ControlPlane {
         if let w = weight, let problem = ControlPlane.weightProblem(w) {
             throw Refusal(status: 400, code: "InvalidWeight", message: problem)
         }
-        if let z = zone, let problem = ControlPlane.zoneProblem(z) {
+        if let z = zone, let problem = RegistrationInput.zoneProblem(z) {
             throw Refusal(status: 400, code: "InvalidZone", message: problem)
         }
         let key = AddressParser.parse(address)?.description ?? address

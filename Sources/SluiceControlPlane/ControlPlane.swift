@@ -73,9 +73,9 @@ public final class ControlPlane: Sendable {
     public struct Registration: Sendable, Equatable {
         /// Why this registration cannot be applied (state file or API input), or nil.
         public var problem: String? {
-            if let p = ControlPlane.addressProblem(address) { return p }
+            if let p = RegistrationInput.addressProblem(address) { return p }
             if let p = ControlPlane.weightProblem(weight) { return p }
-            return ControlPlane.zoneProblem(zone)
+            return RegistrationInput.zoneProblem(zone)
         }
         public var group: String
         public var address: String
@@ -395,26 +395,7 @@ public final class ControlPlane: Sendable {
 // MARK: validation where data comes in
 
 extension ControlPlane {
-    /// Longest zone name accepted from the API or the state file.
-    static let maxZoneLength = 128
-
-    static func addressProblem(_ address: String) -> String? {
-        guard let spec = AddressParser.parse(address), spec.host != "0.0.0.0", spec.host != "::" else {
-            return "expected HOST:PORT or [IPv6]:PORT, got \"\(address.prefix(200))\""
-        }
-        return nil
-    }
-
     static func weightProblem(_ weight: Int) -> String? {
         (0...EffectiveWeight.maxConfigured).contains(weight) ? nil : "weight must be 0..999, got \(weight)"
-    }
-
-    static func zoneProblem(_ zone: String) -> String? {
-        if zone.isEmpty { return "zone must not be empty" }
-        if zone.utf8.count > maxZoneLength { return "zone longer than \(maxZoneLength) bytes" }
-        if zone.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            return "zone must not contain spaces, control characters, quotes or backslashes"
-        }
-        return nil
     }
 }

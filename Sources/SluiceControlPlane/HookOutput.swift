@@ -1,4 +1,7 @@
-import SluiceConfig
+// Guarded so Fuzz/HookOutputFuzz can compile this file in one module with its checks.
+#if canImport(SluiceConfig)
+    import SluiceConfig
+#endif
 
 /// The launch hook's answer (SPEC §11): its first stdout line, `ADDRESS [ZONE]`. The bytes come
 /// from a program Sluice does not control: read bounded, checked as the API checks a
@@ -25,14 +28,14 @@ public enum HookOutput {
             return .failure(HookOutputError(message: "expected ADDRESS [ZONE] on the first line, got \(fields.count) fields"))
         }
         let address = String(decoding: fields[0], as: UTF8.self)
-        if let problem = ControlPlane.addressProblem(address) { return .failure(HookOutputError(message: problem)) }
+        if let problem = RegistrationInput.addressProblem(address) { return .failure(HookOutputError(message: problem)) }
         guard let spec = AddressParser.parse(address) else {
             return .failure(HookOutputError(message: "expected HOST:PORT or [IPv6]:PORT"))
         }
         var zone: String?
         if fields.count == 2 {
             let z = String(decoding: fields[1], as: UTF8.self)
-            if let problem = ControlPlane.zoneProblem(z) { return .failure(HookOutputError(message: problem)) }
+            if let problem = RegistrationInput.zoneProblem(z) { return .failure(HookOutputError(message: problem)) }
             zone = z
         }
         return .success(Answer(address: spec.description, zone: zone))
