@@ -58,9 +58,14 @@ public enum StateFile {
         func raw(_ s: StaticString) { s.withUTF8Buffer { out.append(contentsOf: $0) } }
         func string(_ s: String) {
             out.append(UInt8(ascii: "\""))
-            // Most strings need no escaping: copy them in one go.
-            if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                out.append(contentsOf: s.utf8)
+            // Most strings need no escaping: scan the UTF-8 buffer and copy it in one go.
+            var text = s
+            let plain = text.withUTF8 { bytes -> Bool in
+                for b in bytes where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
+                out.append(contentsOf: bytes)
+                return true
+            }
+            if plain {
                 out.append(UInt8(ascii: "\""))
                 return
             }

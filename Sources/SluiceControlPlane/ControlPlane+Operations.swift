@@ -253,12 +253,15 @@ extension ControlPlane {
     }
 
     static func registrations(_ s: State) -> [Registration] {
-        s.groups.flatMap { g in
-            g.targets.filter { !$0.isStatic && $0.drainDeadline == nil }.map {
-                Registration(group: g.config.name, address: $0.address, zone: $0.zone, weight: $0.weight,
-                             registeredAt: $0.registeredAt ?? "")
+        // By index, never copying a Target (this runs on every registration).
+        var out: [Registration] = []
+        for g in s.groups {
+            for i in g.targets.indices where !g.targets[i].isStatic && g.targets[i].drainDeadline == nil {
+                out.append(Registration(group: g.config.name, address: g.targets[i].address, zone: g.targets[i].zone,
+                                        weight: g.targets[i].weight, registeredAt: g.targets[i].registeredAt ?? ""))
             }
         }
+        return out
     }
 
     /// Applies a new config: listeners and groups as the file says, health state and run-time

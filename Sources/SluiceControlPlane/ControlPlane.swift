@@ -350,43 +350,59 @@ public final class ControlPlane: Sendable {
         let zone = s.config.node.zone
         var inputs: [[TargetInput]] = []
         for gi in s.groups.indices {
+            // By index, never copying a Target (this runs on every registration and health change).
             let g = s.groups[gi]
-            let live = g.targets.filter { $0.drainDeadline == nil }
-            let healthy = live.filter { ($0.state == .healthy || $0.state == .unavailable) && !$0.outlier.isEjected(now: now) }
+            let n = g.targets.count
+            var eligible = [Bool](repeating: false, count: n)
+            var live = 0
+            var healthy = 0
+            for i in 0..<n where g.targets[i].drainDeadline == nil {
+                live += 1
+                let state = g.targets[i].state
+                if (state == .healthy || state == .unavailable) && !g.targets[i].outlier.isEjected(now: now) {
+                    healthy += 1
+                    eligible[i] = true
+                }
+            }
             let rule: MinHealthyRule
             switch g.config.minHealthy {
             case .count(let n): rule = .count(n)
             case .percent(let p): rule = .percent(p)
             }
-            let failOpen = !live.isEmpty && FailOpen.engaged(healthy: healthy.count, registered: live.count, minHealthy: rule)
+            let failOpen = live > 0 && FailOpen.engaged(healthy: healthy, registered: live, minHealthy: rule)
             s.groups[gi].failOpen = failOpen
+            if failOpen {
+                for i in 0..<n { eligible[i] = g.targets[i].drainDeadline == nil }
+            }
             let mode: CrossZoneMode
             switch g.config.crossZone {
             case .enabled: mode = .enabled
             case .disabled: mode = .disabled
             case .preferLocal: mode = .preferLocal
             }
-            let eligible = g.targets.map { t -> Bool in
-                guard t.drainDeadline == nil else { return false }
-                if failOpen { return true }
-                return (t.state == .healthy || t.state == .unavailable) && !t.outlier.isEjected(now: now)
+            var routing: [ZoneRouting.Target] = []
+            routing.reserveCapacity(n)
+            for i in 0..<n {
+                routing.append((zone: g.targets[i].zone, eligible: eligible[i],
+                                weight: EffectiveWeight.from(configured: g.targets[i].weight)))
             }
             // Fail-open spreads over every registered target, whatever the zone rules say.
-            var weights = ZoneRouting.weights(
-                targets: g.targets.enumerated().map {
-                    (zone: $1.zone, eligible: eligible[$0], weight: EffectiveWeight.from(configured: $1.weight))
-                },
-                localZone: zone, mode: failOpen ? .enabled : mode)
+            var weights = ZoneRouting.weights(targets: routing, localZone: zone, mode: failOpen ? .enabled : mode)
             if g.config.slowStart > 0 && !failOpen {
-                for i in weights.indices where weights[i] > 0 && i < g.targets.count && g.targets[i].state == .healthy {
+                for i in weights.indices where weights[i] > 0 && i < n && g.targets[i].state == .healthy {
                     weights[i] = SlowStart.weight(base: weights[i], since: g.targets[i].healthySince, now: now,
                                                   window: g.config.slowStart)
                 }
             }
-            inputs.append(g.targets.enumerated().map { i, t in
-                TargetInput(address: t.address, host: t.host, port: t.port, zone: t.zone,
-                            effectiveWeight: i < weights.count ? EffectiveWeight.clamp(weights[i]) : 0, runtime: t.runtime)
-            })
+            var group: [TargetInput] = []
+            group.reserveCapacity(n)
+            for i in 0..<n {
+                group.append(TargetInput(address: g.targets[i].address, host: g.targets[i].host, port: g.targets[i].port,
+                                         zone: g.targets[i].zone,
+                                         effectiveWeight: i < weights.count ? EffectiveWeight.clamp(weights[i]) : 0,
+                                         runtime: g.targets[i].runtime))
+            }
+            inputs.append(group)
         }
         return inputs
     }
