@@ -13,18 +13,8 @@
 //   8-year window fires.
 
 #if canImport(Glibc)
-import Glibc
+internal import Glibc
 #endif
-
-/// Diagnostics go to stderr, unbuffered, so they survive the trap that follows.
-func report(_ line: String) { fputs(line + "\n", stderr) }
-
-func check(_ condition: Bool, _ message: @autoclosure () -> String) {
-    if !condition {
-        report(message())
-        preconditionFailure("CronSchedule property violated")
-    }
-}
 
 func parse(_ text: String) -> CronSchedule? {
     do {

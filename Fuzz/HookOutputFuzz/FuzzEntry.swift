@@ -13,16 +13,6 @@
 internal import Glibc
 #endif
 
-/// Diagnostics go to stderr, unbuffered, so they survive the trap that follows.
-func report(_ line: String) { fputs(line + "\n", stderr) }
-
-func check(_ condition: Bool, _ message: @autoclosure () -> String) {
-    if !condition {
-        report(message())
-        preconditionFailure("HookOutput property violated")
-    }
-}
-
 func checkOutput(_ bytes: [UInt8]) {
     let result = HookOutput.parse(bytes)
     switch result {

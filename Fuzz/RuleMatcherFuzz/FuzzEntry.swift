@@ -47,11 +47,8 @@ func text(_ r: inout Bytes, _ pieces: [[UInt8]]) -> [UInt8] {
 func patternText(_ r: inout Bytes) -> String { String(decoding: text(&r, patternPieces), as: UTF8.self) }
 
 #if canImport(Glibc)
-import Glibc
+internal import Glibc
 #endif
-
-/// Diagnostics go to stderr, unbuffered, so they survive the trap that follows.
-func report(_ line: String) { fputs(line + "\n", stderr) }
 
 // MARK: reference matcher
 
