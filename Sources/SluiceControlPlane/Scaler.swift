@@ -39,6 +39,9 @@ public final class Scaler: Sendable {
         /// The counts a previous leader stored (a fleet's etcd), read when this node becomes
         /// leader; nil when there are none to read.
         public var storedDesired: @Sendable () -> [String: Int]? = { nil }
+        /// Manual counts other fleet nodes asked for, taken out of the registry (the leader
+        /// reads them about once a second).
+        public var takeRequests: @Sendable () -> [DesiredRequest] = { [] }
         public var runHook: @Sendable (_ path: String, _ environment: [String: String], _ timeout: UInt64)
             -> HookRunner.Outcome = { HookRunner.run($0, environment: $1, timeout: $2) }
         /// Monotonic nanoseconds.
@@ -86,6 +89,8 @@ public final class Scaler: Sendable {
         var finished: [String] = []
         /// Whether this node led scaling at the last tick.
         var leading = false
+        /// When the registry was last read for requests (leader) or the stored counts (others).
+        var lastFleetSync: UInt64?
     }
 
     public static let tickInterval: UInt64 = 250_000_000
@@ -190,10 +195,8 @@ public final class Scaler: Sendable {
         var event: ControlPlane.Event?
         state.withLock { s in
             guard var g = s.groups[group] else { return }
-            guard (g.config.min...g.config.max).contains(desired) else {
-                outcome = .failure(ControlPlane.Refusal(
-                    status: 400, code: "OutOfRange",
-                    message: "desired \(desired) is out of range for \(group): min \(g.config.min), max \(g.config.max)"))
+            if let refusal = Scaler.rangeRefusal(group, g, desired) {
+                outcome = .failure(refusal)
                 return
             }
             event = Scaler.changeDesired(&g, name: group, to: desired, cause: cause, id: nextId(&s), now: env.clock(), time: env.timestamp())
@@ -210,6 +213,12 @@ public final class Scaler: Sendable {
         case .success(let v): return v
         case .failure(let r): throw r
         }
+    }
+
+    static func rangeRefusal(_ name: String, _ g: Group, _ desired: Int) -> ControlPlane.Refusal? {
+        if (g.config.min...g.config.max).contains(desired) { return nil }
+        return ControlPlane.Refusal(status: 400, code: "OutOfRange",
+                                    message: "desired \(desired) is out of range for \(name): min \(g.config.min), max \(g.config.max)")
     }
 
     func refusalForUnmanaged(_ group: String) -> ControlPlane.Refusal {
@@ -233,6 +242,7 @@ public final class Scaler: Sendable {
         let leading = env.isLeader()
         if leading && !state.withLock({ $0.leading }) { takeOver() }
         state.withLock { $0.leading = leading }
+        syncWithFleet(leading: leading)
         let names = state.withLock { $0.order }
         for name in names {
             guard let targets = env.targets(name) else { continue }
@@ -294,9 +304,16 @@ public final class Scaler: Sendable {
     /// This node just became the leader: continue from the counts the last leader stored.
     func takeOver() {
         guard let stored = env.storedDesired(), !stored.isEmpty else { return }
+        if adopt(stored) { env.log("took over scaling: desired counts from the registry") }
+    }
+
+    /// Takes `counts` (clamped) as the groups' `desired`, without an activity: they were
+    /// decided elsewhere (a previous or the current leader). Persists them when any changed.
+    @discardableResult
+    func adopt(_ counts: [String: Int]) -> Bool {
         let changed = state.withLock { s -> Bool in
             var changed = false
-            for (name, n) in stored {
+            for (name, n) in counts {
                 guard var g = s.groups[name] else { continue }
                 let clamped = g.config.clamp(n)
                 if clamped != g.desired {
@@ -307,10 +324,8 @@ public final class Scaler: Sendable {
             }
             return changed
         }
-        if changed {
-            env.log("took over scaling: desired counts from the registry")
-            persist()
-        }
+        if changed { persist() }
+        return changed
     }
 
     func joinFinished() {

@@ -173,16 +173,13 @@ extension DaemonBackend {
     }
 
     /// In a fleet only the scaling leader changes `desired` (it alone runs the hooks): another
-    /// node answers 409 `NotLeader`.
+    /// node hands the count to it through the registry and shows it at once.
     func scale(group: String, desired: Int) throws(ControlError) -> ScalingInfo {
         guard let scaler else { return try notManaged(group) }
-        if fleet != nil && !scaler.isLeading {
-            _ = try scaling(group: group)
-            throw ControlError(status: 409, code: "NotLeader",
-                               message: "this node does not lead scaling; run it on the node holding "
-                                   + "{prefix}/leader/scaling (sluicectl nodes lists the fleet)")
-        }
         do {
+            if let fleet, !scaler.isLeading {
+                return DaemonBackend.info(try scaler.request(group: group, desired: desired) { try fleet.requestDesired($0) })
+            }
             return DaemonBackend.info(try scaler.setDesired(group: group, desired: desired))
         } catch {
             throw ControlError(status: error.status, code: error.code, message: error.message)

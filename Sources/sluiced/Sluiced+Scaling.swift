@@ -59,7 +59,10 @@ extension Sluiced {
                 }
             }
         }
-        if let fleet { env.storedDesired = { fleet.storedDesired() } }
+        if let fleet {
+            env.storedDesired = { fleet.storedDesired() }
+            env.takeRequests = { fleet.takeDesiredRequests() }
+        }
         return try Scaler(config: cfg, restored: restored, environment: env)
     }
 }

@@ -291,8 +291,8 @@ struct ScalingScheduleTests {
     }
 }
 
-/// Scaling in a fleet (SPEC §10, §11): only the leader runs hooks; a new leader continues from
-/// the desired count the old one stored in etcd.
+/// Scaling in a fleet (SPEC §10, §11): only the leader runs hooks; `scale` on another node
+/// reaches it through etcd; a new leader continues from the desired count the old one stored.
 @Suite(.timeLimit(.minutes(10)))
 struct ScalingFleetTests {
     func nodeConfig(_ hooks: ScalingHooks, port: UInt16, etcd: EtcdProcess, name: String, desired: Int) -> String {
@@ -314,16 +314,23 @@ struct ScalingFleetTests {
         // One launch in the whole fleet, not one per node.
         usleep(1_000_000)
         #expect(hooks.lines("launch.log").count == 1)
-        // `scale` works on the leader; the other node says who may.
-        let onA = try ctl(a, ["scale", "app", "2"])
-        let (leader, follower) = onA.status == 0 ? (a, b) : (b, a)
-        if onA.status != 0 {
-            #expect(onA.output.contains("NotLeader"), "\(onA.output)")
-            #expect(try ctl(b, ["scale", "app", "2"]).status == 0)
-        } else {
-            let refused = try ctl(b, ["scale", "app", "3"])
-            #expect(refused.status == 1 && refused.output.contains("NotLeader"), "\(refused.output)")
+        // `scale` works on either node: one that does not lead hands the count to the leader
+        // through etcd and shows it at once; the leader applies it (one more launch, fleet-wide).
+        let onB = try ctl(b, ["scale", "app", "2"])
+        #expect(onB.status == 0, "\(onB.output)")
+        #expect(try scalingState(b)["desired"] as? Int == 2)
+        #expect(try poll(20) { try healthyTargets(a).count == 2 && healthyTargets(b).count == 2 })
+        #expect(try poll(10) { try scalingState(a)["desired"] as? Int == 2 && scalingState(b)["desired"] as? Int == 2 })
+        #expect(hooks.lines("launch.log").count == 2)
+        for node in [a, b] {
+            let refused = try ctl(node, ["scale", "app", "9"])
+            #expect(refused.status == 1 && refused.output.contains("OutOfRange"), "\(refused.output)")
         }
+        // The leader is the node that ran the launches.
+        let aLaunched = try activities(a).contains { $0["kind"] as? String == "launch" }
+        let bLaunched = try activities(b).contains { $0["kind"] as? String == "launch" }
+        #expect(aLaunched != bLaunched, "exactly one node ran launches")
+        let (leader, follower) = aLaunched ? (a, b) : (b, a)
         #expect(try poll(20) { try healthyTargets(follower).count == 2 })
         let stored = try etcdCall(etcd, "/v3/kv/range", ["key": b64("/sluice/scaling/scaling/app")])
         let value = ((stored["kvs"] as? [[String: Any]])?.first?["value"] as? String).flatMap { Data(base64Encoded: $0) }

@@ -156,10 +156,46 @@ struct ScalerTests {
         defer { scaler.stop() }
         for _ in 0..<20 { scaler.tick() }
         #expect(m.targets.withLock { $0["app"]?.count } == 0, "a follower launches nothing")
-        #expect(try scaler.view(group: "app").desired == 1)
+        #expect(try scaler.view(group: "app").desired == 2, "a follower shows the count the leader stored")
         leading.store(true, ordering: .relaxed)
         #expect(tick(scaler) { m.targets.withLock { $0["app"]?.count } == 2 })
         #expect(try scaler.view(group: "app").desired == 2)
         #expect(m.stored.withLock { $0 } == ["app": 2])
+    }
+
+    @Test func aFollowerHandsManualCountsToTheLeader() throws {
+        // The follower: checks the count, sends it, shows it; no activity, no launch.
+        let m = Model()
+        m.targets.withLock { $0 = ["app": []] }
+        var env = m.environment()
+        env.isLeader = { false }
+        let follower = try Scaler(config: Self.config([("app", Self.scaling(desired: 0))]), restored: [:], environment: env)
+        defer { follower.stop() }
+        let sent = Mutex<[DesiredRequest]>([])
+        #expect(try follower.request(group: "app", desired: 3) { r in sent.withLock { $0.append(r) } }.desired == 3)
+        #expect(sent.withLock { $0.map(\.desired) } == [3])
+        #expect(throws: ControlPlane.Refusal.self) { try follower.request(group: "app", desired: 6) { _ in Issue.record("sent") } }
+        #expect(throws: ControlPlane.Refusal.self) { try follower.request(group: "nope", desired: 1) { _ in Issue.record("sent") } }
+        struct Down: Error {}
+        do {
+            _ = try follower.request(group: "app", desired: 2) { _ in throw Down() }
+            Issue.record("a registry that is down must refuse")
+        } catch {
+            #expect(error.status == 503 && error.code == "RegistryUnavailable")
+        }
+        for _ in 0..<5 { follower.tick() }
+        #expect(m.events.withLock { $0.isEmpty } && m.targets.withLock { $0["app"]?.count } == 0)
+
+        // The leader: applies what was asked (an activity caused "manual"), out of range ignored.
+        let l = Model()
+        l.targets.withLock { $0 = ["app": []] }
+        var lenv = l.environment()
+        let pending = Mutex<[DesiredRequest]>([.init(group: "app", desired: 9, node: "b"), .init(group: "app", desired: 2, node: "b")])
+        lenv.takeRequests = { pending.withLock { p in defer { p.removeAll() }; return p } }
+        let leader = try Scaler(config: Self.config([("app", Self.scaling(desired: 0))]), restored: [:], environment: lenv)
+        defer { leader.stop() }
+        #expect(tick(leader) { l.targets.withLock { $0["app"]?.count } == 2 })
+        #expect(try leader.view(group: "app").desired == 2)
+        #expect(try leader.view(group: "app").activities.contains { $0.kind == .setDesired && $0.cause == "manual" })
     }
 }
