@@ -10,6 +10,33 @@ enum Arguments {
     /// Target weights the API accepts.
     static let weightRange = 0...999
 
+    /// `argv` (without the program name) with the options every command takes (`--socket PATH`,
+    /// `--socket=PATH`, `--json`) moved to the end, so they may come anywhere, also before the
+    /// subcommand (`sluicectl --socket S status`), where ArgumentParser knows no options. Words
+    /// after a `--` stay where they are; a `--socket` without a value is left for the parser
+    /// to refuse.
+    static func hoistingGlobalOptions(_ argv: [String]) -> [String] {
+        var rest: [String] = []
+        var global: [String] = []
+        var i = 0
+        while i < argv.count {
+            let word = argv[i]
+            if word == "--" {
+                return rest + global + argv[i...]
+            }
+            if word == "--json" || word.hasPrefix("--socket=") {
+                global.append(word)
+            } else if word == "--socket", i + 1 < argv.count {
+                global += [word, argv[i + 1]]
+                i += 1
+            } else {
+                rest.append(word)
+            }
+            i += 1
+        }
+        return rest + global
+    }
+
     /// `nil` when `text` is a target address the daemon could accept, else what is wrong with it.
     ///
     /// Forms, each with a port from 1 to 65535: `10.0.0.5:8080`, `[::1]:80` (IPv6 in brackets),

@@ -27,7 +27,7 @@ struct SluiceCtl: ParsableCommand {
     /// 64), refusals 1, an unreachable daemon 3.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(Arguments.hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let failure as CtlFailure {
             let message = failure.description

@@ -72,4 +72,17 @@ import Testing
         #expect(Arguments.pathSegment("a/b c+%") == "a%2Fb%20c%2B%25")
         #expect(Arguments.pathSegment("zône") == "z%C3%B4ne")
     }
+
+    @Test func globalOptionsMayComeBeforeTheSubcommand() {
+        let h = Arguments.hoistingGlobalOptions
+        #expect(h(["--socket", "/s", "status"]) == ["status", "--socket", "/s"])
+        #expect(h(["--json", "--socket=/s", "targets", "list", "app"]) == ["targets", "list", "app", "--json", "--socket=/s"])
+        #expect(h(["targets", "--socket", "/s", "register", "app", "10.0.0.1:80", "--zone", "z"])
+            == ["targets", "register", "app", "10.0.0.1:80", "--zone", "z", "--socket", "/s"])
+        #expect(h(["status", "--json"]) == ["status", "--json"], "already last: unchanged")
+        #expect(h(["events", "redeliver", "--", "--json"]) == ["events", "redeliver", "--", "--json"], "after -- stays a word")
+        #expect(h(["--json", "scale", "app", "--", "3"]) == ["scale", "app", "--json", "--", "3"])
+        #expect(h(["status", "--socket"]) == ["status", "--socket"], "no value: left for the parser to refuse")
+        #expect(h([]) == [])
+    }
 }

@@ -16,7 +16,8 @@ func ctl(_ d: SluicedProcess, _ args: [String]) throws -> (status: Int32, output
 }
 
 func targetStates(_ d: SluicedProcess, group: String, socket: String? = nil) throws -> [String: String] {
-    let r = try runTool(sluicectlPath, ["targets", "list", group, "--json", "--socket", socket ?? d.controlSocket])
+    // The options first, as SPEC's `--socket PATH` allows anywhere (the other helpers put them last).
+    let r = try runTool(sluicectlPath, ["--socket", socket ?? d.controlSocket, "--json", "targets", "list", group])
     guard let obj = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any],
           let targets = obj["targets"] as? [[String: Any]] else { return [:] }
     var out: [String: String] = [:]
