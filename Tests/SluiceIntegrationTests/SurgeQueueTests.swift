@@ -106,6 +106,33 @@ struct SurgeQueueTests {
         #expect(try !saw(a, "/second"), "the target never saw the refused request")
     }
 
+    @Test func aGroupWithNoHealthyTargetQueuesInsteadOfFailingOpen() throws {
+        let port = try TestSocket.freePort()
+        let targetPort = try TestSocket.freePort()
+        let d = try SluicedProcess(yaml: httpConfig(
+            port: port, groups: [("app", [targetPort])], listener: ["response_timeout: 20s"],
+            group: ["surge_queue: { size: 10, timeout: 3s }",
+                    "health_check: { protocol: tcp, interval: 100ms, timeout: 80ms, healthy_threshold: 1, unhealthy_threshold: 1 }"]))
+        defer { d.terminate() }
+        let key = "127.0.0.1:\(targetPort)"
+        #expect(try waitUntil(10) { try targetStates(d, group: "app")[key] == "unhealthy" })
+        // Failing open would send it to the dead target (502 at once); it waits, then 503.
+        let t0 = Date()
+        let r = try get(port, "/nobody")
+        let took = Date().timeIntervalSince(t0)
+        #expect(r.status == 503 && r.header("retry-after") == "1", "\(r.status)")
+        #expect(took >= 2.9 && took < 8, "answered after \(took) s")
+        // A request waiting when the target turns healthy goes to it.
+        let runs = Runs()
+        runs.start("waiting", port: port, path: "/late")
+        #expect(try waitUntil(5) { try queueLength(d) == 1 })
+        let a = try HTTPBackend(name: "a", port: targetPort)
+        defer { a.stop() }
+        #expect(runs.wait(seconds: 10))
+        #expect(runs.all.first?.status == 200)
+        #expect(try saw(a, "/late") && !saw(a, "/nobody"))
+    }
+
     @Test func queuedRequestsAreServedFirstInFirstOut() throws {
         let a = try HTTPBackend(name: "a")
         let port = try TestSocket.freePort()
