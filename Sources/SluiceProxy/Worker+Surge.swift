@@ -1,5 +1,8 @@
 import SluiceBalancer
 import SluiceCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The surge queue on a worker (SPEC §12, docs/surge-queue.md): `max_per_target` turns a
 /// pick into a reservation of a slot (`TargetRuntime.reserve`); a request (L7) or connection
@@ -199,7 +202,7 @@ extension Worker {
             q.requeue(w)
         } else if !q.enqueue(w, limit: g.surgeSize) {
             stats.surgeOverflowed(group: g.statsId)
-            close(c)
+            refuse(c)
             return
         }
         c.state = .queued
@@ -221,6 +224,18 @@ extension Worker {
     func surgeTimedOut(_ c: TCPConnection) {
         if let p = c.plan { stats.surgeTimedOut(listener: p.listeners[c.listener].statsId) }
         leaveQueue(c)
+        refuse(c)
+    }
+
+    /// Closes a connection no target will take with a FIN, not a reset: the client's bytes
+    /// still unread (it may have sent some while it waited) are discarded first, since closing
+    /// a socket with unread data resets it. Bounded: at most 1 MiB, never blocking.
+    func refuse(_ c: TCPConnection) {
+        let fd = c.clientFd
+        if fd >= 0 {
+            var rounds = 0
+            while rounds < 16, recv(fd, nil, 65_536, Int32(MSG_DONTWAIT | MSG_TRUNC)) > 0 { rounds += 1 }
+        }
         close(c)
     }
 

@@ -205,7 +205,7 @@ extension Worker {
                     enqueue(c, q, atHead: turn)
                     return
                 }
-                close(c)
+                refuse(c)
                 return
             case .noSocket:
                 releaseHeld(c)

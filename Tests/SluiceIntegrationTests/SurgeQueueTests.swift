@@ -295,11 +295,16 @@ struct SurgeQueueTests {
         TestSocket.setTimeouts(second, seconds: 5)
         #expect(try TestSocket.receive(second, count: 3) == Array("two".utf8), "it flows once the slot is free")
         #expect(try queueLength(d, "pool") == 0)
-        // While `second` holds the slot, a third waits past the timeout and is closed.
+        // While `second` holds the slot, a third (which sent bytes) waits past the timeout and
+        // is closed: a FIN, not a reset, though its bytes were never read.
         let third = try TestSocket.connect(port: port)
         let t0 = Date()
+        try TestSocket.sendAll(third, Array("three".utf8))
         #expect(try waitUntil(5) { try queueLength(d, "pool") == 1 })
-        #expect(TestSocket.waitForClose(third), "closed at the queue timeout")
+        TestSocket.setTimeouts(third, seconds: 5)
+        var byte: UInt8 = 0
+        let n = recv(third, &byte, 1, 0)
+        #expect(n == 0, "closed at the queue timeout with a FIN: recv \(n), errno \(n < 0 ? errno : 0)")
         let waited = Date().timeIntervalSince(t0)
         #expect(waited >= 1.0 && waited < 5, "\(waited)")
         close(third)
