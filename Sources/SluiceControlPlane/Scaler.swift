@@ -142,6 +142,7 @@ public final class Scaler: Sendable {
     /// no longer managed (its targets stay).
     public func apply(_ config: Config, restored: [String: Int] = [:]) {
         let wall = env.wallSeconds()
+        var events: [ControlPlane.Event] = []
         let changed = state.withLock { s -> Bool in
             var groups: [String: Group] = [:]
             var order: [String] = []
@@ -155,8 +156,13 @@ public final class Scaler: Sendable {
                     }
                     old.config = sc
                     let clamped = sc.clamp(old.desired)
-                    if clamped != old.desired { changed = true }
-                    old.desired = clamped
+                    if clamped != old.desired {
+                        // A reload moved min or max past `desired`: a change of desired like any other.
+                        changed = true
+                        events.append(Scaler.changeDesired(&old, name: g.name, to: clamped,
+                                                           cause: "configuration reload: min \(sc.min), max \(sc.max)",
+                                                           id: nextId(&s), now: env.clock(), time: env.timestamp()))
+                    }
                     groups[g.name] = old
                 } else {
                     groups[g.name] = Group(config: sc, desired: sc.clamp(restored[g.name] ?? sc.desired),
@@ -171,6 +177,7 @@ public final class Scaler: Sendable {
             return changed
         }
         if changed { persist() }
+        for e in events { env.emit(e) }
     }
 
     // MARK: API

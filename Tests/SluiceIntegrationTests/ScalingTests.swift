@@ -249,9 +249,12 @@ struct ScalingTests {
                 lines.set(text)
             }
         }.start()
-        // The stream starts asynchronously: a registration in the other group shows when it is on.
+        // The stream starts asynchronously: a registration in the other group shows when it is on
+        // (a new address each round: registering one again is no event).
+        var round = 0
         #expect(try poll(10) {
-            _ = try ctl(d, ["targets", "register", "other", "127.0.0.1:9"])
+            round += 1
+            _ = try ctl(d, ["targets", "register", "other", "127.0.0.1:\(round)"])
             return (lines.value ?? "").contains("\"registration\"")
         })
         #expect(try ctl(d, ["scale", "app", "1"]).status == 0)

@@ -138,6 +138,10 @@ struct ScalerTests {
         #expect(try scaler.view(group: "app").desired == 4)
         scaler.apply(Self.config([("app", Self.scaling(desired: 1, max: 2))]))
         #expect(try scaler.view(group: "app").desired == 2)
+        let reloaded = try scaler.view(group: "app").activities.last
+        #expect(reloaded?.kind == .setDesired && reloaded?.cause == "configuration reload: min 0, max 2"
+            && reloaded?.description == "Setting desired from 4 to 2", "a reload's clamp is an activity")
+        #expect(m.events.withLock { $0.last?.type } == "scaling_activity")
         #expect(m.stored.withLock { $0 } == ["app": 2])
         scaler.apply(Self.config([("app", nil)]))
         #expect(scaler.views().isEmpty)
