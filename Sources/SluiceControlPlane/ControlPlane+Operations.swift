@@ -298,6 +298,9 @@ extension ControlPlane {
                     defer { s.pending.removeAll() }
                     return s.pending
                 }
+                // Told with `commit` held, like `mutate`'s: ids follow the order of the changes.
+                for e in events { emit(e) }
+                emit(Event(type: "reload", message: "configuration applied"))
             } catch {
                 state.withLock { s in
                     let generation = s.generation
@@ -308,8 +311,6 @@ extension ControlPlane {
             }
         }
         if let f = failure { throw f }
-        for e in events { emit(e) }
-        emit(Event(type: "reload", message: "configuration applied"))
     }
 
     // MARK: views
@@ -416,10 +417,10 @@ extension ControlPlane {
 
     /// Runs `change` on the model; when it returns true, persists the registrations (for
     /// changes to them: a refusal to store undoes the change) and publishes the result. Changes
-    /// are serialised by `commit`; the model's lock is never held across the fsync or a bind.
+    /// are serialised by `commit` (held while their events are told, so ids follow their order);
+    /// the model's lock is never held across the fsync or a bind.
     @discardableResult
     func mutate(persisting: Bool = false, _ change: (inout State) -> Bool) -> Refusal? {
-        var events: [Event] = []
         let refusal: Refusal? = commit.withLock { _ -> Refusal? in
             var saved: State?
             var registrations: [Registration] = []
@@ -447,10 +448,11 @@ extension ControlPlane {
                     return Refusal(status: 500, code: "StateFileError", message: "\(error)")
                 }
             }
-            events = publishCommitted()
+            // Told with `commit` held: a change's events get their ids (and reach the outboxes)
+            // before any later change's (a deregistration before its target's `drained`).
+            for e in publishCommitted() { emit(e) }
             return nil
         }
-        for e in events { emit(e) }
         return refusal
     }
 
