@@ -438,4 +438,26 @@ public struct ScalingGroupsInfo: Codable, Sendable, Equatable {
 public struct ScaleRequest: Codable, Sendable, Equatable {
     public var desired: Int
     public init(desired: Int) { self.desired = desired }
+
+    private enum CodingKeys: String, CodingKey { case desired }
+
+    /// Any key of a JSON object.
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Only `desired` can be set (`min` and `max` come from the config file): another key is
+    /// refused rather than ignored.
+    public init(from decoder: any Decoder) throws {
+        let any = try decoder.container(keyedBy: AnyKey.self)
+        if let other = any.allKeys.first(where: { $0.stringValue != CodingKeys.desired.stringValue }) {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: [other],
+                debugDescription: "unknown key \"\(other.stringValue.prefix(64))\": only \"desired\" can be set (min and max come from the config file)"))
+        }
+        desired = try decoder.container(keyedBy: CodingKeys.self).decode(Int.self, forKey: .desired)
+    }
 }

@@ -178,6 +178,8 @@ public struct ControlRouter: Sendable {
             throw .badRequest("invalid JSON body: \"\(key.stringValue)\" is required")
         } catch let DecodingError.typeMismatch(_, context) {
             throw .badRequest("invalid JSON body: wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\"")
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            throw .badRequest("invalid JSON body: \(context.debugDescription)")
         } catch {
             throw .badRequest("invalid JSON body")
         }

@@ -56,6 +56,10 @@ import Testing
         let (refused, error) = answer(b, "PUT", "/v1/target-groups/web/scaling", #"{"desired": 9}"#)
         #expect(refused == 400 && (error["error"] as? [String: Any])?["code"] as? String == "OutOfRange")
         #expect(answer(b, "PUT", "/v1/target-groups/web/scaling", #"{"count": 3}"#).0 == 400)
+        // Only desired can be set: min and max are the file's, and are refused, not ignored.
+        let (extra, why) = answer(b, "PUT", "/v1/target-groups/web/scaling", #"{"desired": 2, "min": 0}"#)
+        let message = (why["error"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(extra == 400 && message.contains("unknown key \"min\""), "\(message)")
         #expect(answer(b, "POST", "/v1/target-groups/web/scaling", #"{"desired": 3}"#).0 == 405)
         let (listed, all) = answer(b, "GET", "/v1/scaling")
         #expect(listed == 200 && (all["groups"] as? [[String: Any]])?.count == 1)
