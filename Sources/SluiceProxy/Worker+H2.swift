@@ -166,7 +166,7 @@ extension Worker {
             case .request(let id, let head, let endStream):
                 openStream(h, id: id, head: head, endStream: endStream)
             case .headersTooLarge(let id):
-                h.session.respond(stream: id, status: 431, headers: [("content-type", "text/plain")], endStream: true)
+                answerOwn(h, stream: id, status: 431)
             case .data(let id, let bytes):
                 guard let s = h.stream(id) else { continue }
                 s.unacked &+= bytes.count
@@ -196,6 +196,16 @@ extension Worker {
         }
     }
 
+    /// Sluice's own answer to a stream that never became a request to a target (a head over
+    /// the limits, one that cannot be translated): counted like every answered request (SPEC §9).
+    private func answerOwn(_ h: H2Connection, stream id: Int32, status: Int) {
+        h.session.respond(stream: id, status: status, headers: [("content-type", "text/plain")], endStream: true)
+        guard let p = h.plan, h.listener < p.listeners.count else { return }
+        let statsId = p.listeners[h.listener].statsId
+        stats.request(listener: statsId, group: -1, status: status, nanos: 0)
+        stats.ownError(listener: statsId, status: status)
+    }
+
     // MARK: streams
 
     private func openStream(_ h: H2Connection, id: Int32, head: H2RequestHead, endStream: Bool) {
@@ -222,7 +232,7 @@ extension Worker {
         case .success:
             break
         case .failure:
-            h.session.respond(stream: id, status: 400, headers: [("content-type", "text/plain")], endStream: true)
+            answerOwn(h, stream: id, status: 400)
             h2StreamPool.append(s)
             return
         }

@@ -270,6 +270,14 @@ struct HTTP2Tests {
         #expect(c.output.contains("2 431\n") && c.output.contains("2 200\n"), "\(c.output)")
         #expect(c.output.contains("Re-using existing connection"), "the same connection: \(c.output)")
         #expect(try a.stats().paths == ["GET /after"])
+        // Sluice's own answers are counted like any (SPEC §9): one 431 on each listener.
+        let m = try metricsText(d)
+        func total(_ prefix: String, _ label: String) -> Double {
+            m.split(separator: "\n").filter { $0.hasPrefix(prefix) && $0.contains(label) }
+                .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+        }
+        #expect(total("sluice_requests_total{", "group=\"\",code=\"431\"") == 2, "\(m)")
+        #expect(total("sluice_errors_total{", "kind=\"431\"") == 2, "\(m)")
     }
 
     // MARK: abuse
