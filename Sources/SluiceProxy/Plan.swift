@@ -236,7 +236,7 @@ public final class Plan: Sendable {
             }
             lp.statsId = ids?.listener(l.name) ?? listeners.count
             if let t = l.tls {
-                lp.tls = try TLSContexts.shared.server(t, listener: l.name)
+                lp.tls = try TLSContexts.shared.server(t, listener: l.name, index: listeners.count)
                 lp.handshakeTimeout = t.handshakeTimeout
                 lp.forwardsClientCert = t.clientAuth != nil
                 lp.proto = "https"

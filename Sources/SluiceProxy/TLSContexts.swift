@@ -21,7 +21,7 @@ final class TLSContexts: Sendable {
     private static let limit = 64
 
     /// The server context of a `tls`/`https` listener.
-    func server(_ t: ListenerTLSConfig, listener: String) throws(Plan.CompileError) -> TLSServerContext {
+    func server(_ t: ListenerTLSConfig, listener: String, index: Int) throws(Plan.CompileError) -> TLSServerContext {
         var files: [String] = []
         for c in t.certificates { files += [c.cert, c.key] }
         if let ca = t.clientAuth?.caFile { files.append(ca) }
@@ -36,13 +36,29 @@ final class TLSContexts: Sendable {
         do {
             context = try TLSServerContext(settings)
         } catch {
-            throw Plan.CompileError(description: "\(t.location): listeners \(listener): tls: \(error)")
+            throw Plan.CompileError(description: TLSContexts.describe(error, t, listener: listener, index: index))
         }
         cache.withLock {
             if $0.servers.count >= TLSContexts.limit { $0.servers.removeAll() }
             $0.servers[key] = context
         }
         return context
+    }
+
+    /// A listener's TLS setup error at the key that names the file (SPEC §2: file, line and
+    /// column, and the key's path), e.g. `s.yaml:70:9: listeners[3].tls.certificates[0].cert
+    /// (listener secure): /etc/sluice/a.pem: cannot read certificate: no start line`.
+    static func describe(_ error: TLSSetupError, _ t: ListenerTLSConfig, listener: String, index: Int) -> String {
+        let at = "listeners[\(index)].tls"
+        if let file = error.file {
+            for (j, c) in t.certificates.enumerated() where file == c.cert || file == c.key {
+                return "\(c.location): \(at).certificates[\(j)].\(file == c.cert ? "cert" : "key") (listener \(listener)): \(error)"
+            }
+            if file == t.clientAuth?.caFile {
+                return "\(t.location): \(at).client_auth.ca_file (listener \(listener)): \(error)"
+            }
+        }
+        return "\(t.location): \(at) (listener \(listener)): \(error)"
     }
 
     /// The client context of an `https`/`tls` group (`alpn`: what to offer targets).

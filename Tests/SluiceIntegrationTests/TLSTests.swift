@@ -203,6 +203,10 @@ struct TLSListenerTests {
         d.send(signal: SIGHUP)
         try waitUntil("reload refused in the log") { d.log.contains("live.pem") }
         #expect(try sClient(port, ["-servername", "x"]).output.contains("a.example"))
+        // The API's refusal names the file, line and column and the key (SPEC §2).
+        let refused = try runTool("curl", ["-s", "--unix-socket", d.controlSocket, "-X", "POST", "http://x/v1/reload"])
+        #expect(refused.output.range(of: #"\.yaml:\d+:\d+: listeners\[0\]\.tls\.certificates\[0\]\.cert"#,
+                                     options: .regularExpression) != nil, "\(refused.output)")
         // A new valid pair on disk: the next reload serves it.
         try FileManager.default.removeItem(atPath: dir + "/live.pem")
         try FileManager.default.removeItem(atPath: dir + "/live.key")
