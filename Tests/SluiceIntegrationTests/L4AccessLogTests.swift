@@ -99,6 +99,36 @@ struct L4AccessLogTests {
         #expect(line["target"] is NSNull, "\(line)")
     }
 
+    /// `accept_proxy_protocol`: the line names the client the PROXY header carried, and a
+    /// connection without a valid header ends as `proxy_header_invalid`.
+    @Test func theProxyCarriedClientIsLogged() throws {
+        let echo = try TCPBackend(mode: .echo)
+        let port = try TestSocket.freePort()
+        let log = logPath()
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let d = try SluicedProcess(yaml: tcpConfig(listen: "127.0.0.1:\(port)", targets: [("127.0.0.1:\(echo.port)", 1)],
+                                                   listenerExtra: ["accept_proxy_protocol: true", "access_log: \(log)"]))
+        defer { d.terminate() }
+        let fd = try TestSocket.connect(port: port)
+        try TestSocket.sendAll(fd, Array("PROXY TCP4 203.0.113.9 127.0.0.1 5555 80\r\nabc".utf8))
+        TestSocket.shutdownWrite(fd)
+        #expect(try TestSocket.receiveAll(fd) == Array("abc".utf8))
+        close(fd)
+        let line = try #require(try waitForLines(log, count: 1).first)
+        #expect(line["client"] as? String == "203.0.113.9", "\(line)")
+        #expect(line["client_port"] as? Int == 5555)
+        #expect(line["bytes_in"] as? Int == 3, "the header is not payload")
+        #expect(line["end"] as? String == "closed")
+        let bad = try TestSocket.connect(port: port)
+        try TestSocket.sendAll(bad, Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        _ = try? TestSocket.receiveAll(bad)
+        close(bad)
+        let lines = try waitForLines(log, count: 2)
+        #expect(lines.last?["end"] as? String == "proxy_header_invalid", "\(lines)")
+        #expect(lines.last?["client"] as? String == "127.0.0.1")
+        #expect(lines.last?["target"] is NSNull)
+    }
+
     /// Two listeners share one file; the one with `access_log: off` adds nothing to it.
     @Test func accessLogOffWritesNothing() throws {
         let echo = try TCPBackend(mode: .echo)
