@@ -165,6 +165,9 @@ public struct ListenerConfig: Sendable, Equatable {
     public var acceptProxyProtocol: Bool
     /// Datagram settings; set exactly for udp and tcp_udp listeners.
     public var udp: UDPListenerSettings?
+    /// `access_log` of any listener (off by default): one JSON line per request (http,
+    /// https; also in `http.accessLog`) or per connection and UDP flow (tcp, tls, udp, tcp_udp).
+    public var accessLog: AccessLogDestination
 
     /// NLB's idle timeout for TCP.
     public static let defaultTCPIdleTimeout: UInt64 = 350 * Nanoseconds.second
@@ -176,7 +179,8 @@ public struct ListenerConfig: Sendable, Equatable {
                 connectTimeout: UInt64, defaultAction: ListenerAction, rules: [RuleConfig] = [],
                 http: HTTPListenerSettings? = nil, tls: ListenerTLSConfig? = nil,
                 proxyProtocol: ProxyProtocolSetting? = nil, acceptProxyProtocol: Bool = false,
-                udp: UDPListenerSettings? = nil) {
+                udp: UDPListenerSettings? = nil, accessLog: AccessLogDestination? = nil) {
+        self.accessLog = accessLog ?? http?.accessLog ?? .off
         self.proxyProtocol = proxyProtocol
         self.acceptProxyProtocol = acceptProxyProtocol
         self.udp = udp

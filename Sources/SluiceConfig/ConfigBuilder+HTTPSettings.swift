@@ -1,6 +1,7 @@
 internal import Yams
 
-/// The keys of http listeners besides `rules` (SPEC §3: limits, timeouts, desync, headers, log).
+/// The keys of http listeners besides `rules` (SPEC §3: limits, timeouts, desync, headers; `access_log`,
+/// a key of every listener, is read with the common keys and copied in).
 extension ConfigBuilder {
     /// The settings with defaults filled in; `nil` after any error.
     mutating func httpSettings(_ listener: YAMLMapping) -> HTTPListenerSettings? {
@@ -17,9 +18,6 @@ extension ConfigBuilder {
         }
         if let value = listener["xff"], let mode = choice(value, XFFMode.self) {
             settings.xff = mode
-        }
-        if let value = listener["access_log"], let destination = accessLog(value) {
-            settings.accessLog = destination
         }
         if let value = listener["max_request_body"],
             let bytes = byteSize(value, in: 0...UInt64.max, expected: "a size in bytes like 1048576 or 10M (0 = unlimited)")
@@ -70,7 +68,7 @@ extension ConfigBuilder {
     }
 
     /// `access_log: off | stdout | /absolute/path`.
-    private mutating func accessLog(_ value: YAMLValue) -> AccessLogDestination? {
+    mutating func accessLog(_ value: YAMLValue) -> AccessLogDestination? {
         let expected = "off, stdout or an absolute file path"
         guard let text = reader.string(value, expected: expected) else { return nil }
         switch text {

@@ -79,10 +79,15 @@ extension ConfigBuilder {
             }
         }
 
+        // Every listener logs (SPEC §8); http listeners keep the value in their settings too.
+        var accessLog = AccessLogDestination.off
+        if let value = listener["access_log"], let destination = self.accessLog(value) { accessLog = destination }
+
         var http: HTTPListenerSettings?
         var rules: [RuleConfig]? = []
         if let kind, isHTTP {
             http = httpSettings(listener)
+            http?.accessLog = accessLog
             if let value = listener["rules"] { rules = ruleConfigs(value, listenerProtocol: kind) }
         }
         var tls: ListenerTLSConfig?
@@ -107,7 +112,7 @@ extension ConfigBuilder {
         return ListenerConfig(
             name: name, protocolKind: kind, bind: bind, idleTimeout: idleTimeout,
             connectTimeout: connectTimeout, defaultAction: action, rules: rules, http: http, tls: tls,
-            proxyProtocol: proxyProtocol, acceptProxyProtocol: acceptProxyProtocol, udp: udp)
+            proxyProtocol: proxyProtocol, acceptProxyProtocol: acceptProxyProtocol, udp: udp, accessLog: accessLog)
     }
 
     /// The `protocol:` text of a listener mapping, read before the mapping is checked.

@@ -31,11 +31,11 @@ enum Schema {
     /// Keys of every listener.
     static let commonListenerKeys = [
         "name", "protocol", "bind", "idle_timeout", "connect_timeout", "default", "proxy_protocol",
-        "accept_proxy_protocol",
+        "accept_proxy_protocol", "access_log",
     ]
     /// Keys only http and https listeners have.
     static let httpListenerKeys = [
-        "rules", "header_timeout", "response_timeout", "desync_mitigation", "xff", "access_log",
+        "rules", "header_timeout", "response_timeout", "desync_mitigation", "xff",
         "max_request_body", "max_header_bytes", "max_headers", "max_request_line", "retry_idempotent",
         "max_concurrent_streams",
     ]

@@ -63,6 +63,9 @@ public final class Plan: Sendable {
             self.port = port
         }
 
+        /// `access_log` (every protocol).
+        var accessLog = AccessLogDestination.off
+
         // http listeners only
         var isHTTP = false
         var limits = HTTPLimits()
@@ -74,7 +77,6 @@ public final class Plan: Sendable {
         var retryIdempotent = false
         /// HTTP/2 clients: SETTINGS_MAX_CONCURRENT_STREAMS.
         var maxConcurrentStreams = 128
-        var accessLog = AccessLogDestination.off
         var rules: RuleTable?
         /// Rule actions by rule index, then the default action.
         var actions: [CompiledAction] = []
@@ -230,11 +232,11 @@ public final class Plan: Sendable {
                 lp.maxRequestBody = h.maxRequestBody
                 lp.retryIdempotent = h.retryIdempotent
                 lp.maxConcurrentStreams = h.maxConcurrentStreams
-                lp.accessLog = h.accessLog
                 (lp.rules, lp.actions, lp.defaultAction) = Plan.compileRules(l)
                 lp.rulePriorities = l.rules.map(\.priority) + [0]
             }
             lp.statsId = ids?.listener(l.name) ?? listeners.count
+            lp.accessLog = l.accessLog
             if let t = l.tls {
                 lp.tls = try TLSContexts.shared.server(t, listener: l.name, index: listeners.count)
                 lp.handshakeTimeout = t.handshakeTimeout

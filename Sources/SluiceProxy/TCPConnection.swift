@@ -97,6 +97,11 @@ final class TCPConnection {
     var idleTimeout: UInt64 = 0
     /// Deadline of the latest timer-wheel entry scheduled for this use, 0 when none is pending.
     var timerAt: UInt64 = 0
+    /// Access log: the listener's descriptor (-1: off), when the connection was accepted and
+    /// how it ends (set by the path that closes it; `close` fills in the rest).
+    var logFd: Int32 = -1
+    var openedAt: UInt64 = 0
+    var end = L4End.closed
 
     init(slot: Int32) { self.slot = slot }
 
@@ -146,6 +151,8 @@ final class TCPConnection {
         up = Flow()
         down = Flow()
         lastActivity = now
+        openedAt = now
+        end = .closed
         timerAt = 0
         let l = plan.listeners[listener]
         preamble = l.preamble

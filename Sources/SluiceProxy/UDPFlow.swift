@@ -40,6 +40,12 @@ final class UDPFlow {
     var idleTimeout: UInt64 = 0
     /// Deadline of the latest timer-wheel entry scheduled for this use, 0 when none is pending.
     var timerAt: UInt64 = 0
+    /// Access log: the listener's descriptor (-1: off), when the flow opened, payload bytes
+    /// sent to its targets and received from them.
+    var logFd: Int32 = -1
+    var openedAt: UInt64 = 0
+    var bytesIn: UInt64 = 0
+    var bytesOut: UInt64 = 0
 
     init(slot: Int32) { self.slot = slot }
 

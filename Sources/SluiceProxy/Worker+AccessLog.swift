@@ -118,7 +118,7 @@ extension Worker {
         accessLog?.commit(length: w.count, fd: fd)
     }
 
-    private func writeMillis(_ w: inout LineWriter, _ nanos: UInt64) {
+    func writeMillis(_ w: inout LineWriter, _ nanos: UInt64) {
         w.int(nanos / 1_000_000)
         w.byte(UInt8(ascii: "."))
         let frac = (nanos / 1_000) % 1_000

@@ -202,6 +202,7 @@ extension Worker {
             q.requeue(w)
         } else if !q.enqueue(w, limit: g.surgeSize) {
             stats.surgeOverflowed(group: g.statsId)
+            c.end = .surgeQueueFull
             refuse(c)
             return
         }
@@ -224,6 +225,7 @@ extension Worker {
     func surgeTimedOut(_ c: TCPConnection) {
         if let p = c.plan { stats.surgeTimedOut(listener: p.listeners[c.listener].statsId) }
         leaveQueue(c)
+        c.end = .surgeQueueTimeout
         refuse(c)
     }
 
@@ -266,6 +268,7 @@ extension Worker {
         guard rebaseTCP(c) else {
             h.target.release()
             stats.surgeWait(group: statsId, nanos: now &- w.since)
+            c.end = .noTarget
             close(c)
             return
         }

@@ -19,6 +19,7 @@ extension Worker {
         let c = takeConnection()
         let fd = client.raw
         c.reset(client: client, peer: peer, plan: plan, listener: listener, now: now)
+        c.logFd = listener < accessLogFds.count ? accessLogFds[listener] : -1
         let token = fds.register(fd, owner: .clientSide, index: c.slot)
         do {
             try epoll.add(fd, events: Worker.pollEvents, data: token)
@@ -53,6 +54,7 @@ extension Worker {
         case .invalid:
             countProxyHeader(StatsBlock.proxyInvalid, statsId: l.statsId)
             c.preamble = .none  // counted: close() does not count a timeout on top
+            c.end = .proxyHeaderInvalid
             close(c)
         case .done(let carried):
             countProxyHeader(StatsBlock.proxyAccepted, statsId: l.statsId)
@@ -157,6 +159,7 @@ extension Worker {
     /// has none left (or the attempts are used up).
     func connectNext(_ c: TCPConnection) {
         guard rebaseTCP(c) else {
+            c.end = .noTarget
             close(c)
             return
         }
@@ -205,10 +208,12 @@ extension Worker {
                     enqueue(c, q, atHead: turn)
                     return
                 }
+                c.end = c.tried.count == 0 ? .noTarget : .connectFailed
                 refuse(c)
                 return
             case .noSocket:
                 releaseHeld(c)
+                c.end = .connectFailed
                 close(c)
                 return
             }
@@ -335,6 +340,7 @@ extension Worker {
     @inline(__always)
     func clientEvent(_ c: TCPConnection, _ events: EpollEvents) {
         if events.contains(.error) {
+            c.end = .error
             close(c)
             return
         }
@@ -363,6 +369,7 @@ extension Worker {
             return
         }
         if events.contains(.error) {
+            c.end = .error
             close(c)
             return
         }
@@ -385,6 +392,7 @@ extension Worker {
                     source: &c.serverReady, destination: &c.clientReady, otherFinished: c.up.finished,
                     progressed: &progressed)
         if !ok || (c.up.finished && c.down.finished) {
+            if !ok { c.end = .error }
             close(c)
             return
         }
@@ -565,15 +573,20 @@ extension Worker {
     /// the pools.
     func close(_ c: TCPConnection) {
         guard c.state != .free else { return }
-        if c.state == .handshaking, let id = c.plan?.listeners[c.listener].statsId, now >= c.handshakeDeadline {
-            countHandshakeFailure(.timeout, statsId: id)
+        if c.state == .handshaking {
+            c.end = .tlsHandshakeFailed  // failed, timed out, or the client left during it
+            if let id = c.plan?.listeners[c.listener].statsId, now >= c.handshakeDeadline {
+                countHandshakeFailure(.timeout, statsId: id)
+            }
         }
         if c.state == .preamble, c.preamble.readsInput, let id = c.plan?.listeners[c.listener].statsId,
             now >= c.preambleDeadline {
             countProxyHeader(StatsBlock.proxyTimeout, statsId: id)
+            c.end = .proxyHeaderTimeout
         }
         leaveQueue(c)  // a client that leaves while queued is dropped from the queue
         releaseHeld(c)
+        if c.logFd >= 0 { logConnection(c, target: c.state == .established ? c.target : -1) }
         dropServer(c)
         if case .tls(let s) = c.clientTransport { s.shutdown() }
         c.clientTransport = .plain

@@ -36,6 +36,7 @@ extension Worker {
         } else if c.state == .queued {
             surgeTimedOut(c)
         } else {
+            c.end = .idleTimeout  // (close() names a preamble or handshake that took too long)
             close(c)  // idle timeout (or a preamble that took too long)
         }
     }

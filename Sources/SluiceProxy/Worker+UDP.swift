@@ -176,7 +176,9 @@ extension Worker {
                         k = run.upperBound
                         continue
                     }
+                    let before = bytes
                     for j in k..<(k + sent) { bytes &+= UInt64(udpLengths[j]) }
+                    f.bytesIn &+= bytes &- before
                     if headerAt >= k && headerAt < k + sent { f.headerPending = false }
                     k += sent
                 case .wouldBlock:
@@ -236,7 +238,9 @@ extension Worker {
                     return
                 case .processed(let n):
                     for i in udpOutCount..<(udpOutCount + n) {
-                        batch.prepareSend(i, length: batch.length(i), prefixLength: 0, to: f.client, from: source)
+                        let length = batch.length(i)  // (prepareSend clears it)
+                        batch.prepareSend(i, length: length, prefixLength: 0, to: f.client, from: source)
+                        f.bytesOut &+= UInt64(truncatingIfNeeded: length)
                     }
                     udpOutCount += n
                     if n > 0 {

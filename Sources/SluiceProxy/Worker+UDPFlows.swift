@@ -23,6 +23,10 @@ extension Worker {
         f.timerAt = 0
         f.idleTimeout = lp.flowIdleTimeout
         f.lastActivity = now
+        f.openedAt = now
+        f.bytesIn = 0
+        f.bytesOut = 0
+        f.logFd = index < accessLogFds.count ? accessLogFds[index] : -1
         f.statsId = lp.statsId
         f.flowHash = client.withAddressBytes { StableHash.hash($0, seed: lp.hashSeed) }
         f.group = lp.forward.count == 1 ? lp.forward[0].group : lp.forward[groupChoosers[index].next() ?? 0].group
@@ -113,12 +117,13 @@ extension Worker {
             udpSlots[j] = -1
             dropped &+= 1
         }
-        closeFlow(f)
+        closeFlow(f, end: .noTarget)
     }
 
     /// Ends flow `f`: its socket closes, its table entry goes, it counts as a closed connection.
-    func closeFlow(_ f: UDPFlow) {
+    func closeFlow(_ f: UDPFlow, end: L4End = .closed) {
         guard f.state == .open else { return }
+        if f.logFd >= 0 { logFlow(f, plan: plan, end: end) }
         unpin(f)
         flowTable.remove(f.key)
         if f.listener < udpListeners.count, let l = udpListeners[f.listener], l.fd == f.listenerFd, l.flows > 0 {
@@ -152,7 +157,7 @@ extension Worker {
         if now < f.deadline {
             armUDPTimer(f)
         } else {
-            closeFlow(f)
+            closeFlow(f, end: .idleTimeout)
         }
     }
 
@@ -172,10 +177,12 @@ extension Worker {
             guard let li = listenerBySocket[f.listenerFd],
                   let g = plan.listeners[li].forward.lazy.map(\.group).first(where: { plan.groups[$0].name == oldGroup.name })
             else {
+                if f.logFd >= 0 { logFlow(f, plan: old, end: .closed) }
                 forceClose(f, oldTarget: oldTarget?.runtime)
                 continue
             }
             f.listener = li
+            f.logFd = li < accessLogFds.count ? accessLogFds[li] : -1
             f.group = g
             f.statsId = plan.listeners[li].statsId
             if let oldTarget {

@@ -5,7 +5,7 @@ import Testing
 /// Keys and values of later releases are refused at the key, saying so, and told apart from typos.
 @Suite struct LaterFeatureTests {
     @Test(arguments: [
-        "rules: []", "desync_mitigation: defensive", "xff: append", "access_log: stdout", "header_timeout: 5s",
+        "rules: []", "desync_mitigation: defensive", "xff: append", "header_timeout: 5s",
         "response_timeout: 5s", "max_request_body: 1048576", "max_header_bytes: 8K", "max_headers: 50",
         "max_request_line: 4096", "retry_idempotent: true",
     ])
