@@ -74,6 +74,11 @@ public enum DesyncReason: UInt8, Sendable {
     case missingHost
     /// Severe (Sluice): more than one Host header (RFC 9112 §3.2 requires a 400).
     case multipleHost
+    /// Severe (Sluice): a chunked request body whose framing broke — an invalid chunk size
+    /// (not 1...15 hex digits, a sign, `0x`), no CRLF after chunk data, a bare CR or LF, a
+    /// control byte in an extension, an oversized size line or trailer section. Found while
+    /// the body streams, after the head was classed; Sluice answers 400.
+    case invalidChunkSize
 
     /// ALB's spelling (`BothTeClPresent`, ...), for access logs and metric labels.
     public var code: String {
@@ -103,6 +108,7 @@ public enum DesyncReason: UInt8, Sendable {
         case .nonCompliantUri: return "NonCompliantUri"
         case .missingHost: return "MissingHost"
         case .multipleHost: return "MultipleHost"
+        case .invalidChunkSize: return "InvalidChunkSize"
         }
     }
 }
@@ -123,7 +129,7 @@ public struct DesyncVerdict: Sendable, Equatable {
 
     /// Raises the class to `k` with `r` if `k` is higher than the current class.
     @inline(__always)
-    mutating func raise(_ k: DesyncClass, _ r: DesyncReason) {
+    public mutating func raise(_ k: DesyncClass, _ r: DesyncReason) {
         if k > klass {
             klass = k
             reason = r

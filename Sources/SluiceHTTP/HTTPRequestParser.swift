@@ -287,6 +287,7 @@ public struct HTTPRequestParser: Sendable {
     private mutating func finish(_ p: UnsafeRawBufferPointer) -> HTTPParseResult {
         var clCount = 0
         var clValue: UInt64 = 0
+        var clFirst: UInt64 = 0
         var clBad = false
         var clDiffer = false
         var teCount = 0
@@ -310,6 +311,7 @@ public struct HTTPRequestParser: Sendable {
                         return false
                     }
                     if clCount > 0 && v != clValue { clDiffer = true }
+                    if clCount == 0 { clFirst = v }
                     clValue = v
                     clCount &+= 1
                     return true
@@ -367,9 +369,15 @@ public struct HTTPRequestParser: Sendable {
             head.framing = .chunked
         } else if clCount > 0 || clBad {
             // Without Transfer-Encoding the Content-Length is the only framing: if it is not
-            // one clear number the body's end is unknown, so there is no head to forward.
+            // a number the body's end is unknown, so there is no head to forward.
             if clBad { return fail(HTTPParseError(status: 400, reason: .badContentLength)) }
-            if clDiffer { return fail(HTTPParseError(status: 400, reason: .multipleContentLength)) }
+            // Differing values are severe (rejected unless the mode is `monitor`); the body
+            // is framed by the first, and the target gets that one value (the writer emits a
+            // single Content-Length from the framing), so Sluice and the target agree.
+            if clDiffer {
+                head.verdict.raise(.severe, .multipleContentLength)
+                clValue = clFirst
+            }
             if clCount > 1 { head.verdict.raise(.ambiguous, .duplicateContentLength) }
             if getOrHead {
                 if clValue == 0 {

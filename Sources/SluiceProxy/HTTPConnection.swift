@@ -55,6 +55,23 @@ struct BodyProgress {
             done = false
         }
     }
+
+    /// Runs the chunk scanner over the bytes of `q` it has not seen (from `chunkReady` on).
+    /// False when the chunked framing is broken (bad chunk size, missing CRLF, ...): the
+    /// sender's fault, and the body's end is lost.
+    mutating func scanChunks(_ q: ByteQueue) -> Bool {
+        guard chunkReady < q.count else { return true }
+        switch chunks.scan(UnsafeRawBufferPointer(rebasing: q.bytes[chunkReady...])) {
+        case .consumed(let k):
+            chunkReady += k
+        case .finished(let k):
+            chunkReady += k
+            chunkEnded = true
+        case .error:
+            return false
+        }
+        return true
+    }
 }
 
 /// A pooled or busy connection to an HTTP target. Pooled ones stay registered with epoll,

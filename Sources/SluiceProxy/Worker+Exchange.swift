@@ -45,6 +45,13 @@ extension Worker {
         }
         c.exchange.toTarget.end = n
         c.input.start += head.headLength
+        if head.framing == .chunked && !c.exchange.request.scanChunks(c.input) {
+            // The body that came with the head is already broken: answer 400 without
+            // contacting a target.
+            c.exchange.forwarded = false
+            _ = requestBodyInvalid(c)
+            return
+        }
         perform(c, c.exchange.machine.forward(now: now))  // connect
         armHTTPTimer(c)  // the response timeout
     }
@@ -134,6 +141,7 @@ extension Worker {
             switch forwardBody(&c.exchange.request, from: &c.input, to: u.fd, transport: u.transport, io: &u.io,
                                counted: &c.exchange.bytesFromClient) {
             case .failed: return targetFailed(c)
+            case .invalid: return requestBodyInvalid(c)
             case .progressed: progressed = true
             case .idle: break
             }
@@ -159,7 +167,7 @@ extension Worker {
         }
         // Response: head, then body, to the client.
         switch pumpResponse(c, u) {
-        case .failed:
+        case .failed, .invalid:
             // Already handled; a retry or an answer of Sluice's own may follow, which the
             // state machine must go on to run (no new event will ask for it).
             return c.state != .free
@@ -180,9 +188,11 @@ extension Worker {
         return progressed
     }
 
-    enum StepOutcome { case progressed, idle, failed }
+    /// `invalid`: the body broke its chunked framing (the sender's fault, not the transport's).
+    enum StepOutcome { case progressed, idle, failed, invalid }
 
-    /// Forwards body bytes of `q` as far as the framing allows.
+    /// Forwards body bytes of `q` as far as the framing allows; bytes of a chunked body go
+    /// out only once the scanner has passed them.
     func forwardBody(_ body: inout BodyProgress, from q: inout ByteQueue, to fd: Int32,
                      transport: Transport, io: inout Readiness, counted: inout UInt64) -> StepOutcome {
         var moved = false
@@ -196,16 +206,7 @@ extension Worker {
             case .untilClose:
                 n = q.count
             case .chunked:
-                if body.chunkReady < q.count {
-                    let fresh = UnsafeRawBufferPointer(rebasing: q.bytes[body.chunkReady...])
-                    switch body.chunks.scan(fresh) {
-                    case .consumed(let k): body.chunkReady += k
-                    case .finished(let k):
-                        body.chunkReady += k
-                        body.chunkEnded = true
-                    case .error: return .failed
-                    }
-                }
+                if !body.scanChunks(q) { return .invalid }
                 n = body.chunkReady
             }
             if n == 0 { break }
@@ -251,7 +252,9 @@ extension Worker {
             if c.exchange.responseHeadDone {
                 switch forwardBody(&c.exchange.response, from: &c.exchange.fromTarget, to: c.clientFd,
                                    transport: c.transport, io: &c.clientIO, counted: &c.exchange.bytesToClient) {
-                case .failed:
+                case .failed, .invalid:
+                    // A broken response body: the client has a head already, so it can only
+                    // be cut off.
                     perform(c, c.exchange.machine.abort())
                     return .failed
                 case .progressed: moved = true
@@ -378,6 +381,17 @@ extension Worker {
     /// Largest body copied behind a response head (bigger ones are written from their buffer).
     static let coalesceLimit = 16 * 1024
 
+    /// The client's chunked request body broke its framing: the client's fault. The machine
+    /// answers 400 (or closes, if the response already began); the target connection, which
+    /// may hold part of the body, is closed, never pooled, and not counted against the target.
+    /// The request's logged class becomes severe, `InvalidChunkSize` (counted once, when the
+    /// request is logged). Returns true when the session should run again.
+    private func requestBodyInvalid(_ c: HTTPConnection) -> Bool {
+        c.exchange.logVerdict.raise(.severe, .invalidChunkSize)
+        perform(c, c.exchange.machine.requestBodyInvalid())
+        return c.state != .free
+    }
+
     /// The target failed (write or read error, early close): the machine decides between a
     /// replay, a 502 and a plain close. Returns true when the session should run again.
     private func targetFailed(_ c: HTTPConnection) -> Bool {
@@ -454,6 +468,7 @@ extension Worker {
         var down = up
         while true {
             var step = false
+            // Tunnel bytes are unframed (`untilClose`): only the transport can fail.
             if forwardBody(&up, from: &c.input, to: u.fd, transport: u.transport, io: &u.io, counted: &c.exchange.bytesFromClient) == .failed
                 || forwardBody(&down, from: &c.exchange.fromTarget, to: c.clientFd, transport: c.transport, io: &c.clientIO,
                                counted: &c.exchange.bytesToClient) == .failed {

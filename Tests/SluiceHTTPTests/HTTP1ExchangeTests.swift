@@ -301,6 +301,33 @@ struct HTTP1ExchangeTests {
         #expect(!y.hasRecord)
     }
 
+    /// A broken chunked request body is the client's fault: 400 (never a 502, never a replay
+    /// even when the request could be retried), the target connection not reused, the client
+    /// connection closed after the answer.
+    @Test(arguments: [HTTP1Exchange.DesyncMode.monitor, .defensive, .strictest])
+    func invalidRequestBodyIs400NotATargetFailure(_ mode: HTTP1Exchange.DesyncMode) {
+        var p = policy
+        p.desyncMode = mode
+        var x = connected(method: .put, framing: .chunked, policy: p)
+        #expect(x.requestBodyInvalid() == .answer(status: 400))
+        #expect(x.state == .answering(.error) && !x.keepAlive && !x.reuseTarget)
+        #expect(x.answerWritten() == .linger)
+        // Found before any target was contacted (the body came with the head).
+        var y = HTTP1Exchange()
+        y.headStarted(now: 90)
+        #expect(y.admit(method: .post, framing: .chunked, keepAlive: true, verdict: DesyncVerdict(), rejectStatus: 0,
+                        policy: p) == .route)
+        #expect(y.requestBodyInvalid() == .answer(status: 400))
+        #expect(y.attempts == 0 && y.hasRecord)
+    }
+
+    @Test func invalidRequestBodyAfterTheResponseBeganCloses() {
+        var x = connected(method: .post, framing: .chunked)
+        #expect(x.responseHead(status: 200, framing: .contentLength(5), keepAlive: true) == .forwardHead(framing: .contentLength(5), close: false))
+        #expect(x.requestBodyInvalid() == .close)
+        #expect(x.state == .failed && x.hasRecord && !x.reuseTarget && !x.keepAlive)
+    }
+
     @Test func resetStartsTheNextRequest() {
         var x = connected()
         x.requestSent()

@@ -388,6 +388,21 @@ public struct HTTP1Exchange: Sendable {
         return fail(status: 502)
     }
 
+    /// The client's chunked request body broke its framing (an invalid chunk size, no CRLF
+    /// after chunk data, ...), before or after the head went to a target: the client's
+    /// fault, whatever the desync mode (the body's end is lost, so nothing more can be
+    /// forwarded). Before any response byte: 400 (the target connection, which may hold part
+    /// of the body, is dropped, never reused); after: close both sides.
+    public mutating func requestBodyInvalid() -> Action {
+        if responseBegan {
+            state = .failed
+            keepAlive = false
+            reuseTarget = false
+            return .close
+        }
+        return fail(status: 400)
+    }
+
     /// The target's response cannot be framed or rewritten: 502 (the target is dropped).
     public mutating func badResponse() -> Action { fail(status: 502) }
 
