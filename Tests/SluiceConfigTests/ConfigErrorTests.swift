@@ -10,7 +10,7 @@ import Testing
                 ConfigError(
                     file: testFile, line: 6, column: 5, path: "listeners[0].bnid",
                     message: "unknown key \"bnid\" (did you mean \"bind\"?); allowed keys: name, protocol, bind, "
-                        + "idle_timeout, connect_timeout, default, proxy_protocol, accept_proxy_protocol")
+                        + "idle_timeout, connect_timeout, default, proxy_protocol, accept_proxy_protocol, access_log")
             ])
     }
 
