@@ -372,7 +372,10 @@ public final class ControlPlane: Sendable {
             // A group with a surge queue waits for a healthy target rather than failing open
             // when none is healthy (SPEC §12 over §4): requests queue until one turns healthy.
             let queuesInstead = healthy == 0 && g.config.surgeQueue.size > 0
-            let failOpen = live > 0 && !queuesInstead && FailOpen.engaged(healthy: healthy, registered: live, minHealthy: rule)
+            // A group no listener uses gets no traffic to spread: it never fails open (its
+            // targets show `unused`), so alerts on `fail_open` see only groups that serve.
+            let failOpen = g.inUse && live > 0 && !queuesInstead
+                && FailOpen.engaged(healthy: healthy, registered: live, minHealthy: rule)
             s.groups[gi].failOpen = failOpen
             if failOpen {
                 for i in 0..<n { eligible[i] = g.targets[i].drainDeadline == nil }

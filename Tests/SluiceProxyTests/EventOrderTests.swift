@@ -6,7 +6,8 @@ import Synchronization
 import Testing
 
 /// A change's events are told before any later change's: the ids the event bus gives (and the
-/// order event rules deliver in, SPEC §13) follow the order of the changes.
+/// order event rules deliver in, SPEC §13) follow the order of the changes. And what is told
+/// about fail-open concerns only groups that serve.
 @Suite struct EventOrderTests {
     /// Publishes nothing: every version is adopted at once, so drained targets leave at the
     /// next tick.
@@ -54,5 +55,24 @@ import Testing
         let drained = order.firstIndex(of: "drained 127.0.0.1:1")
         #expect(dereg != nil && drained != nil, "\(order)")
         if let dereg, let drained { #expect(dereg < drained, "\(order)") }
+    }
+
+    @Test func onlyAGroupThatServesFailsOpen() throws {
+        // Both groups' only target is still `initial` (no check has passed): fewer healthy than
+        // min_healthy. `app` serves the listener and fails open; `spare` serves nothing.
+        let config = try ConfigLoader.parse(yaml: """
+            listeners:
+              - { name: web, protocol: http, bind: "127.0.0.1:18080", default: { forward: app } }
+            target_groups:
+              - { name: app, protocol: http, health_check: { protocol: tcp, interval: 10s, timeout: 1s }, targets: [{ address: "127.0.0.1:1" }] }
+              - { name: spare, protocol: http, health_check: { protocol: tcp, interval: 10s, timeout: 1s }, targets: [{ address: "127.0.0.1:2" }] }
+            """, file: "test.yaml")
+        let control = ControlPlane(config: config, registrations: [], persist: { _ in }, onEvent: { _ in })
+        control.attach(InstantDataPlane())
+        _ = try control.makePlan()
+        let views = Dictionary(uniqueKeysWithValues: control.groupViews().map { ($0.name, $0) })
+        #expect(views["app"]?.failOpen == true)
+        #expect(views["spare"]?.failOpen == false, "a group no listener uses never fails open")
+        #expect(views["spare"]?.targets.first?.state == "unused")
     }
 }
