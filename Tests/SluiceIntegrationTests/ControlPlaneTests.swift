@@ -277,40 +277,13 @@ struct ControlPlaneTests {
         let port = try TestSocket.freePort()
         let d = try SluicedProcess(yaml: httpConfig(port: port, groups: [("app", [9])]))
         defer { d.terminate() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: sluicectlPath)
-        p.arguments = ["events", "--json", "--socket", d.controlSocket]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let seen = DispatchSemaphore(value: 0)
-        let lines = SendBox()
-        Thread {
-            var text = ""
-            while true {
-                let data = out.fileHandleForReading.availableData
-                if data.isEmpty { break }
-                text += String(decoding: data, as: UTF8.self)
-                lines.set(text)
-                if text.contains("\"registration\"") { seen.signal() }
-            }
-        }.start()
-        // The stream starts asynchronously: register until an event comes through (bounded).
-        var got = false
-        for i in 0..<50 where !got {
-            #expect(try ctl(d, ["targets", "register", "app", "127.0.0.1:\(20000 + i)"]).status == 0)
-            got = seen.wait(timeout: .now() + 0.2) == .success
-        }
-        #expect(got, "no registered event: \(lines.value ?? "")")
-        let first = (lines.value ?? "").split(separator: "\n").first { $0.contains("\"registration\"") } ?? ""
-        let obj = try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any]
+        let stream = try CtlEventStream(d)
+        #expect(try stream.waitUntilOn(d, group: "app"), "no registered event: \(stream.text)")
+        let obj = stream.events.first { $0["type"] as? String == "registration" }
         #expect(obj?["group"] as? String == "app")
         #expect((obj?["time"] as? String)?.hasSuffix("Z") == true)
         #expect((obj?["id"] as? String)?.isEmpty == false)
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "sluicectl events exits 0 on SIGINT")
+        #expect(stream.interrupt() == 0, "sluicectl events exits 0 on SIGINT")
     }
 
     @Test func aRegistrationThatCannotBePersistedIsRefused() throws {

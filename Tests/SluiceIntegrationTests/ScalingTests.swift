@@ -232,37 +232,10 @@ struct ScalingTests {
         let d = try SluicedProcess(yaml: hooks.config(port: port, scaling: ["min: 0", "max: 2", "desired: 0"])
                                        + "  - name: other\n    protocol: http\n    health_check: off\n")
         defer { d.terminate() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: sluicectlPath)
-        p.arguments = ["events", "--json", "--socket", d.controlSocket]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let lines = SendBox()
-        Thread {
-            var text = ""
-            while true {
-                let data = out.fileHandleForReading.availableData
-                if data.isEmpty { break }
-                text += String(decoding: data, as: UTF8.self)
-                lines.set(text)
-            }
-        }.start()
-        // The stream starts asynchronously: a registration in the other group shows when it is on
-        // (a new address each round: registering one again is no event).
-        var round = 0
-        #expect(try poll(10) {
-            round += 1
-            _ = try ctl(d, ["targets", "register", "other", "127.0.0.1:\(round)"])
-            return (lines.value ?? "").contains("\"registration\"")
-        })
+        let stream = try CtlEventStream(d)
+        #expect(try stream.waitUntilOn(d, group: "other"))
         #expect(try ctl(d, ["scale", "app", "1"]).status == 0)
-        func events() -> [[String: Any]] {
-            (lines.value ?? "").split(separator: "\n").compactMap {
-                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-            }.filter { $0["type"] as? String == "scaling_activity" }
-        }
+        func events() -> [[String: Any]] { stream.events.filter { $0["type"] as? String == "scaling_activity" } }
         #expect(poll(20) { events().contains { $0["result"] as? String == "successful" && $0["target"] != nil } })
         let all = events()
         #expect(all.first?["cause"] as? String == "manual")
@@ -270,8 +243,7 @@ struct ScalingTests {
         let launch = all.filter { $0["target"] != nil || $0["result"] as? String == "in_progress" }
         #expect(launch.first?["result"] as? String == "in_progress")
         #expect(launch.allSatisfy { $0["group"] as? String == "app" && ($0["activity"] as? String)?.isEmpty == false })
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
+        _ = stream.interrupt()
     }
 }
 
