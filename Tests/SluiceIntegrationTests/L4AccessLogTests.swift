@@ -195,24 +195,7 @@ struct L4AccessLogTests {
         let (front, inner) = (try TestSocket.freePort(), try TestSocket.freePort())
         let log = logPath()
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let yaml = """
-        listeners:
-          - { name: front, protocol: tcp, bind: "127.0.0.1:\(front)", default: { forward: inner } }
-          - name: inner
-            protocol: tls
-            bind: "127.0.0.1:\(inner)"
-            default: { forward: echo }
-            access_log: \(log)
-            tls: { certificates: [{ cert: \(try TestCerts.path("a.pem")), key: \(try TestCerts.path("a.key")) }] }
-        target_groups:
-          - name: inner
-            protocol: tls
-            health_check: off
-            tls: { verify: true, ca_file: \(try TestCerts.path("ca.pem")), server_name: a.example }
-            targets: [{ address: "127.0.0.1:\(inner)" }]
-          - { name: echo, protocol: tcp, health_check: off, targets: [{ address: "127.0.0.1:\(echo.port)" }] }
-
-        """
+        let yaml = try tlsChainConfig(front: front, inner: inner, echo: echo.port, innerExtra: ["access_log: \(log)"])
         let d = try SluicedProcess(yaml: yaml)
         defer { d.terminate() }
         let fd = try TestSocket.connect(port: front)

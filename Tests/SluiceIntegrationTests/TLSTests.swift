@@ -44,6 +44,30 @@ func sClient(_ port: UInt16, _ args: [String]) throws -> (status: Int32, output:
                          + " </dev/null 2>&1"])
 }
 
+/// A tcp listener `front` forwarding through a tls group to a tls listener `inner` (certificate
+/// a.example, verified against the test CA) that forwards to the echo target: TLS offload and
+/// re-encryption on one loopback. `innerExtra`: more keys of the inner listener.
+func tlsChainConfig(front: UInt16, inner: UInt16, echo: UInt16, innerExtra: [String] = []) throws -> String {
+    """
+    node: { workers: 1, shutdown_grace: 2s }
+    listeners:
+      - { name: front, protocol: tcp, bind: "127.0.0.1:\(front)", default: { forward: inner } }
+      - name: inner
+        protocol: tls
+        bind: "127.0.0.1:\(inner)"
+        default: { forward: echo }
+    \(innerExtra.map { "    " + $0 + "\n" }.joined())    tls: { certificates: [{ cert: \(try TestCerts.path("a.pem")), key: \(try TestCerts.path("a.key")) }] }
+    target_groups:
+      - name: inner
+        protocol: tls
+        health_check: off
+        tls: { verify: true, ca_file: \(try TestCerts.path("ca.pem")), server_name: a.example }
+        targets: [{ address: "127.0.0.1:\(inner)" }]
+      - { name: echo, protocol: tcp, health_check: off, targets: [{ address: "127.0.0.1:\(echo)" }] }
+
+    """
+}
+
 func metricsText(_ d: SluicedProcess) throws -> String {
     try runTool("curl", ["-s", "--unix-socket", d.controlSocket, "http://x/metrics"]).output
 }
@@ -227,24 +251,7 @@ struct TLSForwardingTests {
         let echo = try TCPBackend(mode: .echo)
         let front = try TestSocket.freePort()
         let inner = try TestSocket.freePort()
-        let yaml = """
-        node: { workers: 1, shutdown_grace: 2s }
-        listeners:
-          - { name: front, protocol: tcp, bind: "127.0.0.1:\(front)", default: { forward: inner } }
-          - name: inner
-            protocol: tls
-            bind: "127.0.0.1:\(inner)"
-            default: { forward: echo }
-            tls: { certificates: [{ cert: \(try TestCerts.path("a.pem")), key: \(try TestCerts.path("a.key")) }] }
-        target_groups:
-          - name: inner
-            protocol: tls
-            health_check: off
-            tls: { verify: true, ca_file: \(try TestCerts.path("ca.pem")), server_name: a.example }
-            targets: [{ address: "127.0.0.1:\(inner)" }]
-          - { name: echo, protocol: tcp, health_check: off, targets: [{ address: "127.0.0.1:\(echo.port)" }] }
-
-        """
+        let yaml = try tlsChainConfig(front: front, inner: inner, echo: echo.port)
         let d = try SluicedProcess(yaml: yaml)
         defer { d.terminate() }
         let fd = try TestSocket.connect(port: front)
